@@ -1,0 +1,113 @@
+//! The one clock every timestamp and lifecycle step in the fake reads.
+//!
+//! Real time by default, so rate-limit windows and policy expiry behave as they would against
+//! Unit21; tests move it forward with [`Clock::advance`] (or freeze it with [`Clock::frozen`])
+//! instead of sleeping. Nothing in the fake waits on a timer: lifecycle steps that fall due are
+//! applied the next time anyone looks, so moving the clock is all a test has to do.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+/// A shareable, drivable clock. Clones share the same time.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// `None` follows the system clock; `Some` is frozen at that instant.
+    frozen_at: Option<SystemTime>,
+    /// How far the clock has been moved ahead of its base.
+    offset: Duration,
+}
+
+impl Clock {
+    /// A clock that follows system time (plus whatever it is advanced by).
+    pub fn system() -> Self {
+        Self::with_state(None)
+    }
+
+    /// A clock that stands still at `at` until advanced or set.
+    pub fn frozen(at: SystemTime) -> Self {
+        Self::with_state(Some(at))
+    }
+
+    fn with_state(frozen_at: Option<SystemTime>) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(State {
+                frozen_at,
+                offset: Duration::ZERO,
+            })),
+        }
+    }
+
+    /// The current time on this clock.
+    pub fn now(&self) -> SystemTime {
+        let state = self.inner.lock();
+        state.frozen_at.unwrap_or_else(SystemTime::now) + state.offset
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn now_millis(&self) -> i64 {
+        to_millis(self.now())
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.inner.lock().offset += by;
+    }
+
+    /// Freezes the clock at `at`.
+    pub fn set(&self, at: SystemTime) {
+        let mut state = self.inner.lock();
+        state.frozen_at = Some(at);
+        state.offset = Duration::ZERO;
+    }
+
+    /// True when the clock only moves when told to.
+    pub fn is_frozen(&self) -> bool {
+        self.inner.lock().frozen_at.is_some()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+/// Milliseconds since the Unix epoch for `t` (negative before it).
+pub fn to_millis(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_clock_moves_only_when_advanced() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let clock = Clock::frozen(start);
+        assert_eq!(clock.now(), start);
+        clock.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now_millis(), 1_700_000_001_500);
+        let shared = clock.clone();
+        shared.advance(Duration::from_secs(1));
+        assert_eq!(clock.now_millis(), 1_700_000_002_500);
+    }
+
+    #[test]
+    fn advancing_a_system_clock_puts_it_ahead_of_real_time() {
+        let clock = Clock::system();
+        clock.advance(Duration::from_secs(3600));
+        let ahead = clock.now().duration_since(SystemTime::now()).unwrap();
+        assert!(ahead > Duration::from_secs(3590), "{ahead:?}");
+    }
+}

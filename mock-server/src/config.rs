@@ -1,0 +1,441 @@
+//! What the fake is configured with: API keys and their organisations, streams and their
+//! schemas, the S3 credentials, the timing profile and the rate limit.
+//!
+//! The same [`Config`] is built by the `u21-mock` binary (from a TOML file and flags) and by
+//! [`MockServerBuilder`](crate::MockServerBuilder) in tests.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// The key every fresh fake accepts unless told otherwise; printed at start-up.
+pub const DEFAULT_API_KEY: &str = "u21-mock-dev-key";
+/// The organisation the default key belongs to.
+pub const DEFAULT_ORG: &str = "demo";
+/// Unit21's documented limit on imports routes, in calls per second per key and route.
+pub const DEFAULT_RATE_LIMIT: u32 = 200;
+
+/// Everything the fake needs to know before it starts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// First segment of every object key, as Unit21's `dev/org_…/` keys show.
+    pub environment: String,
+    /// The one bucket the fake's S3 endpoint serves.
+    pub bucket: String,
+    /// Base URL that clients reach the fake at, used to build the pre-signed `url`. `None`
+    /// means the address the server listens on.
+    pub public_url: Option<String>,
+    /// How fast files move through the lifecycle.
+    pub timing: Timing,
+    /// Calls per second per key and route; `0` turns rate limiting off.
+    pub rate_limit: u32,
+    /// The credentials the S3 endpoint verifies signatures with.
+    pub s3: S3Credentials,
+    /// API keys. With none configured, [`DEFAULT_API_KEY`] in [`DEFAULT_ORG`] is used.
+    pub keys: Vec<KeyConfig>,
+    /// Streams and schemas. With none configured, every stream is accepted and every
+    /// well-formed record succeeds.
+    pub streams: Vec<StreamConfig>,
+    /// Switches for the behaviours Unit21 does not document (see FIDELITY.md).
+    pub fidelity: Fidelity,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            environment: "dev".into(),
+            bucket: "u21-mock-uploads".into(),
+            public_url: None,
+            timing: Timing::Fast,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            s3: S3Credentials::default(),
+            keys: Vec::new(),
+            streams: Vec::new(),
+            fidelity: Fidelity::default(),
+        }
+    }
+}
+
+/// One switch per undocumented behaviour, so a team whose sandbox run settles a point the
+/// other way can make the fake agree. Defaults are the choices recorded in FIDELITY.md.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fidelity {
+    /// A `file_name` reused in a stream without a new `md5_hash` answers 409 (else accepted).
+    pub reject_duplicate_file_names: bool,
+    /// `POST /v1/imports/list` orders newest first (else oldest first).
+    pub list_newest_first: bool,
+    /// What `offset` counts.
+    pub list_offset: OffsetUnit,
+    /// `created_after` includes files created in that very second.
+    pub created_after_inclusive: bool,
+    /// `created_before` includes files created in that very second.
+    pub created_before_inclusive: bool,
+    /// Another organisation's file answers 403 `forbidden` (else 404 `resource_not_found`).
+    pub foreign_file_forbidden: bool,
+    /// A `file_id` that is not a string of digits answers 400 (else 404).
+    pub malformed_id_bad_request: bool,
+}
+
+impl Default for Fidelity {
+    fn default() -> Self {
+        Self {
+            reject_duplicate_file_names: true,
+            list_newest_first: true,
+            list_offset: OffsetUnit::Page,
+            created_after_inclusive: true,
+            created_before_inclusive: false,
+            foreign_file_forbidden: false,
+            malformed_id_bad_request: false,
+        }
+    }
+}
+
+/// What the list call's `offset` counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetUnit {
+    /// 1-based pages of `limit` records, as Unit21's other list routes.
+    #[default]
+    Page,
+    /// 0-based records to skip.
+    Record,
+}
+
+/// The access key pair the fake's S3 endpoint signs and verifies forms with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Credentials {
+    /// Sent to clients as `AWSAccessKeyId`.
+    pub access_key_id: String,
+    /// Never leaves the fake.
+    pub secret_access_key: String,
+}
+
+impl Default for S3Credentials {
+    fn default() -> Self {
+        Self {
+            access_key_id: "AKIAU21MOCKEXAMPLE00".into(),
+            secret_access_key: "u21-mock-secret-access-key-do-not-use-in-production".into(),
+        }
+    }
+}
+
+/// One `u21-key` value.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The header value.
+    pub key: String,
+    /// The organisation whose files this key sees.
+    pub org: String,
+    /// What the key may do; a route it lacks the permission for answers 403.
+    #[serde(default = "Permission::all")]
+    pub permissions: Vec<Permission>,
+}
+
+impl KeyConfig {
+    /// A key with every permission.
+    pub fn new(key: impl Into<String>, org: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            org: org.into(),
+            permissions: Permission::all(),
+        }
+    }
+}
+
+/// A permission a key carries, fixed when it is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+pub enum Permission {
+    /// `GET /v1/imports/{id}` and `POST /v1/imports/list`.
+    #[serde(rename = "imports:read")]
+    ImportsRead,
+    /// `POST /v1/imports/pre-signed-url/create`.
+    #[serde(rename = "imports:write")]
+    ImportsWrite,
+}
+
+impl Permission {
+    /// Both permissions.
+    pub fn all() -> Vec<Permission> {
+        vec![Permission::ImportsRead, Permission::ImportsWrite]
+    }
+}
+
+/// A named landing channel and the schema its records must follow.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// The `stream_name` clients send.
+    pub name: String,
+    /// Limits the stream to one organisation; `None` configures it for all.
+    #[serde(default)]
+    pub org: Option<String>,
+    /// Columns (CSV headers, JSON keys). Empty means any columns.
+    #[serde(default)]
+    pub columns: Vec<ColumnConfig>,
+    /// Whether columns outside `columns` are allowed.
+    #[serde(default)]
+    pub allow_extra_columns: bool,
+}
+
+impl StreamConfig {
+    /// A stream with no schema: any columns are accepted.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            org: None,
+            columns: Vec::new(),
+            allow_extra_columns: true,
+        }
+    }
+
+    /// Adds a column.
+    pub fn column(mut self, name: impl Into<String>, kind: ColumnType, required: bool) -> Self {
+        self.columns.push(ColumnConfig {
+            name: name.into(),
+            kind,
+            required,
+        });
+        self.allow_extra_columns = false;
+        self
+    }
+}
+
+/// One column of a stream's schema.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnConfig {
+    /// Header or key name, matched exactly.
+    pub name: String,
+    /// The type every value must have.
+    #[serde(rename = "type", default)]
+    pub kind: ColumnType,
+    /// Whether the column must be present.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The simple value types a schema can ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// Anything.
+    #[default]
+    String,
+    /// A whole number.
+    Integer,
+    /// Any number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// How quickly files move through QUEUED and PROCESSING.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Timing {
+    /// Every step happens the moment the object lands.
+    Instant,
+    /// About a second per step: the binary's default.
+    #[default]
+    Fast,
+    /// Batches on Unit21's documented ~15-minute cadence.
+    Realistic,
+    /// Files wait in QUEUED until the handle says to process them.
+    Manual,
+}
+
+impl FromStr for Timing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "instant" => Ok(Timing::Instant),
+            "fast" => Ok(Timing::Fast),
+            "realistic" => Ok(Timing::Realistic),
+            "manual" => Ok(Timing::Manual),
+            other => Err(format!(
+                "unknown timing profile '{other}' (expected instant, fast, realistic or manual)"
+            )),
+        }
+    }
+}
+
+/// A configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a [`Config`].
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// The configuration contradicts itself.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML configuration file.
+    ///
+    /// # Errors
+    /// When the file cannot be read, is not valid TOML, or fails [`Config::validate`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configured keys, or the default development key when none are.
+    pub fn effective_keys(&self) -> Vec<KeyConfig> {
+        if self.keys.is_empty() {
+            vec![KeyConfig::new(DEFAULT_API_KEY, DEFAULT_ORG)]
+        } else {
+            self.keys.clone()
+        }
+    }
+
+    /// Checks what serde cannot: uniqueness and non-empty names.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let mut keys = HashSet::new();
+        for key in &self.keys {
+            if key.key.trim().is_empty() || key.org.trim().is_empty() {
+                return invalid("every key needs a non-empty `key` and `org`".into());
+            }
+            if !keys.insert(key.key.as_str()) {
+                return invalid(format!("key listed twice (value hidden, org {})", key.org));
+            }
+        }
+        let mut streams = HashSet::new();
+        for stream in &self.streams {
+            if stream.name.is_empty() {
+                return invalid("every stream needs a non-empty `name`".into());
+            }
+            if !streams.insert((stream.name.as_str(), stream.org.as_deref())) {
+                return invalid(format!("stream '{}' configured twice", stream.name));
+            }
+            let mut columns = HashSet::new();
+            for column in &stream.columns {
+                if !columns.insert(column.name.as_str()) {
+                    return invalid(format!(
+                        "column '{}' listed twice in stream '{}'",
+                        column.name, stream.name
+                    ));
+                }
+            }
+        }
+        if self.bucket.is_empty() || self.bucket.contains('/') || self.bucket.starts_with('_') {
+            return invalid(format!("bucket name '{}' is not usable", self.bucket));
+        }
+        if self.bucket == "v1" {
+            return invalid("bucket 'v1' would shadow the Unit21 routes".into());
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(format!(
+                    "public_url '{url}' must start with http:// or https://"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream configuration that applies to `stream` for `org`, if streams are configured.
+    ///
+    /// `Ok(None)` means no streams are configured at all (everything is accepted);
+    /// `Err(())` means streams are configured but not this one.
+    pub(crate) fn stream_for(&self, org: &str, stream: &str) -> Result<Option<&StreamConfig>, ()> {
+        if self.streams.is_empty() {
+            return Ok(None);
+        }
+        let mut general = None;
+        for candidate in self.streams.iter().filter(|s| s.name == stream) {
+            match candidate.org.as_deref() {
+                Some(o) if o == org => return Ok(Some(candidate)),
+                None => general = Some(candidate),
+                Some(_) => {}
+            }
+        }
+        general.map(Some).ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let config: Config = toml::from_str(
+            r#"
+            environment = "sandbox"
+            bucket = "uploads"
+            public_url = "http://localhost:9000"
+            timing = "instant"
+            rate_limit = 0
+            [s3]
+            access_key_id = "AKID"
+            secret_access_key = "secret"
+            [[keys]]
+            key = "k1"
+            org = "acme"
+            permissions = ["imports:read"]
+            [[streams]]
+            name = "txns"
+            org = "acme"
+            columns = [{ name = "id", type = "integer", required = true }]
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.timing, Timing::Instant);
+        assert_eq!(config.keys[0].permissions, vec![Permission::ImportsRead]);
+        assert_eq!(config.streams[0].columns[0].kind, ColumnType::Integer);
+        assert!(config.stream_for("acme", "txns").unwrap().is_some());
+        assert!(config.stream_for("other", "txns").is_err());
+    }
+
+    #[test]
+    fn unknown_fields_and_duplicate_keys_are_rejected() {
+        assert!(toml::from_str::<Config>("colour = 1").is_err());
+        let config: Config =
+            toml::from_str("[[keys]]\nkey='a'\norg='x'\n[[keys]]\nkey='a'\norg='y'\n").unwrap();
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn no_streams_means_every_stream_is_accepted() {
+        assert_eq!(
+            Config::default()
+                .stream_for("o", "anything")
+                .map(|s| s.is_none()),
+            Ok(true)
+        );
+    }
+}

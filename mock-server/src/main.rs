@@ -1,0 +1,127 @@
+//! `u21-mock`: runs the Unit21 imports fake until interrupted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use u21_mock::{Config, KeyConfig, MockServer, Timing};
+
+/// A faithful local fake of Unit21's file imports API, with its S3 upload endpoint.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Examples:\n  u21-mock\n  u21-mock --timing instant --listen 0.0.0.0:8021 --public-url http://localhost:8021\n  u21-mock --config streams.toml --rate-limit 0"
+)]
+struct Args {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "U21_MOCK_LISTEN", default_value = "127.0.0.1:8021")]
+    listen: SocketAddr,
+    /// TOML configuration: keys, streams and schemas, S3 credentials, fidelity switches.
+    #[arg(long, env = "U21_MOCK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Base URL clients reach the fake at, written into pre-signed forms (for proxies and
+    /// Docker port mappings). Default: the listen address.
+    #[arg(long, env = "U21_MOCK_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Lifecycle timing: instant, fast, realistic or manual.
+    #[arg(long, env = "U21_MOCK_TIMING")]
+    timing: Option<Timing>,
+    /// Calls per second per key and route; 0 turns rate limiting off.
+    #[arg(long, env = "U21_MOCK_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+    /// Adds an API key, as KEY or KEY=ORG (repeatable). Replaces the default key.
+    #[arg(long = "api-key", env = "U21_MOCK_API_KEYS", value_delimiter = ',')]
+    api_keys: Vec<String>,
+    /// Directory for uploaded objects. Default: a temporary directory removed on exit.
+    #[arg(long, env = "U21_MOCK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("U21_MOCK_LOG")
+                .unwrap_or_else(|_| "u21_mock=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("u21-mock: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("u21-mock: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(url) = args.public_url {
+        config.public_url = Some(url);
+    }
+    if let Some(timing) = args.timing {
+        config.timing = timing;
+    }
+    if let Some(limit) = args.rate_limit {
+        config.rate_limit = limit;
+    }
+    for spec in &args.api_keys {
+        let (key, org) = spec
+            .split_once('=')
+            .unwrap_or((spec, u21_mock::config::DEFAULT_ORG));
+        config.keys.push(KeyConfig::new(key, org));
+    }
+    let timing = config.timing;
+    let mut builder = MockServer::builder().config(config).listen(args.listen);
+    if let Some(dir) = args.data_dir {
+        builder = builder.data_dir(dir);
+    }
+    let server = builder.try_start().await.context("cannot start")?;
+    print_banner(&server, timing);
+    wait_for_shutdown().await;
+    eprintln!("u21-mock: stopping");
+    Ok(())
+}
+
+fn print_banner(server: &MockServer, timing: Timing) {
+    // The first line is stable: scripts and tests read the address from it.
+    println!("u21-mock listening on {}", server.uri());
+    println!("  public URL:  {}", server.public_url());
+    println!("  API key:     {}", server.api_key());
+    println!("  timing:      {timing:?}");
+    println!("  S3 bucket:   {}", server.bucket());
+    println!("Try it:");
+    println!(
+        "  curl -s -X POST {}/v1/imports/pre-signed-url/create -H 'content-type: application/json' -H 'u21-key: {}' --data '{{\"stream_name\": \"stream_name\", \"file_name\": \"file_you_want_to_upload.csv\"}}'",
+        server.public_url(),
+        server.api_key()
+    );
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

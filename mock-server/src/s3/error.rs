@@ -1,0 +1,285 @@
+//! S3's XML error document, with the codes, statuses and exact messages of
+//! `reference/s3-post.md`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// S3's limit on the form fields that precede the file.
+pub const MAX_PRE_DATA_BYTES: u64 = 20 * 1024;
+
+/// One S3 error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Error {
+    /// The `<Code>`, e.g. `SignatureDoesNotMatch`.
+    pub code: &'static str,
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The `<Message>`, to the letter.
+    pub message: String,
+    /// Elements between `<Message>` and `<RequestId>`, in order.
+    pub extras: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            status,
+            message: message.into(),
+            extras: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extras.push((name, value.into()));
+        self
+    }
+
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            "PreconditionFailed",
+            StatusCode::PRECONDITION_FAILED,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+        .with(
+            "Condition",
+            "Bucket POST must be of the enclosure-type multipart/form-data",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            "MethodNotAllowed",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The specified method is not allowed against this resource.",
+        )
+        .with("Method", "POST")
+        .with("ResourceType", "OBJECT")
+    }
+
+    pub fn malformed_post() -> Self {
+        Self::new(
+            "MalformedPOSTRequest",
+            StatusCode::BAD_REQUEST,
+            "The body of your POST request is not well-formed multipart/form-data.",
+        )
+    }
+
+    /// A required field (key or a signature field) is absent or came after the file.
+    pub fn missing_field(name: &str) -> Self {
+        Self::new(
+            "InvalidArgument",
+            StatusCode::BAD_REQUEST,
+            format!("Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields."),
+        )
+        .with("ArgumentName", name)
+        .with("ArgumentValue", "")
+    }
+
+    pub fn file_count(count: usize) -> Self {
+        Self::new(
+            "InvalidArgument",
+            StatusCode::BAD_REQUEST,
+            "POST requires exactly one file upload per request.",
+        )
+        .with("ArgumentName", "file")
+        .with("ArgumentValue", count.to_string())
+    }
+
+    pub fn malformed_credential() -> Self {
+        Self::new(
+            "InvalidArgument",
+            StatusCode::BAD_REQUEST,
+            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
+        )
+        .with("ArgumentName", "x-amz-credential")
+        .with("ArgumentValue", "")
+    }
+
+    pub fn access_denied() -> Self {
+        Self::new("AccessDenied", StatusCode::FORBIDDEN, "Access Denied")
+    }
+
+    fn policy_denied(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            "AccessDenied",
+            StatusCode::FORBIDDEN,
+            format!("Invalid according to Policy: {detail}"),
+        )
+    }
+
+    pub fn policy_expired() -> Self {
+        Self::policy_denied("Policy expired.")
+    }
+
+    /// `condition` is the failing condition written back as JSON, e.g. `["eq", "$key", "v"]`.
+    pub fn condition_failed(condition: &str) -> Self {
+        Self::policy_denied(format_args!("Policy Condition failed: {condition}"))
+    }
+
+    pub fn extra_input_field(name: &str) -> Self {
+        Self::policy_denied(format_args!("Extra input fields: {name}"))
+    }
+
+    pub fn signature_does_not_match(
+        access_key_id: &str,
+        provided: &str,
+        string_to_sign: &str,
+    ) -> Self {
+        let bytes: Vec<String> = string_to_sign.bytes().map(|b| format!("{b:02x}")).collect();
+        Self::new(
+            "SignatureDoesNotMatch",
+            StatusCode::FORBIDDEN,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        )
+        .with("AWSAccessKeyId", access_key_id)
+        .with("SignatureProvided", provided)
+        .with("StringToSign", string_to_sign)
+        .with("StringToSignBytes", bytes.join(" "))
+    }
+
+    pub fn invalid_access_key_id(access_key_id: &str) -> Self {
+        Self::new(
+            "InvalidAccessKeyId",
+            StatusCode::FORBIDDEN,
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
+        .with("AWSAccessKeyId", access_key_id)
+    }
+
+    /// `detail` follows `Invalid Policy: `.
+    pub fn invalid_policy(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            "InvalidPolicyDocument",
+            StatusCode::BAD_REQUEST,
+            format!("Invalid Policy: {detail}"),
+        )
+    }
+
+    pub fn entity_too_large(proposed: u64, max: u64) -> Self {
+        Self::new(
+            "EntityTooLarge",
+            StatusCode::BAD_REQUEST,
+            "Your proposed upload exceeds the maximum allowed size",
+        )
+        .with("ProposedSize", proposed.to_string())
+        .with("MaxSizeAllowed", max.to_string())
+    }
+
+    pub fn entity_too_small(proposed: u64, min: u64) -> Self {
+        Self::new(
+            "EntityTooSmall",
+            StatusCode::BAD_REQUEST,
+            "Your proposed upload is smaller than the minimum allowed size",
+        )
+        .with("ProposedSize", proposed.to_string())
+        .with("MinSizeAllowed", min.to_string())
+    }
+
+    pub fn pre_data_too_large() -> Self {
+        Self::new(
+            "MaxPostPreDataLengthExceeded",
+            StatusCode::BAD_REQUEST,
+            "Your POST request fields preceeding the upload file was too large.",
+        )
+        .with("MaxPostPreDataLengthBytes", MAX_PRE_DATA_BYTES.to_string())
+    }
+
+    pub fn no_such_bucket(bucket: &str) -> Self {
+        Self::new(
+            "NoSuchBucket",
+            StatusCode::NOT_FOUND,
+            "The specified bucket does not exist",
+        )
+        .with("BucketName", bucket)
+    }
+
+    /// Logs the cause; the client sees S3's generic 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "S3 endpoint internal error");
+        Self::new(
+            "InternalError",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// The XML document, with fresh request and host ids.
+    pub fn to_xml(&self, request_id: &str, host_id: &str) -> String {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+        element(&mut xml, "Code", self.code);
+        element(&mut xml, "Message", &self.message);
+        for (name, value) in &self.extras {
+            element(&mut xml, name, value);
+        }
+        element(&mut xml, "RequestId", request_id);
+        element(&mut xml, "HostId", host_id);
+        xml.push_str("</Error>");
+        xml
+    }
+}
+
+impl std::fmt::Display for S3Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl IntoResponse for S3Error {
+    fn into_response(self) -> Response {
+        let ids = super::ResponseIds::new();
+        let body = self.to_xml(&ids.request_id, &ids.host_id);
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        ids.apply(headers);
+        response
+    }
+}
+
+/// Appends `<name>escaped value</name>`.
+pub(crate) fn element(xml: &mut String, name: &str, value: &str) {
+    xml.push('<');
+    xml.push_str(name);
+    xml.push('>');
+    for c in value.chars() {
+        match c {
+            '&' => xml.push_str("&amp;"),
+            '<' => xml.push_str("&lt;"),
+            '>' => xml.push_str("&gt;"),
+            '"' => xml.push_str("&quot;"),
+            '\'' => xml.push_str("&apos;"),
+            c => xml.push(c),
+        }
+    }
+    xml.push_str("</");
+    xml.push_str(name);
+    xml.push('>');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extras_sit_between_message_and_request_id_and_are_escaped() {
+        let xml = S3Error::extra_input_field("a<b&c").to_xml("RID", "HID");
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+             <Message>Invalid according to Policy: Extra input fields: a&lt;b&amp;c</Message>\
+             <RequestId>RID</RequestId><HostId>HID</HostId></Error>"
+        );
+        let xml = S3Error::entity_too_large(11, 10).to_xml("R", "H");
+        assert!(xml.contains("</Message><ProposedSize>11</ProposedSize><MaxSizeAllowed>10</MaxSizeAllowed><RequestId>"), "{xml}");
+    }
+
+    #[test]
+    fn string_to_sign_bytes_are_spaced_hex() {
+        let err = S3Error::signature_does_not_match("AK", "sig", "eyJ");
+        assert_eq!(err.extras[3], ("StringToSignBytes", "65 79 4a".to_owned()));
+    }
+}

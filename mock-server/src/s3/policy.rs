@@ -1,0 +1,418 @@
+//! The POST policy: a base64 JSON document with an `expiration` and a list of `conditions`
+//! every form field must satisfy, checked as `reference/s3-post.md` §1 describes.
+
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::error::S3Error;
+use super::form::FormFields;
+
+/// A parsed policy document.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// When the form stops being accepted (ms since the epoch).
+    pub expiration_ms: i64,
+    conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    StartsWith,
+}
+
+#[derive(Debug, Clone)]
+enum Condition {
+    /// `{"field": "v"}`, `["eq", "$field", "v"]` or `["starts-with", "$field", "prefix"]`.
+    Match {
+        op: Op,
+        /// Lower-cased field name without `$`; `None` when written without `$` (never matches).
+        field: Option<String>,
+        /// The condition as it is echoed in "Policy Condition failed".
+        echo: String,
+        value: String,
+    },
+    /// `["content-length-range", min, max]`; bounds that are not numbers fail the condition.
+    LengthRange {
+        min: Option<u64>,
+        max: Option<u64>,
+        echo: String,
+    },
+}
+
+/// The inclusive size bounds the policy sets for the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRange {
+    /// Smallest allowed size.
+    pub min: u64,
+    /// Largest allowed size.
+    pub max: u64,
+}
+
+/// S3's own ceiling on a POST upload, when the policy sets none.
+pub const MAX_POST_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+fn echo(parts: &[Value]) -> String {
+    let items: Vec<String> = parts.iter().map(Value::to_string).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn bound(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl Policy {
+    /// Parses the decoded policy text.
+    ///
+    /// # Errors
+    /// `InvalidPolicyDocument` with the detail S3 gives.
+    pub fn parse(bytes: &[u8]) -> Result<Policy, S3Error> {
+        let invalid_json = || S3Error::invalid_policy("Invalid JSON.");
+        let document: Value = serde_json::from_slice(bytes).map_err(|_| invalid_json())?;
+        let Value::Object(document) = document else {
+            return Err(invalid_json());
+        };
+        // Top-level keys are case-sensitive.
+        let expiration = document
+            .get("expiration")
+            .ok_or_else(|| S3Error::invalid_policy("Policy missing expiration."))?;
+        let expiration_ms = expiration
+            .as_str()
+            .and_then(parse_expiration)
+            .ok_or_else(|| {
+                S3Error::invalid_policy(format!(
+                    "Invalid 'expiration' value: '{}'",
+                    plain(expiration)
+                ))
+            })?;
+        let conditions = document
+            .get("conditions")
+            .ok_or_else(|| S3Error::invalid_policy("Policy missing conditions."))?
+            .as_array()
+            .ok_or_else(invalid_json)?
+            .iter()
+            .map(parse_condition)
+            .collect::<Result<_, _>>()?;
+        Ok(Policy {
+            expiration_ms,
+            conditions,
+        })
+    }
+
+    /// Checks the form against the policy at `now_ms`: expiry, then each condition in order,
+    /// then that every field is covered by a condition. Returns the allowed file sizes.
+    ///
+    /// # Errors
+    /// `AccessDenied` with "Invalid according to Policy: …".
+    pub fn check(
+        &self,
+        form: &FormFields,
+        bucket: &str,
+        now_ms: i64,
+    ) -> Result<SizeRange, S3Error> {
+        if now_ms > self.expiration_ms {
+            return Err(S3Error::policy_expired());
+        }
+        let mut range = SizeRange {
+            min: 0,
+            max: MAX_POST_OBJECT_BYTES,
+        };
+        for condition in &self.conditions {
+            match condition {
+                Condition::Match {
+                    op,
+                    field,
+                    echo,
+                    value,
+                } => {
+                    let actual = match field.as_deref() {
+                        None => None,
+                        Some("bucket") => Some(bucket),
+                        // A field that has a condition but is absent counts as "".
+                        Some(name) => Some(form.get(name).unwrap_or("")),
+                    };
+                    let ok = actual.is_some_and(|actual| match op {
+                        Op::Eq => actual == value,
+                        Op::StartsWith => actual.starts_with(value.as_str()),
+                    });
+                    if !ok {
+                        return Err(S3Error::condition_failed(echo));
+                    }
+                }
+                Condition::LengthRange { min, max, echo } => match (min, max) {
+                    (Some(min), Some(max)) => {
+                        range.min = range.min.max(*min);
+                        range.max = range.max.min(*max);
+                    }
+                    _ => return Err(S3Error::condition_failed(echo)),
+                },
+            }
+        }
+        let covered = |name: &str| {
+            self.conditions
+                .iter()
+                .any(|c| matches!(c, Condition::Match { field: Some(f), .. } if f == name))
+        };
+        if !covered("bucket") {
+            return Err(S3Error::extra_input_field("bucket"));
+        }
+        if let Some(name) = form
+            .names()
+            .find(|name| !form.is_exempt(name) && !covered(name))
+        {
+            return Err(S3Error::extra_input_field(name));
+        }
+        Ok(range)
+    }
+}
+
+/// A JSON value as S3 quotes it in a message: strings without their quotes.
+fn plain(value: &Value) -> String {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string())
+}
+
+/// ISO 8601 in UTC, with or without fractional seconds (`…:00Z`, `…:00.000Z`).
+pub(super) fn parse_expiration(text: &str) -> Option<i64> {
+    if !text.ends_with('Z') {
+        return None;
+    }
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn parse_condition(condition: &Value) -> Result<Condition, S3Error> {
+    match condition {
+        Value::Object(map) => {
+            let simple = || {
+                S3Error::invalid_policy("Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.")
+            };
+            if map.len() != 1 {
+                return Err(simple());
+            }
+            let (name, value) = map.iter().next().expect("one entry");
+            let value = scalar_text(value).ok_or_else(simple)?;
+            let written = format!("${name}");
+            Ok(Condition::Match {
+                op: Op::Eq,
+                field: Some(name.to_ascii_lowercase()),
+                echo: echo(&[
+                    Value::from("eq"),
+                    Value::from(written),
+                    Value::from(value.clone()),
+                ]),
+                value,
+            })
+        }
+        Value::Array(parts) => {
+            let op = parts.first().and_then(Value::as_str).ok_or_else(|| {
+                S3Error::invalid_policy(
+                    "Invalid Condition: the first element must name an operation.",
+                )
+            })?;
+            let wrong_arity =
+                || S3Error::invalid_policy(format!("Invalid {op}: wrong number of arguments."));
+            match op.to_ascii_lowercase().as_str() {
+                "content-length-range" => {
+                    let [_, min, max] = parts.as_slice() else {
+                        return Err(wrong_arity());
+                    };
+                    Ok(Condition::LengthRange {
+                        min: bound(min),
+                        max: bound(max),
+                        echo: echo(parts),
+                    })
+                }
+                name @ ("eq" | "starts-with") => {
+                    let [_, field, value] = parts.as_slice() else {
+                        return Err(wrong_arity());
+                    };
+                    let (Some(field), Some(value)) = (field.as_str(), scalar_text(value)) else {
+                        return Err(S3Error::invalid_policy(format!(
+                            "Invalid {op}: arguments must be strings."
+                        )));
+                    };
+                    Ok(Condition::Match {
+                        op: if name == "eq" { Op::Eq } else { Op::StartsWith },
+                        field: field.strip_prefix('$').map(str::to_ascii_lowercase),
+                        echo: echo(parts),
+                        value,
+                    })
+                }
+                _ => Err(S3Error::invalid_policy(format!(
+                    "Invalid Condition: unknown operation '{op}'."
+                ))),
+            }
+        }
+        _ => Err(S3Error::invalid_policy(
+            "Invalid Condition: a condition must be an object or an array.",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::form::Signing;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn form(fields: &[(&str, &str)]) -> FormFields {
+        let mut form = FormFields::default();
+        for (name, value) in fields {
+            form.push(name, value);
+        }
+        form
+    }
+
+    fn policy(conditions: &str) -> Policy {
+        Policy::parse(
+            format!(r#"{{"expiration": "2099-01-01T00:00:00Z", "conditions": {conditions}}}"#)
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn standard() -> FormFields {
+        let mut f = form(&[
+            ("key", "dev/a.csv"),
+            ("AWSAccessKeyId", "AK"),
+            ("policy", "p"),
+            ("signature", "s"),
+        ]);
+        f.signing = Signing::V2;
+        f
+    }
+
+    #[rstest::rstest]
+    #[case::expiration_with_millis(
+        r#"{"expiration":"2023-11-14T22:13:20.000Z","conditions":[]}"#,
+        1_700_000_000_000
+    )]
+    #[case::expiration_without_millis(
+        r#"{"expiration":"2023-11-14T22:13:21Z","conditions":[]}"#,
+        1_700_000_001_000
+    )]
+    fn expirations(#[case] doc: &str, #[case] ms: i64) {
+        assert_eq!(Policy::parse(doc.as_bytes()).unwrap().expiration_ms, ms);
+    }
+
+    #[rstest::rstest]
+    #[case::not_json("{", "Invalid Policy: Invalid JSON.")]
+    #[case::not_an_object("[]", "Invalid Policy: Invalid JSON.")]
+    #[case::no_expiration(r#"{"conditions":[]}"#, "Invalid Policy: Policy missing expiration.")]
+    #[case::expiration_key_is_case_sensitive(
+        r#"{"Expiration":"2099-01-01T00:00:00Z","conditions":[]}"#,
+        "Invalid Policy: Policy missing expiration."
+    )]
+    #[case::bad_expiration(
+        r#"{"expiration":"tomorrow","conditions":[]}"#,
+        "Invalid Policy: Invalid 'expiration' value: 'tomorrow'"
+    )]
+    #[case::no_conditions(
+        r#"{"expiration":"2099-01-01T00:00:00Z"}"#,
+        "Invalid Policy: Policy missing conditions."
+    )]
+    #[case::two_property_simple_condition(r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"a":"1","b":"2"}]}"#, "Invalid Policy: Invalid Simple-Condition: Simple-Conditions must have exactly one property specified.")]
+    #[case::eq_with_two_arguments(
+        r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[["eq","$key"]]}"#,
+        "Invalid Policy: Invalid eq: wrong number of arguments."
+    )]
+    fn parse_errors(#[case] doc: &str, #[case] message: &str) {
+        let err = Policy::parse(doc.as_bytes()).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            ("InvalidPolicyDocument", message)
+        );
+    }
+
+    #[test]
+    fn the_forms_unit21_issues_pass() {
+        let p = policy(
+            r#"[["content-length-range", 0, 314572800], {"bucket": "b"}, {"key": "dev/a.csv"}]"#,
+        );
+        assert_eq!(
+            p.check(&standard(), "b", NOW).unwrap(),
+            SizeRange {
+                min: 0,
+                max: 314_572_800
+            }
+        );
+    }
+
+    #[rstest::rstest]
+    #[case::expired(
+        r#"{"expiration":"2023-11-14T22:13:19Z","conditions":[]}"#,
+        "Invalid according to Policy: Policy expired."
+    )]
+    #[case::key_mismatch(r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"b"},["eq","$key","other"]]}"#, r#"Invalid according to Policy: Policy Condition failed: ["eq", "$key", "other"]"#)]
+    #[case::object_condition_echoes_as_eq(
+        r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"b"},{"key":"other"}]}"#,
+        r#"Invalid according to Policy: Policy Condition failed: ["eq", "$key", "other"]"#
+    )]
+    #[case::wrong_bucket(r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"nope"},{"key":"dev/a.csv"}]}"#, r#"Invalid according to Policy: Policy Condition failed: ["eq", "$bucket", "nope"]"#)]
+    #[case::prefix_mismatch(r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"b"},["starts-with","$key","prod/"]]}"#, r#"Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "prod/"]"#)]
+    #[case::field_without_dollar_never_matches(r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"b"},["eq","key","dev/a.csv"]]}"#, r#"Invalid according to Policy: Policy Condition failed: ["eq", "key", "dev/a.csv"]"#)]
+    #[case::range_that_is_not_numeric(r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"b"},{"key":"dev/a.csv"},["content-length-range","test",10]]}"#, r#"Invalid according to Policy: Policy Condition failed: ["content-length-range", "test", 10]"#)]
+    #[case::implicit_bucket(
+        r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"key":"dev/a.csv"}]}"#,
+        "Invalid according to Policy: Extra input fields: bucket"
+    )]
+    #[case::uncovered_key(
+        r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[{"bucket":"b"}]}"#,
+        "Invalid according to Policy: Extra input fields: key"
+    )]
+    fn check_failures(#[case] doc: &str, #[case] message: &str) {
+        let err = Policy::parse(doc.as_bytes())
+            .unwrap()
+            .check(&standard(), "b", NOW)
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.status.as_u16(), err.message.as_str()),
+            ("AccessDenied", 403, message)
+        );
+    }
+
+    #[test]
+    fn case_rules_and_absent_fields() {
+        // Operators and condition keys are case-insensitive; form names too.
+        let p = policy(
+            r#"[{"bucket":"b"},["StArTs-WiTh","$KEY","dev/"],["eq","$x-amz-meta-TAG",""],["content-length-range","5","10"]]"#,
+        );
+        assert_eq!(
+            p.check(&standard(), "b", NOW).unwrap(),
+            SizeRange { min: 5, max: 10 }
+        );
+        // Values are case-sensitive.
+        let p = policy(r#"[{"bucket":"b"},{"key":"DEV/a.csv"}]"#);
+        assert!(p.check(&standard(), "b", NOW).is_err());
+    }
+
+    #[test]
+    fn x_ignore_fields_need_no_condition_but_others_do() {
+        let p = policy(r#"[{"bucket":"b"},{"key":"dev/a.csv"}]"#);
+        let mut f = standard();
+        f.push("x-ignore-me", "1");
+        p.check(&f, "b", NOW).unwrap();
+        f.push("Content-Type", "text/csv");
+        assert_eq!(
+            p.check(&f, "b", NOW).unwrap_err().message,
+            "Invalid according to Policy: Extra input fields: content-type"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! The form POST handler. Fields are read up to the `file` part (at most 20 KB of them); the
+//! form is then verified in full before a byte of the file is stored; the file streams to a
+//! temporary file beside the object store, hashed and size-checked chunk by chunk, and becomes
+//! an object only when the whole request was good. A rejected or aborted upload leaves nothing.
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use md5::{Digest, Md5};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::io::AsyncWriteExt;
+
+use super::error::{S3Error, MAX_PRE_DATA_BYTES};
+use super::form::{Accepted, FormFields};
+use super::ResponseIds;
+use crate::api::ApiError;
+use crate::state::AppState;
+use crate::store::StoredObject;
+
+/// S3 encodes everything but unreserved characters, slashes included.
+const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
+pub(crate) async fn post_to_object(
+    State(state): State<AppState>,
+    Path((bucket, _key)): Path<(String, String)>,
+) -> Response {
+    match known_bucket(&state, &bucket) {
+        Err(response) => response,
+        Ok(()) => S3Error::method_not_allowed().into_response(),
+    }
+}
+
+fn known_bucket(state: &AppState, bucket: &str) -> Result<(), Response> {
+    if bucket == "v1" {
+        // Unit21's namespace, not a bucket: answer in Unit21's format.
+        return Err(ApiError::NotFound.into_response());
+    }
+    if bucket != state.config.bucket {
+        return Err(S3Error::no_such_bucket(bucket).into_response());
+    }
+    Ok(())
+}
+
+/// `POST /{bucket}/`: the browser-based upload.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    Path(bucket): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(response) = known_bucket(&state, &bucket) {
+        return response;
+    }
+    match receive(&state, &bucket, &headers, body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    bucket: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, S3Error> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_multipart = content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"));
+    if !is_multipart {
+        return Err(S3Error::precondition_failed());
+    }
+    let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::malformed_post())?;
+    let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+
+    let mut form = FormFields::default();
+    let mut pre_data = 0u64;
+    let mut stored = None;
+    while let Some(mut part) = parts
+        .next_field()
+        .await
+        .map_err(|_| S3Error::malformed_post())?
+    {
+        let name = part.name().unwrap_or_default().to_owned();
+        if name.eq_ignore_ascii_case("file") {
+            let file_name = part.file_name().map(str::to_owned);
+            let accepted = form.authorize(
+                &state.config.s3,
+                bucket,
+                file_name.as_deref(),
+                state.clock.now_millis(),
+            )?;
+            stored = Some((stream_to_disk(state, &mut part, &accepted).await?, accepted));
+            break;
+        }
+        let mut value = Vec::new();
+        pre_data += name.len() as u64;
+        while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
+            pre_data += chunk.len() as u64;
+            if pre_data > MAX_PRE_DATA_BYTES {
+                return Err(S3Error::pre_data_too_large());
+            }
+            value.extend_from_slice(&chunk);
+        }
+        form.push(&name, &String::from_utf8_lossy(&value));
+    }
+    let Some((incoming, accepted)) = stored else {
+        return Err(if form.get("key").is_none() {
+            S3Error::missing_field("key")
+        } else {
+            S3Error::file_count(0)
+        });
+    };
+    // Fields after the file are ignored, but a second file is refused.
+    let mut files = 1;
+    while let Some(part) = parts
+        .next_field()
+        .await
+        .map_err(|_| S3Error::malformed_post())?
+    {
+        if part.name().is_some_and(|n| n.eq_ignore_ascii_case("file")) {
+            files += 1;
+        }
+    }
+    if files != 1 {
+        return Err(S3Error::file_count(files));
+    }
+    let etag = incoming.etag.clone();
+    commit(state, &accepted.key, incoming).await?;
+    Ok(success(state, bucket, &accepted.key, &etag, &form))
+}
+
+/// An upload on disk that is not yet an object; dropping it deletes the file.
+struct Incoming {
+    temp: tempfile::TempPath,
+    size: u64,
+    etag: String,
+}
+
+async fn stream_to_disk(
+    state: &AppState,
+    part: &mut multer::Field<'_>,
+    accepted: &Accepted,
+) -> Result<Incoming, S3Error> {
+    let temp = tempfile::Builder::new()
+        .prefix("upload-")
+        .tempfile_in(&state.incoming_dir)
+        .map_err(S3Error::internal)?;
+    let (file, temp) = temp.into_parts();
+    let mut writer =
+        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+    let mut md5 = Md5::new();
+    let mut size = 0u64;
+    let max = accepted.size.max;
+    while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
+        size += chunk.len() as u64;
+        if size > max {
+            // Stop at once: the rest is neither read nor stored.
+            return Err(S3Error::entity_too_large(size, max));
+        }
+        md5.update(&chunk);
+        writer.write_all(&chunk).await.map_err(S3Error::internal)?;
+    }
+    writer.flush().await.map_err(S3Error::internal)?;
+    writer
+        .into_inner()
+        .sync_all()
+        .await
+        .map_err(S3Error::internal)?;
+    if size < accepted.size.min {
+        return Err(S3Error::entity_too_small(size, accepted.size.min));
+    }
+    Ok(Incoming {
+        temp,
+        size,
+        etag: format!("\"{}\"", hex::encode(md5.finalize())),
+    })
+}
+
+/// Moves the upload into the object store under a generated name and tells the store.
+async fn commit(state: &AppState, key: &str, incoming: Incoming) -> Result<(), S3Error> {
+    let path: PathBuf = state
+        .objects_dir
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    incoming.temp.persist(&path).map_err(S3Error::internal)?;
+    let object = StoredObject {
+        path,
+        size: incoming.size,
+        etag: incoming.etag,
+    };
+    let timing = *state.timing.lock();
+    let (job, replaced) =
+        state
+            .store
+            .lock()
+            .object_landed(key, object, state.clock.now_millis(), timing);
+    if let Some(old) = replaced {
+        if let Err(err) = tokio::fs::remove_file(&old).await {
+            tracing::warn!(%err, path = %old.display(), "could not remove a replaced object");
+        }
+    }
+    if let Some(job) = job {
+        state.spawn_processing(job);
+    }
+    Ok(())
+}
+
+fn success(state: &AppState, bucket: &str, key: &str, etag: &str, form: &FormFields) -> Response {
+    let encoded_key = utf8_percent_encode(key, KEY_ENCODE).to_string();
+    let location = format!("{}/{bucket}/{encoded_key}", state.public_url);
+    let redirect = form
+        .get("success_action_redirect")
+        .or_else(|| form.get("redirect"))
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"));
+    let mut response = if let Some(url) = redirect {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let target = format!(
+            "{url}{separator}bucket={}&key={encoded_key}&etag={}",
+            utf8_percent_encode(bucket, KEY_ENCODE),
+            utf8_percent_encode(etag, KEY_ENCODE)
+        );
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        insert(response.headers_mut(), header::LOCATION, &target);
+        response
+    } else {
+        match form.get("success_action_status") {
+            Some("200") => StatusCode::OK.into_response(),
+            Some("201") => {
+                let mut xml =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse>");
+                for (name, value) in [
+                    ("Location", location.as_str()),
+                    ("Bucket", bucket),
+                    ("Key", key),
+                    ("ETag", etag),
+                ] {
+                    super::error::element(&mut xml, name, value);
+                }
+                xml.push_str("</PostResponse>");
+                let mut response = (StatusCode::CREATED, xml).into_response();
+                insert(
+                    response.headers_mut(),
+                    header::CONTENT_TYPE,
+                    "application/xml",
+                );
+                response
+            }
+            _ => StatusCode::NO_CONTENT.into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    insert(headers, header::ETAG, etag);
+    if !headers.contains_key(header::LOCATION) {
+        insert(headers, header::LOCATION, &location);
+    }
+    ResponseIds::new().apply(headers);
+    response
+}
+
+fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}

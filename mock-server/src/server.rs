@@ -1,0 +1,335 @@
+//! Starting and stopping a fake: [`MockServer`] and its builder, used by tests in-process and
+//! by the `u21-mock` binary alike.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::api::{self, ApiError};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, Fidelity, KeyConfig, StreamConfig, Timing};
+use crate::s3;
+use crate::state::AppState;
+use crate::store::StoredObject;
+
+/// A running fake. It listens until dropped.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use std::time::Duration;
+/// use u21_mock::{MockServer, Timing};
+///
+/// let server = MockServer::builder().timing(Timing::Fast).start().await;
+/// let create = format!("{}/v1/imports/pre-signed-url/create", server.uri());
+/// // … create, upload, then move the clock instead of sleeping:
+/// server.advance(Duration::from_secs(2)).await;
+/// # }
+/// ```
+pub struct MockServer {
+    state: AppState,
+    address: SocketAddr,
+    api_key: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+/// Why a fake could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is contradictory.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The address could not be bound or the data directory not created.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let context = context.into();
+    move |source| StartError::Io { context, source }
+}
+
+impl MockServer {
+    /// Starts a fake on a random loopback port with the in-process defaults: the default key,
+    /// any stream accepted, `instant` timing, the real clock.
+    ///
+    /// # Panics
+    /// When it cannot start (no free port, no temporary directory); use
+    /// [`MockServerBuilder::try_start`] to handle that.
+    pub async fn start() -> MockServer {
+        Self::builder().start().await
+    }
+
+    /// A builder for a configured fake.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The base URL written into pre-signed forms.
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The first configured `u21-key` (the default development key unless keys were given).
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The clock every timestamp and lifecycle step reads.
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
+    }
+
+    /// The timing profile in force.
+    pub fn timing(&self) -> Timing {
+        *self.state.timing.lock()
+    }
+
+    /// The S3 bucket the fake serves.
+    pub fn bucket(&self) -> &str {
+        &self.state.config.bucket
+    }
+
+    /// Moves the clock forward and applies every lifecycle step that falls due, waiting for
+    /// the reading of files whose processing ends within that time.
+    pub async fn advance(&self, by: Duration) {
+        self.state.clock.advance(by);
+        self.settle().await;
+    }
+
+    /// Applies every lifecycle step the clock has already reached.
+    pub async fn settle(&self) {
+        self.state.settle().await;
+    }
+
+    /// Under [`Timing::Manual`], processes every QUEUED file now.
+    pub async fn process_queued(&self) {
+        self.state
+            .store
+            .lock()
+            .process_queued(self.state.clock.now_millis());
+        self.settle().await;
+    }
+
+    /// The object stored under `key` in the bucket, if any.
+    pub fn stored_object(&self, key: &str) -> Option<StoredObject> {
+        self.state.store.lock().object(key).cloned()
+    }
+
+    /// How many imports exist, in all organisations.
+    pub fn import_count(&self) -> usize {
+        self.state.store.lock().len()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Configures a [`MockServer`]; every setting has a default.
+#[must_use]
+pub struct MockServerBuilder {
+    config: Config,
+    clock: Option<Clock>,
+    listen: SocketAddr,
+    data_dir: Option<PathBuf>,
+}
+
+impl Default for MockServerBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                timing: Timing::Instant,
+                ..Config::default()
+            },
+            clock: None,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            data_dir: None,
+        }
+    }
+}
+
+impl MockServerBuilder {
+    /// Replaces the whole configuration (its timing included).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The timing profile.
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.config.timing = timing;
+        self
+    }
+
+    /// Shares a clock (for example [`Clock::frozen`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Adds an API key for an organisation. The first key added replaces the default key.
+    pub fn key(mut self, key: impl Into<String>, org: impl Into<String>) -> Self {
+        self.config.keys.push(KeyConfig::new(key, org));
+        self
+    }
+
+    /// Adds a key with chosen permissions.
+    pub fn key_config(mut self, key: KeyConfig) -> Self {
+        self.config.keys.push(key);
+        self
+    }
+
+    /// Configures a stream. Once any stream is configured, unconfigured streams FAIL
+    /// `stream_not_configured`.
+    pub fn stream(mut self, stream: StreamConfig) -> Self {
+        self.config.streams.push(stream);
+        self
+    }
+
+    /// Calls per second per key and route; `0` turns rate limiting off.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.config.rate_limit = per_second;
+        self
+    }
+
+    /// The base URL written into pre-signed forms.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.config.public_url = Some(url.into());
+        self
+    }
+
+    /// The undocumented-behaviour switches.
+    pub fn fidelity(mut self, fidelity: Fidelity) -> Self {
+        self.config.fidelity = fidelity;
+        self
+    }
+
+    /// The address to listen on (default: a random loopback port).
+    pub fn listen(mut self, address: SocketAddr) -> Self {
+        self.listen = address;
+        self
+    }
+
+    /// Where uploaded objects are written (default: a temporary directory removed on drop).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts the fake.
+    ///
+    /// # Panics
+    /// When [`try_start`](Self::try_start) fails.
+    pub async fn start(self) -> MockServer {
+        match self.try_start().await {
+            Ok(server) => server,
+            Err(err) => panic!("the Unit21 fake could not start: {err}"),
+        }
+    }
+
+    /// Starts the fake.
+    ///
+    /// # Errors
+    /// An invalid configuration, an address that cannot be bound, or a data directory that
+    /// cannot be created.
+    pub async fn try_start(self) -> Result<MockServer, StartError> {
+        self.config.validate()?;
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(io_error(format!("cannot listen on {}", self.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(io_error("cannot read the bound address"))?;
+        let (data_dir, temp) = match self.data_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("u21-mock-")
+                    .tempdir()
+                    .map_err(io_error("cannot create a temporary data directory"))?;
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        let public_url = self
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(address));
+        let api_key = self.config.effective_keys()[0].key.clone();
+        let state = AppState::new(
+            self.config,
+            self.clock.unwrap_or_default(),
+            public_url,
+            data_dir.clone(),
+        )
+        .map_err(io_error(format!(
+            "cannot prepare data directory {}",
+            data_dir.display()
+        )))?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let app = router(state.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!(%err, "server stopped");
+            }
+        });
+        Ok(MockServer {
+            state,
+            address,
+            api_key,
+            shutdown: Some(shutdown),
+            _data_dir: temp,
+        })
+    }
+}
+
+/// A URL a client on this machine can use: wildcard addresses become `localhost`.
+fn default_public_url(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("http://localhost:{}", address.port())
+    } else {
+        format!("http://{address}")
+    }
+}
+
+/// Every route the fake serves.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(s3::routes())
+        .route(
+            "/_mock/health",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}
