@@ -240,7 +240,8 @@ impl IntoResponse for S3Error {
     }
 }
 
-/// Appends `<name>escaped value</name>`.
+/// Appends `<name>value</name>`. Text content needs only `&`, `<` and `>` escaped, and S3
+/// writes quotes literally (`<ETag>"…"</ETag>`, `'key'` in messages).
 pub(crate) fn element(xml: &mut String, name: &str, value: &str) {
     xml.push('<');
     xml.push_str(name);
@@ -250,8 +251,6 @@ pub(crate) fn element(xml: &mut String, name: &str, value: &str) {
             '&' => xml.push_str("&amp;"),
             '<' => xml.push_str("&lt;"),
             '>' => xml.push_str("&gt;"),
-            '"' => xml.push_str("&quot;"),
-            '\'' => xml.push_str("&apos;"),
             c => xml.push(c),
         }
     }

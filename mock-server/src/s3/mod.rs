@@ -19,9 +19,18 @@ use crate::state::AppState;
 /// `POST /{bucket}` and `/{bucket}/` take uploads; `POST /{bucket}/{key}` is S3's 405.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/{bucket}", post(upload::upload))
-        .route("/{bucket}/", post(upload::upload))
-        .route("/{bucket}/{*key}", post(upload::post_to_object))
+        .route(
+            "/{bucket}",
+            post(upload::upload).fallback(upload::unsupported),
+        )
+        .route(
+            "/{bucket}/",
+            post(upload::upload).fallback(upload::unsupported),
+        )
+        .route(
+            "/{bucket}/{*key}",
+            post(upload::post_to_object).fallback(upload::unsupported),
+        )
 }
 
 /// The `x-amz-request-id` and `x-amz-id-2` every S3 response carries.

@@ -39,6 +39,21 @@ pub(crate) async fn post_to_object(
     }
 }
 
+/// Any other method on a bucket or object path: the fake stores objects but does not serve
+/// them, so it answers S3's 405 (or Unit21's JSON 404 under `/v1`).
+pub(crate) async fn unsupported(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let bucket = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match known_bucket(&state, bucket) {
+        Err(response) => response,
+        Ok(()) => S3Error::method_not_allowed().into_response(),
+    }
+}
+
 fn known_bucket(state: &AppState, bucket: &str) -> Result<(), Response> {
     if bucket == "v1" {
         // Unit21's namespace, not a bucket: answer in Unit21's format.
