@@ -78,6 +78,8 @@ pub struct Fidelity {
     pub foreign_file_forbidden: bool,
     /// A `file_id` that is not a string of digits answers 400 (else 404).
     pub malformed_id_bad_request: bool,
+    /// Each route has its own rate-limit bucket per key (else one bucket per key).
+    pub rate_limit_per_route: bool,
 }
 
 impl Default for Fidelity {
@@ -90,6 +92,7 @@ impl Default for Fidelity {
             created_before_inclusive: false,
             foreign_file_forbidden: false,
             malformed_id_bad_request: false,
+            rate_limit_per_route: true,
         }
     }
 }

@@ -74,6 +74,9 @@ struct InFlight {
     outcome: OutcomeReceiver,
 }
 
+/// (org, stream, file name).
+type NameKey = (Arc<str>, Arc<str>, String);
+
 #[derive(Default)]
 pub(crate) struct Store {
     next_id: u64,
@@ -84,7 +87,7 @@ pub(crate) struct Store {
     stream_ids: HashMap<Arc<str>, u32>,
     by_s3_key: HashMap<String, u64>,
     /// (org, stream, file name) → the md5_hash values it was created with.
-    names: HashMap<(Arc<str>, Arc<str>, String), HashSet<Option<String>>>,
+    names: HashMap<NameKey, HashSet<Option<String>>>,
     /// Lifecycle steps that fall due, by clock instant.
     due: BTreeSet<(i64, u64)>,
     in_flight: HashMap<u64, InFlight>,

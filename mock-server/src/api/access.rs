@@ -46,11 +46,12 @@ impl AppState {
             .filter(|k| !k.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let entry = self.keys.get(key).ok_or(ApiError::Unauthorized)?;
-        let rate_headers = match self
+        let bucket = self.config.fidelity.rate_limit_per_route.then_some(route);
+        let decision = self
             .rate_limiter
             .lock()
-            .check(key, route, self.clock.now_millis())
-        {
+            .check(key, bucket, self.clock.now_millis());
+        let rate_headers = match decision {
             Decision::Unlimited => HeaderMap::new(),
             Decision::Allowed(headers) => headers,
             Decision::Refused(headers) => return Err(ApiError::TooManyRequests(headers)),
@@ -65,11 +66,11 @@ impl AppState {
     }
 }
 
-/// A fixed one-second window per key and route, on the fake's clock.
+/// A fixed one-second window per key (and route, by default), on the fake's clock.
 pub(crate) struct RateLimiter {
     per_second: u32,
     /// Only configured keys reach the limiter, so this map is bounded by the key list.
-    windows: HashMap<(String, Route), Window>,
+    windows: HashMap<(String, Option<Route>), Window>,
 }
 
 struct Window {
@@ -91,7 +92,8 @@ impl RateLimiter {
         }
     }
 
-    pub fn check(&mut self, key: &str, route: Route, now_ms: i64) -> Decision {
+    /// Counts a call by `key` to `route` (`None` when all routes share one bucket).
+    pub fn check(&mut self, key: &str, route: Option<Route>, now_ms: i64) -> Decision {
         if self.per_second == 0 {
             return Decision::Unlimited;
         }
@@ -146,39 +148,46 @@ mod tests {
     fn windows_are_per_key_route_and_second() {
         let mut limiter = RateLimiter::new(2);
         assert_eq!(
-            remaining(&limiter.check("k", Route::Get, 1000)),
+            remaining(&limiter.check("k", Some(Route::Get), 1000)),
             (true, "1".into())
         );
         assert_eq!(
-            remaining(&limiter.check("k", Route::Get, 1999)),
+            remaining(&limiter.check("k", Some(Route::Get), 1999)),
             (true, "0".into())
         );
         assert_eq!(
-            remaining(&limiter.check("k", Route::Get, 1500)),
+            remaining(&limiter.check("k", Some(Route::Get), 1500)),
             (false, "0".into())
         );
         assert_eq!(
-            remaining(&limiter.check("k", Route::List, 1500)),
+            remaining(&limiter.check("k", Some(Route::List), 1500)),
             (true, "1".into())
         );
         assert_eq!(
-            remaining(&limiter.check("other", Route::Get, 1500)),
+            remaining(&limiter.check("other", Some(Route::Get), 1500)),
             (true, "1".into())
         );
         assert_eq!(
-            remaining(&limiter.check("k", Route::Get, 2000)),
+            remaining(&limiter.check("k", Some(Route::Get), 2000)),
             (true, "1".into())
         );
-        match limiter.check("k", Route::Create, 2000) {
+        match limiter.check("k", Some(Route::Create), 2000) {
             Decision::Allowed(h) => assert_eq!(h["x-ratelimit-reset"], "3"),
             _ => panic!("allowed"),
         }
     }
 
     #[test]
+    fn one_bucket_per_key_is_a_switch_away() {
+        let mut limiter = RateLimiter::new(1);
+        assert!(matches!(limiter.check("k", None, 0), Decision::Allowed(_)));
+        assert!(matches!(limiter.check("k", None, 0), Decision::Refused(_)));
+    }
+
+    #[test]
     fn zero_turns_the_limit_off() {
         assert!(matches!(
-            RateLimiter::new(0).check("k", Route::Get, 0),
+            RateLimiter::new(0).check("k", None, 0),
             Decision::Unlimited
         ));
     }

@@ -33,10 +33,8 @@ pub(crate) async fn post_to_object(
     State(state): State<AppState>,
     Path((bucket, _key)): Path<(String, String)>,
 ) -> Response {
-    match known_bucket(&state, &bucket) {
-        Err(response) => response,
-        Ok(()) => S3Error::method_not_allowed().into_response(),
-    }
+    refuse_unknown_bucket(&state, &bucket)
+        .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
 }
 
 /// Any other method on a bucket or object path: the fake stores objects but does not serve
@@ -48,21 +46,17 @@ pub(crate) async fn unsupported(State(state): State<AppState>, uri: axum::http::
         .split('/')
         .next()
         .unwrap_or_default();
-    match known_bucket(&state, bucket) {
-        Err(response) => response,
-        Ok(()) => S3Error::method_not_allowed().into_response(),
-    }
+    refuse_unknown_bucket(&state, bucket)
+        .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
 }
 
-fn known_bucket(state: &AppState, bucket: &str) -> Result<(), Response> {
+/// The answer for a path whose first segment is not the fake's bucket, if it is not.
+fn refuse_unknown_bucket(state: &AppState, bucket: &str) -> Option<Response> {
     if bucket == "v1" {
         // Unit21's namespace, not a bucket: answer in Unit21's format.
-        return Err(ApiError::NotFound.into_response());
+        return Some(ApiError::NotFound.into_response());
     }
-    if bucket != state.config.bucket {
-        return Err(S3Error::no_such_bucket(bucket).into_response());
-    }
-    Ok(())
+    (bucket != state.config.bucket).then(|| S3Error::no_such_bucket(bucket).into_response())
 }
 
 /// `POST /{bucket}/`: the browser-based upload.
@@ -72,8 +66,8 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(response) = known_bucket(&state, &bucket) {
-        return response;
+    if let Some(refusal) = refuse_unknown_bucket(&state, &bucket) {
+        return refusal;
     }
     match receive(&state, &bucket, &headers, body).await {
         Ok(response) => response,
