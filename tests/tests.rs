@@ -1,1 +1,4 @@
-//! End-to-end tests.
+//! End-to-end tests that cross crates, one module per theme.
+
+mod docs;
+mod flows;

@@ -1,0 +1,63 @@
+//! The README and FIDELITY.md must not lie: their examples are run or parsed here.
+
+use std::path::Path;
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+/// The body of the first fenced block in `text` whose info string is `lang`.
+fn fenced(text: &str, lang: &str) -> String {
+    let open = format!("```{lang}\n");
+    let start = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("no ```{lang} block"))
+        + open.len();
+    let end = text[start..].find("```").unwrap() + start;
+    text[start..end].to_owned()
+}
+
+#[test]
+fn the_readme_configuration_example_is_a_valid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u21.toml");
+    std::fs::write(&path, fenced(&read("README.md"), "toml")).unwrap();
+    let config = u21_mock::Config::from_file(&path).unwrap();
+    assert_eq!(config.keys.len(), 2);
+    assert_eq!(config.streams[0].columns.len(), 4);
+    assert_eq!(config.timing, u21_mock::Timing::Fast);
+}
+
+#[test]
+fn every_fidelity_switch_in_the_readme_is_in_the_ledger() {
+    let readme = fenced(&read("README.md"), "toml");
+    let ledger = read("FIDELITY.md");
+    let switches: Vec<&str> = readme
+        .split("[fidelity]")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once(" = ").map(|(name, _)| name.trim()))
+        .collect();
+    assert_eq!(switches.len(), 8, "{switches:?}");
+    for switch in switches {
+        assert!(
+            ledger.contains(&format!("`{switch} = ")),
+            "FIDELITY.md does not name the switch {switch}"
+        );
+    }
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let readme = read("README.md");
+    let marker = readme
+        .find("<!-- test-command")
+        .expect("the README marks its test command");
+    let command = fenced(&readme[marker..], "sh");
+    assert_eq!(command.trim(), "cargo test --workspace");
+    assert!(
+        read(".ci/run").contains("test-command"),
+        ".ci/run reads the command from the README"
+    );
+}
