@@ -367,6 +367,28 @@ async fn fields_after_the_file_are_ignored() {
 }
 
 #[tokio::test]
+async fn a_long_tail_after_the_file_is_refused_and_nothing_stored() {
+    let (server, created) = server_and_form().await;
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields_of(&created) {
+        form = form.text(name, value);
+    }
+    let file = reqwest::multipart::Part::bytes(b"a\n".to_vec()).file_name("a.csv");
+    form = form
+        .part("file", file)
+        .text("submit", "x".repeat(21 * 1024));
+    let response = http()
+        .post(created["url"].as_str().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let message = "The body of your POST request is not well-formed multipart/form-data.";
+    assert_s3_error(response, 400, "MalformedPOSTRequest", message).await;
+    assert_nothing_changed(&server, &created).await;
+}
+
+#[tokio::test]
 async fn a_key_after_the_file_does_not_count() {
     let (server, created) = server_and_form().await;
     let mut fields = fields_of(&created);

@@ -577,3 +577,21 @@ async fn unknown_routes_and_methods_answer_in_json(
     let (got, body) = error_of(response).await;
     assert_eq!((got.as_u16(), body), (status, json!({"error_code": code})));
 }
+
+#[tokio::test]
+async fn the_server_stops_when_its_handle_is_dropped() {
+    let server = MockServer::start().await;
+    let address = server.address();
+    assert!(tokio::net::TcpStream::connect(address).await.is_ok());
+    drop(server);
+    // The listener closes once the server task sees the shutdown; yield until it has.
+    let mut refused = false;
+    for _ in 0..1000 {
+        if tokio::net::TcpStream::connect(address).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refused, "the port still accepts connections after drop");
+}

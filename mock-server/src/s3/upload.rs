@@ -133,15 +133,23 @@ async fn receive(
             S3Error::file_count(0)
         });
     };
-    // Fields after the file are ignored, but a second file is refused.
+    // Fields after the file are ignored, but a second file is refused, and the tail is
+    // bounded like the fields before the file so a request cannot stream forever.
     let mut files = 1;
-    while let Some(part) = parts
+    let mut tail = 0u64;
+    while let Some(mut part) = parts
         .next_field()
         .await
         .map_err(|_| S3Error::malformed_post())?
     {
         if part.name().is_some_and(|n| n.eq_ignore_ascii_case("file")) {
             files += 1;
+        }
+        while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
+            tail += chunk.len() as u64;
+            if tail > MAX_PRE_DATA_BYTES {
+                return Err(S3Error::malformed_post());
+            }
         }
     }
     if files != 1 {
