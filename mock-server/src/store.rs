@@ -422,6 +422,22 @@ mod tests {
         store
     }
 
+    /// One file created at 0 in org "o" under key "key", its object landed at `landed_ms`.
+    fn landed(timing: Timing, landed_ms: i64) -> (Store, Option<ProcessingJob>) {
+        let mut store = Store::new();
+        let key = |_: &str, _: i64| "key".to_owned();
+        store
+            .create("o", "s", "a.csv", None, key, 0, &Fidelity::default())
+            .unwrap();
+        let object = StoredObject {
+            path: "/x".into(),
+            size: 1,
+            etag: "\"e\"".into(),
+        };
+        let (job, _) = store.object_landed("key", object, landed_ms, timing);
+        (store, job)
+    }
+
     fn ids(page: &[&FileRecord]) -> Vec<u64> {
         page.iter().map(|f| f.id).collect()
     }
@@ -548,33 +564,16 @@ mod tests {
 
     #[test]
     fn steps_apply_only_when_due_and_wait_for_the_outcome() {
-        let mut store = Store::new();
-        let rec = store
-            .create(
-                "o",
-                "s",
-                "a.csv",
-                None,
-                |_, _| "key".into(),
-                0,
-                &Fidelity::default(),
-            )
-            .unwrap();
-        let object = StoredObject {
-            path: "/x".into(),
-            size: 1,
-            etag: "\"e\"".into(),
-        };
-        let (job, _) = store.object_landed("key", object, 10_000, Timing::Fast);
+        let (mut store, job) = landed(Timing::Fast, 10_000);
         let job = job.expect("the import waits for this object");
-        assert_eq!(store.get("o", rec.id).unwrap().status, Status::QUEUED);
+        assert_eq!(store.get("o", 1).unwrap().status, Status::QUEUED);
         assert!(store.catch_up(10_999).is_empty());
-        assert_eq!(store.get("o", rec.id).unwrap().status, Status::QUEUED);
+        assert_eq!(store.get("o", 1).unwrap().status, Status::QUEUED);
         assert!(store.catch_up(11_000).is_empty());
-        assert_eq!(store.get("o", rec.id).unwrap().status, Status::PROCESSING);
+        assert_eq!(store.get("o", 1).unwrap().status, Status::PROCESSING);
         // Due to end, but the reader has not answered: the caller must wait.
         assert_eq!(store.catch_up(50_000).len(), 1);
-        assert_eq!(store.get("o", rec.id).unwrap().status, Status::PROCESSING);
+        assert_eq!(store.get("o", 1).unwrap().status, Status::PROCESSING);
         job.outcome
             .send(Some(Outcome::Finished {
                 successful: 3,
@@ -582,7 +581,7 @@ mod tests {
             }))
             .unwrap();
         assert!(store.catch_up(50_000).is_empty());
-        let file = store.get("o", rec.id).unwrap();
+        let file = store.get("o", 1).unwrap();
         assert_eq!(
             (file.status, file.successful_count, file.failure_count),
             (Status::FINISHED, 3, 1)
@@ -595,24 +594,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_vanishes_fails_the_file_unknown() {
-        let mut store = Store::new();
-        store
-            .create(
-                "o",
-                "s",
-                "a.csv",
-                None,
-                |_, _| "key".into(),
-                0,
-                &Fidelity::default(),
-            )
-            .unwrap();
-        let object = StoredObject {
-            path: "/x".into(),
-            size: 1,
-            etag: "\"e\"".into(),
-        };
-        let (job, _) = store.object_landed("key", object, 0, Timing::Instant);
+        let (mut store, job) = landed(Timing::Instant, 0);
         drop(job);
         assert!(store.catch_up(0).is_empty());
         assert_eq!(
@@ -623,24 +605,7 @@ mod tests {
 
     #[test]
     fn manual_timing_waits_until_told() {
-        let mut store = Store::new();
-        store
-            .create(
-                "o",
-                "s",
-                "a.csv",
-                None,
-                |_, _| "key".into(),
-                0,
-                &Fidelity::default(),
-            )
-            .unwrap();
-        let object = StoredObject {
-            path: "/x".into(),
-            size: 1,
-            etag: "\"e\"".into(),
-        };
-        let (job, _) = store.object_landed("key", object, 0, Timing::Manual);
+        let (mut store, job) = landed(Timing::Manual, 0);
         job.unwrap()
             .outcome
             .send(Some(Outcome::Failed(FailureCode::InvalidSchema)))

@@ -321,10 +321,7 @@ async fn no_file_and_two_files() {
         (Some("file"), Some("0"))
     );
 
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in fields_of(&created) {
-        form = form.text(name, value);
-    }
+    let mut form = text_fields(&fields_of(&created));
     form = form
         .text("file", "a\n1\n")
         .text("submit", "Upload")
@@ -344,10 +341,7 @@ async fn no_file_and_two_files() {
 #[tokio::test]
 async fn fields_after_the_file_are_ignored() {
     let (server, created) = server_and_form().await;
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in fields_of(&created) {
-        form = form.text(name, value);
-    }
+    let mut form = text_fields(&fields_of(&created));
     form = form
         .part(
             "file",
@@ -369,10 +363,7 @@ async fn fields_after_the_file_are_ignored() {
 #[tokio::test]
 async fn a_long_tail_after_the_file_is_refused_and_nothing_stored() {
     let (server, created) = server_and_form().await;
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in fields_of(&created) {
-        form = form.text(name, value);
-    }
+    let mut form = text_fields(&fields_of(&created));
     let file = reqwest::multipart::Part::bytes(b"a\n".to_vec()).file_name("a.csv");
     form = form
         .part("file", file)
@@ -394,10 +385,7 @@ async fn a_key_after_the_file_does_not_count() {
     let mut fields = fields_of(&created);
     let key = fields.remove(1);
     assert_eq!(key.0, "key");
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in fields {
-        form = form.text(name, value);
-    }
+    let mut form = text_fields(&fields);
     form = form
         .part(
             "file",
@@ -574,10 +562,7 @@ async fn success_action_status_and_redirect() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in &fields {
-        form = form.text(name.clone(), value.clone());
-    }
+    let mut form = text_fields(&fields);
     form = form.part(
         "file",
         reqwest::multipart::Part::bytes(b"a\n".to_vec()).file_name("r.csv"),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::config::Permission;
@@ -25,8 +25,9 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// Adds the rate-limit headers to whatever the handler answered.
-    pub fn respond(self, mut response: Response) -> Response {
+    /// The handler's answer, success or error, with the caller's rate-limit headers.
+    pub fn respond(self, result: Result<Response, ApiError>) -> Response {
+        let mut response = result.unwrap_or_else(IntoResponse::into_response);
         response.headers_mut().extend(self.rate_headers);
         response
     }

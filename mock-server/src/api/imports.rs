@@ -23,44 +23,18 @@ const MAX_S3_KEY_BYTES: usize = 1024;
 /// "Limited to 1000 records."
 const MAX_LIMIT: i64 = 1000;
 
-/// Runs `handler` for an authorised caller and stamps the rate-limit headers on its answer.
-async fn guarded<F, Fut>(
-    state: &AppState,
-    headers: &HeaderMap,
-    route: Route,
-    permission: Permission,
-    handler: F,
-) -> Response
-where
-    F: FnOnce(Caller) -> Fut,
-    Fut: std::future::Future<Output = (Caller, Result<Response, ApiError>)>,
-{
-    match state.authorize(headers, route, permission) {
-        Err(err) => err.into_response(),
-        Ok(caller) => {
-            let (caller, result) = handler(caller).await;
-            caller.respond(result.unwrap_or_else(IntoResponse::into_response))
-        }
-    }
-}
-
 /// `POST /v1/imports/pre-signed-url/create`
 pub(crate) async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    guarded(
-        &state,
-        &headers,
-        Route::Create,
-        Permission::ImportsWrite,
-        |caller| async {
-            let result = create_inner(&state, &caller, &headers, body).await;
-            (caller, result)
-        },
-    )
-    .await
+    let caller = match state.authorize(&headers, Route::Create, Permission::ImportsWrite) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let result = create_inner(&state, &caller, &headers, body).await;
+    caller.respond(result)
 }
 
 #[derive(Serialize)]
@@ -123,17 +97,12 @@ pub(crate) async fn get(
     headers: HeaderMap,
     Path(file_id): Path<String>,
 ) -> Response {
-    guarded(
-        &state,
-        &headers,
-        Route::Get,
-        Permission::ImportsRead,
-        |caller| async {
-            let result = get_inner(&state, &caller, &file_id).await;
-            (caller, result)
-        },
-    )
-    .await
+    let caller = match state.authorize(&headers, Route::Get, Permission::ImportsRead) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let result = get_inner(&state, &caller, &file_id).await;
+    caller.respond(result)
 }
 
 async fn get_inner(state: &AppState, caller: &Caller, file_id: &str) -> Result<Response, ApiError> {
@@ -163,17 +132,12 @@ pub(crate) async fn list(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    guarded(
-        &state,
-        &headers,
-        Route::List,
-        Permission::ImportsRead,
-        |caller| async {
-            let result = list_inner(&state, &caller, &headers, body).await;
-            (caller, result)
-        },
-    )
-    .await
+    let caller = match state.authorize(&headers, Route::List, Permission::ImportsRead) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let result = list_inner(&state, &caller, &headers, body).await;
+    caller.respond(result)
 }
 
 #[derive(Serialize)]

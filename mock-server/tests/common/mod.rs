@@ -85,10 +85,7 @@ pub async fn post_form(
     fields: &[(String, String)],
     file: Option<(&str, Vec<u8>)>,
 ) -> reqwest::Response {
-    let mut form = Form::new();
-    for (name, value) in fields {
-        form = form.text(name.clone(), value.clone());
-    }
+    let mut form = text_fields(fields);
     if let Some((name, bytes)) = file {
         form = form.part("file", Part::bytes(bytes).file_name(name.to_owned()));
     }
@@ -126,4 +123,11 @@ pub fn xml_field(xml: &str, name: &str) -> Option<String> {
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(xml[start..end].to_owned())
+}
+
+/// A multipart form of text fields, in order; callers append the file and any tail.
+pub fn text_fields(fields: &[(String, String)]) -> Form {
+    fields.iter().fold(Form::new(), |form, (name, value)| {
+        form.text(name.clone(), value.clone())
+    })
 }
