@@ -511,17 +511,37 @@ async fn success_action_status_and_redirect() {
     let server = MockServer::builder().clock(frozen_clock()).start().await;
     let now = UNIX_EPOCH + Duration::from_secs(T0_SECS);
     let url = format!("{}/u21-mock-uploads/", server.uri());
-    let conditions = json!([{"bucket": "u21-mock-uploads"}, ["starts-with", "$key", "uploads/"], ["starts-with", "$success_action_status", ""], ["starts-with", "$success_action_redirect", ""]]);
-    let mut fields = signed_v2_fields(
-        "uploads/${filename}",
-        conditions,
-        Duration::from_secs(60),
-        now,
-    );
+    // success_action_status takes exact conditions only, so each variant signs its own policy.
+    let form_with = |status: &str, redirect: Option<&str>| {
+        let mut conditions = vec![
+            json!({"bucket": "u21-mock-uploads"}),
+            json!(["starts-with", "$key", "uploads/"]),
+            json!({"success_action_status": status}),
+        ];
+        if let Some(redirect) = redirect {
+            conditions.push(json!(["starts-with", "$success_action_redirect", redirect]));
+        }
+        let mut fields = signed_v2_fields(
+            "uploads/${filename}",
+            json!(conditions),
+            Duration::from_secs(60),
+            now,
+        );
+        fields.push(("success_action_status".into(), status.into()));
+        if let Some(redirect) = redirect {
+            fields.push(("success_action_redirect".into(), redirect.into()));
+        }
+        fields
+    };
 
-    fields.push(("success_action_status".into(), "201".into()));
-    let response = post_form(&url, &fields, Some(("dir\\r.csv", b"a\n".to_vec()))).await;
+    let response = post_form(
+        &url,
+        &form_with("201", None),
+        Some(("dir\\r.csv", b"a\n".to_vec())),
+    )
+    .await;
     assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["content-type"], "application/xml");
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let xml = response.text().await.unwrap();
     assert_eq!(
@@ -539,48 +559,56 @@ async fn success_action_status_and_redirect() {
     );
     assert_eq!(xml_field(&xml, "ETag"), Some(etag));
 
-    fields.last_mut().unwrap().1 = "200".into();
+    let ok = post_form(
+        &url,
+        &form_with("200", None),
+        Some(("r.csv", b"a\n".to_vec())),
+    )
+    .await;
     assert_eq!(
-        post_form(&url, &fields, Some(("r.csv", b"a\n".to_vec())))
-            .await
-            .status(),
-        200
+        (ok.status().as_u16(), ok.text().await.unwrap()),
+        (200, String::new())
     );
-    fields.last_mut().unwrap().1 = "404".into();
-    assert_eq!(
-        post_form(&url, &fields, Some(("r.csv", b"a\n".to_vec())))
-            .await
-            .status(),
-        204
-    );
+    let invalid = post_form(
+        &url,
+        &form_with("404", None),
+        Some(("r.csv", b"a\n".to_vec())),
+    )
+    .await;
+    assert_eq!(invalid.status(), 204, "an invalid status falls back to 204");
 
-    fields.push((
-        "success_action_redirect".into(),
-        "https://example.test/done".into(),
-    ));
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut form = text_fields(&fields);
-    form = form.part(
-        "file",
-        reqwest::multipart::Part::bytes(b"a\n".to_vec()).file_name("r.csv"),
-    );
-    let response = no_redirects
-        .post(&url)
-        .multipart(form)
-        .send()
+    let post = |fields: Vec<(String, String)>| {
+        let form = text_fields(&fields).part(
+            "file",
+            reqwest::multipart::Part::bytes(b"a\n".to_vec()).file_name("r.csv"),
+        );
+        no_redirects.post(&url).multipart(form).send()
+    };
+    let response = post(form_with("201", Some("https://example.test/done")))
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    let location = response.headers()["location"].to_str().unwrap();
     assert_eq!(
-        location,
+        response.status(),
+        303,
+        "a redirect wins over the status field"
+    );
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap(),
         format!(
             "https://example.test/done?bucket=u21-mock-uploads&key=uploads%2Fr.csv&etag=%22{}%22",
             md5_hex(b"a\n")
         )
+    );
+    assert_eq!(response.text().await.unwrap(), "");
+    let relative = post(form_with("200", Some("/done"))).await.unwrap();
+    assert_eq!(
+        relative.status(),
+        200,
+        "a redirect S3 cannot interpret is ignored"
     );
 }
 

@@ -81,7 +81,9 @@ impl Policy {
     /// `InvalidPolicyDocument` with the detail S3 gives.
     pub fn parse(bytes: &[u8]) -> Result<Policy, S3Error> {
         let invalid_json = || S3Error::invalid_policy("Invalid JSON.");
-        let document: Value = serde_json::from_slice(bytes).map_err(|_| invalid_json())?;
+        let text = std::str::from_utf8(bytes).map_err(|_| invalid_json())?;
+        let document: Value =
+            serde_json::from_str(&unescape_policy(text)).map_err(|_| invalid_json())?;
         let Value::Object(document) = document else {
             return Err(invalid_json());
         };
@@ -196,6 +198,48 @@ pub(super) fn parse_expiration(text: &str) -> Option<i64> {
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+/// The fields S3 lets a policy match by prefix; every other field takes exact matches only.
+fn starts_with_allowed(field: &str) -> bool {
+    const PREFIXABLE: [&str; 9] = [
+        "key",
+        "acl",
+        "cache-control",
+        "content-type",
+        "content-disposition",
+        "content-encoding",
+        "expires",
+        "success_action_redirect",
+        "redirect",
+    ];
+    PREFIXABLE.contains(&field) || field.starts_with("x-amz-meta-")
+}
+
+/// Policies may use escapes JSON lacks: `\$` for a dollar sign and `\v` for a vertical tab.
+/// Everything else (`\\`, `\uXXXX`, `\n`, …) is JSON already.
+fn unescape_policy(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\$") && !text.contains("\\v") {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('$') => out.push('$'),
+            Some('v') => out.push_str("\\u000b"),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out.into()
+}
+
 fn parse_condition(condition: &Value) -> Result<Condition, S3Error> {
     match condition {
         Value::Object(map) => {
@@ -247,9 +291,18 @@ fn parse_condition(condition: &Value) -> Result<Condition, S3Error> {
                             "Invalid {op}: arguments must be strings."
                         )));
                     };
+                    let field = field.strip_prefix('$').map(str::to_ascii_lowercase);
+                    let op = if name == "eq" { Op::Eq } else { Op::StartsWith };
+                    if let (Op::StartsWith, Some(name)) = (op, &field) {
+                        if !starts_with_allowed(name) {
+                            return Err(S3Error::invalid_policy(format!(
+                                "Invalid Condition: starts-with is not allowed on '${name}'."
+                            )));
+                        }
+                    }
                     Ok(Condition::Match {
-                        op: if name == "eq" { Op::Eq } else { Op::StartsWith },
-                        field: field.strip_prefix('$').map(str::to_ascii_lowercase),
+                        op,
+                        field,
                         echo: echo(parts),
                         value,
                     })
@@ -401,6 +454,44 @@ mod tests {
         // Values are case-sensitive.
         let p = policy(r#"[{"bucket":"b"},{"key":"DEV/a.csv"}]"#);
         assert!(p.check(&standard(), "b", NOW).is_err());
+    }
+
+    #[rstest::rstest]
+    #[case::escaped_dollar(
+        r#"[{"bucket":"b"},{"key":"dev/a.csv"},["eq","$x-amz-meta-price","\$5"]]"#,
+        "$5"
+    )]
+    #[case::escaped_backslash_then_dollar(
+        r#"[{"bucket":"b"},{"key":"dev/a.csv"},["eq","$x-amz-meta-price","\\$5"]]"#,
+        "\\$5"
+    )]
+    #[case::unicode_escape(
+        r#"[{"bucket":"b"},{"key":"dev/a.csv"},["eq","$x-amz-meta-price","\u00a35"]]"#,
+        "\u{a3}5"
+    )]
+    fn escapes(#[case] conditions: &str, #[case] value: &str) {
+        let mut form = standard();
+        form.push("x-amz-meta-price", value);
+        policy(conditions).check(&form, "b", NOW).unwrap();
+    }
+
+    #[rstest::rstest]
+    #[case::bucket("bucket")]
+    #[case::success_action_status("success_action_status")]
+    #[case::credential("x-amz-credential")]
+    #[case::security_token("x-amz-security-token")]
+    #[case::storage_class("x-amz-storage-class")]
+    fn starts_with_only_on_the_fields_that_allow_it(#[case] field: &str) {
+        let doc = format!(
+            r#"{{"expiration":"2099-01-01T00:00:00Z","conditions":[["starts-with","${field}",""]]}}"#
+        );
+        let err = Policy::parse(doc.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!("Invalid Policy: Invalid Condition: starts-with is not allowed on '${field}'.")
+        );
+        let allowed = r#"{"expiration":"2099-01-01T00:00:00Z","conditions":[["starts-with","$X-Amz-Meta-Tag",""],["starts-with","$Content-Type","text/"],["starts-with","$redirect",""]]}"#;
+        Policy::parse(allowed.as_bytes()).unwrap();
     }
 
     #[test]

@@ -131,3 +131,11 @@ pub fn text_fields(fields: &[(String, String)]) -> Form {
         form.text(name.clone(), value.clone())
     })
 }
+
+/// The SigV2 signature of a base64 policy under the fake's default credentials.
+pub fn sign_v2(policy_b64: &str) -> String {
+    let secret = S3Credentials::default().secret_access_key;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(policy_b64.as_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
+}
