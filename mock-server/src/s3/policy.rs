@@ -506,4 +506,112 @@ mod tests {
             "Invalid according to Policy: Extra input fields: content-type"
         );
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        use super::*;
+
+        fn field() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("$key".to_owned()),
+                Just("$bucket".to_owned()),
+                Just("$Content-Type".to_owned()),
+                Just("$x-amz-meta-tag".to_owned()),
+                Just("$success_action_status".to_owned()),
+                Just("key".to_owned()),
+                "\\$?[a-zA-Z_-]{0,12}",
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                ".{0,8}".prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<bool>().prop_map(Value::from),
+                Just(Value::Null),
+            ]
+        }
+
+        fn condition() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                (field(), scalar()).prop_map(|(f, v)| json!({ f.trim_start_matches('$'): v })),
+                (
+                    prop_oneof![
+                        "eq",
+                        "starts-with",
+                        "StArTs-WiTh",
+                        "content-length-range",
+                        "nope"
+                    ],
+                    field(),
+                    scalar()
+                )
+                    .prop_map(|(op, f, v)| json!([op, f, v])),
+                (scalar(), scalar()).prop_map(|(a, b)| json!(["content-length-range", a, b])),
+                prop::collection::vec(scalar(), 0..5).prop_map(Value::from),
+                scalar(),
+            ]
+        }
+
+        fn document() -> impl Strategy<Value = Value> {
+            let expiration = prop_oneof![
+                Just(json!("2099-01-01T00:00:00Z")),
+                Just(json!("2000-01-01T00:00:00.000Z")),
+                scalar(),
+            ];
+            (
+                expiration,
+                prop::collection::vec(condition(), 0..8),
+                any::<bool>(),
+            )
+                .prop_map(|(e, c, with_conditions)| {
+                    if with_conditions {
+                        json!({"expiration": e, "conditions": c})
+                    } else {
+                        json!({"expiration": e})
+                    }
+                })
+        }
+
+        fn form() -> impl Strategy<Value = FormFields> {
+            prop::collection::vec(("[a-zA-Z_-]{1,10}", ".{0,8}"), 0..6).prop_map(|pairs| {
+                let mut form = FormFields::default();
+                form.push("key", "dev/a.csv");
+                for (name, value) in pairs {
+                    form.push(&name, &value);
+                }
+                form
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+                if let Err(err) = Policy::parse(&bytes) {
+                    prop_assert_eq!(err.code, "InvalidPolicyDocument");
+                }
+            }
+
+            #[test]
+            fn random_policies_parse_and_check_to_an_s3_answer(doc in document(), form in form()) {
+                match Policy::parse(doc.to_string().as_bytes()) {
+                    Err(err) => {
+                        prop_assert_eq!(err.code, "InvalidPolicyDocument");
+                        prop_assert!(err.message.starts_with("Invalid Policy: "));
+                    }
+                    Ok(policy) => match policy.check(&form, "b", NOW) {
+                        Ok(range) => prop_assert!(range.min <= MAX_POST_OBJECT_BYTES),
+                        Err(err) => {
+                            prop_assert_eq!((err.code, err.status.as_u16()), ("AccessDenied", 403));
+                            prop_assert!(err.message.starts_with("Invalid according to Policy: "));
+                        }
+                    },
+                }
+            }
+        }
+    }
 }
