@@ -67,6 +67,23 @@ impl Clock {
         state.offset = Duration::ZERO;
     }
 
+    /// `(frozen_at_ms, offset_ms)`: what a snapshot needs to put the clock back.
+    pub fn parts(&self) -> (Option<i64>, i64) {
+        let state = self.inner.lock();
+        (
+            state.frozen_at.map(to_millis),
+            state.offset.as_millis() as i64,
+        )
+    }
+
+    /// Restores what [`Clock::parts`] returned.
+    pub fn restore(&self, frozen_at_ms: Option<i64>, offset_ms: i64) {
+        let mut state = self.inner.lock();
+        state.frozen_at =
+            frozen_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
+        state.offset = Duration::from_millis(offset_ms.max(0) as u64);
+    }
+
     /// True when the clock only moves when told to.
     pub fn is_frozen(&self) -> bool {
         self.inner.lock().frozen_at.is_some()

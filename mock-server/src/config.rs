@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The key every fresh fake accepts unless told otherwise; printed at start-up.
 pub const DEFAULT_API_KEY: &str = "u21-mock-dev-key";
@@ -41,6 +41,30 @@ pub struct Config {
     pub streams: Vec<StreamConfig>,
     /// Switches for the behaviours Unit21 does not document (see FIDELITY.md).
     pub fidelity: Fidelity,
+    /// The `/_mock/` control API.
+    pub control: ControlConfig,
+}
+
+/// The control API under `/_mock/`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Serve the control API at all (`--no-control` turns it off).
+    pub enabled: bool,
+    /// When set, control calls must send it as `x-u21-mock-token` or `Authorization: Bearer`.
+    pub token: Option<String>,
+    /// How many requests the journal keeps; older ones are dropped first.
+    pub journal_capacity: usize,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token: None,
+            journal_capacity: 1000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +79,7 @@ impl Default for Config {
             keys: Vec::new(),
             streams: Vec::new(),
             fidelity: Fidelity::default(),
+            control: ControlConfig::default(),
         }
     }
 }
@@ -170,7 +195,7 @@ impl Permission {
 }
 
 /// A named landing channel and the schema its records must follow.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
     /// The `stream_name` clients send.
@@ -210,7 +235,7 @@ impl StreamConfig {
 }
 
 /// One column of a stream's schema.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnConfig {
     /// Header or key name, matched exactly.
@@ -224,7 +249,7 @@ pub struct ColumnConfig {
 }
 
 /// The simple value types a schema can ask for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
     /// Anything.
@@ -239,7 +264,7 @@ pub enum ColumnType {
 }
 
 /// How quickly files move through QUEUED and PROCESSING.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Timing {
     /// Every step happens the moment the object lands.
@@ -368,25 +393,29 @@ impl Config {
         }
         Ok(())
     }
+}
 
-    /// The stream configuration that applies to `stream` for `org`, if streams are configured.
-    ///
-    /// `Ok(None)` means no streams are configured at all (everything is accepted);
-    /// `Err(())` means streams are configured but not this one.
-    pub(crate) fn stream_for(&self, org: &str, stream: &str) -> Result<Option<&StreamConfig>, ()> {
-        if self.streams.is_empty() {
-            return Ok(None);
-        }
-        let mut general = None;
-        for candidate in self.streams.iter().filter(|s| s.name == stream) {
-            match candidate.org.as_deref() {
-                Some(o) if o == org => return Ok(Some(candidate)),
-                None => general = Some(candidate),
-                Some(_) => {}
-            }
-        }
-        general.map(Some).ok_or(())
+/// The stream configuration that applies to `stream` for `org`, if streams are configured.
+///
+/// `Ok(None)` means no streams are configured at all (everything is accepted);
+/// `Err(())` means streams are configured but not this one.
+pub(crate) fn stream_for<'a>(
+    streams: &'a [StreamConfig],
+    org: &str,
+    stream: &str,
+) -> Result<Option<&'a StreamConfig>, ()> {
+    if streams.is_empty() {
+        return Ok(None);
     }
+    let mut general = None;
+    for candidate in streams.iter().filter(|s| s.name == stream) {
+        match candidate.org.as_deref() {
+            Some(o) if o == org => return Ok(Some(candidate)),
+            None => general = Some(candidate),
+            Some(_) => {}
+        }
+    }
+    general.map(Some).ok_or(())
 }
 
 #[cfg(test)]
@@ -420,8 +449,10 @@ mod tests {
         assert_eq!(config.timing, Timing::Instant);
         assert_eq!(config.keys[0].permissions, vec![Permission::ImportsRead]);
         assert_eq!(config.streams[0].columns[0].kind, ColumnType::Integer);
-        assert!(config.stream_for("acme", "txns").unwrap().is_some());
-        assert!(config.stream_for("other", "txns").is_err());
+        assert!(stream_for(&config.streams, "acme", "txns")
+            .unwrap()
+            .is_some());
+        assert!(stream_for(&config.streams, "other", "txns").is_err());
     }
 
     #[test]
@@ -435,9 +466,7 @@ mod tests {
     #[test]
     fn no_streams_means_every_stream_is_accepted() {
         assert_eq!(
-            Config::default()
-                .stream_for("o", "anything")
-                .map(|s| s.is_none()),
+            stream_for(&Config::default().streams, "o", "anything").map(|s| s.is_none()),
             Ok(true)
         );
     }

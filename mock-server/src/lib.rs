@@ -28,12 +28,16 @@
 //! - `store`: imports, the per-organisation list index, due lifecycle steps, objects.
 //! - `lifecycle`: when each timing profile moves a file on.
 //! - `processing`: streaming CSV/JSON/JSONL readers and stream schemas.
+//! - `control`: the control plane: reset, seed, clock, forced transitions, ADDED files, streams,
+//!   faults, the request journal, snapshots and `--data-dir` persistence; `openapi`.
 //! - [`clock`], [`config`], [`model`].
 
 pub mod clock;
 pub mod config;
+mod control;
 mod lifecycle;
 pub mod model;
+mod openapi;
 mod processing;
 mod server;
 mod state;
@@ -46,5 +50,7 @@ pub use clock::Clock;
 pub use config::{
     ColumnType, Config, Fidelity, KeyConfig, OffsetUnit, Permission, StreamConfig, Timing,
 };
+pub use control::{Fault, FaultAction, JournalEntry, JournalQuery};
+pub use model::FailureCode;
 pub use server::{MockServer, MockServerBuilder, StartError};
-pub use store::StoredObject;
+pub use store::{ControlError, StoredObject, Transition};

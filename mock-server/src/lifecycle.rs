@@ -12,7 +12,7 @@ const REALISTIC_BASE_MS: i64 = 60_000;
 const REALISTIC_MS_PER_MB: i64 = 1000;
 
 /// The instants (ms since the epoch) at which a file starts and finishes processing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// QUEUED → PROCESSING.
     pub start_ms: i64,

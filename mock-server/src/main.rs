@@ -34,9 +34,19 @@ struct Args {
     /// Adds an API key, as KEY or KEY=ORG (repeatable). Replaces the default key.
     #[arg(long = "api-key", env = "U21_MOCK_API_KEYS", value_delimiter = ',')]
     api_keys: Vec<String>,
-    /// Directory for uploaded objects. Default: a temporary directory removed on exit.
+    /// Keep the state and uploaded objects here across restarts. Default: in memory and a
+    /// temporary directory, both gone on exit.
     #[arg(long, env = "U21_MOCK_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve no control API under /_mock/.
+    #[arg(long, env = "U21_MOCK_NO_CONTROL")]
+    no_control: bool,
+    /// Require this token (header x-u21-mock-token, or Authorization: Bearer) on control calls.
+    #[arg(long, env = "U21_MOCK_CONTROL_TOKEN")]
+    control_token: Option<String>,
+    /// How many requests the journal keeps.
+    #[arg(long, env = "U21_MOCK_JOURNAL_CAPACITY")]
+    journal_capacity: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +93,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .split_once('=')
             .unwrap_or((spec, u21_mock::config::DEFAULT_ORG));
         config.keys.push(KeyConfig::new(key, org));
+    }
+    if args.no_control {
+        config.control.enabled = false;
+    }
+    if let Some(token) = args.control_token {
+        config.control.token = Some(token);
+    }
+    if let Some(capacity) = args.journal_capacity {
+        config.control.journal_capacity = capacity;
     }
     let timing = config.timing;
     let mut builder = MockServer::builder().config(config).listen(args.listen);

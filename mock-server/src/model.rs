@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// The seven documented statuses of an imported file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum Status {
     /// Pre-signed form issued, object not landed yet.
@@ -65,7 +65,7 @@ impl Status {
 }
 
 /// Why a file FAILED.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureCode {
     /// Not really the format its name says, or an odd delimiter.

@@ -13,9 +13,13 @@ use tokio::sync::oneshot;
 use crate::api::{self, ApiError};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, Fidelity, KeyConfig, StreamConfig, Timing};
+use crate::control;
+use crate::control::{Fault, JournalEntry, JournalQuery};
+use crate::model::FileRecord;
 use crate::s3;
 use crate::state::AppState;
 use crate::store::StoredObject;
+use crate::store::{ControlError, Transition};
 
 /// A running fake. It listens until dropped.
 ///
@@ -130,11 +134,143 @@ impl MockServer {
             .lock()
             .process_queued(self.state.clock.now_millis());
         self.settle().await;
+        self.state.persist().await;
     }
 
     /// The object stored under `key` in the bucket, if any.
     pub fn stored_object(&self, key: &str) -> Option<StoredObject> {
         self.state.store.lock().object(key).cloned()
+    }
+
+    /// Forgets every file, object, journal entry, fault and rate-limit window.
+    pub async fn reset(&self) {
+        self.state.reset().await;
+    }
+
+    /// Resets, then freezes the clock at an instant derived from `seed`, so the same calls
+    /// give the same ids, keys and timestamps on every run.
+    pub async fn seed(&self, seed: u64) {
+        self.state.seed(seed).await;
+    }
+
+    /// Freezes the clock at `at` and applies what falls due.
+    pub async fn set_time(&self, at: std::time::SystemTime) {
+        self.state.clock.set(at);
+        self.settle().await;
+        self.state.persist().await;
+    }
+
+    /// Switches the timing profile for files that land from now on.
+    pub async fn set_timing(&self, timing: Timing) {
+        self.state.set_timing(timing);
+        self.state.persist().await;
+    }
+
+    /// A file in any organisation, as it is now.
+    pub async fn file(&self, file_id: u64) -> Option<FileRecord> {
+        self.settle().await;
+        self.state.store.lock().file(file_id).cloned()
+    }
+
+    /// Puts a file in a state by force (PROCESSING, FINISHED with counts, FAILED with a code,
+    /// DELETED), cancelling whatever its lifecycle had planned.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`] when there is no such file.
+    pub async fn force(
+        &self,
+        file_id: u64,
+        transition: Transition,
+    ) -> Result<FileRecord, ControlError> {
+        self.state.force(file_id, transition).await
+    }
+
+    /// Adds a file as the UI's manual upload does: ADDED in the first key's organisation, its
+    /// content stored, not yet processing.
+    ///
+    /// # Errors
+    /// When the object cannot be written to the data directory.
+    pub async fn add_file(
+        &self,
+        stream: &str,
+        file_name: &str,
+        content: impl AsRef<[u8]>,
+    ) -> std::io::Result<FileRecord> {
+        let org = self.state.default_org();
+        self.add_file_for(&org, stream, file_name, content).await
+    }
+
+    /// [`add_file`](Self::add_file) for a given organisation.
+    ///
+    /// # Errors
+    /// When the object cannot be written to the data directory.
+    pub async fn add_file_for(
+        &self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        content: impl AsRef<[u8]>,
+    ) -> std::io::Result<FileRecord> {
+        self.state
+            .add_manual(org, stream, file_name, content.as_ref())
+            .await
+    }
+
+    /// ADDED → QUEUED, as the UI's "process" action; the timing profile takes it from there.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`], or [`ControlError::WrongStatus`] when the file is not ADDED.
+    pub async fn start_processing(&self, file_id: u64) -> Result<(), ControlError> {
+        self.state.start_processing(file_id).await?;
+        self.settle().await;
+        Ok(())
+    }
+
+    /// Replaces every stream configuration; files landing from now on are checked against them.
+    pub async fn set_streams(&self, streams: Vec<StreamConfig>) {
+        self.state.set_streams(streams);
+        self.state.persist().await;
+    }
+
+    /// Adds a fault; returns its id.
+    pub fn add_fault(&self, fault: Fault) -> u64 {
+        self.state.faults.lock().add(fault)
+    }
+
+    /// Removes one fault; false when there was none with that id.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.state.faults.lock().remove(id)
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.state.faults.lock().clear();
+    }
+
+    /// The journal's entries matching `query`, oldest first.
+    pub fn requests(&self, query: &JournalQuery) -> Vec<JournalEntry> {
+        self.state.journal.lock().query(query)
+    }
+
+    /// Empties the journal.
+    pub fn clear_requests(&self) {
+        self.state.journal.lock().clear();
+    }
+
+    /// The whole state as the JSON `GET /_mock/state` returns (objects inline).
+    ///
+    /// # Errors
+    /// When an object cannot be read back from the data directory.
+    pub async fn export_state(&self) -> std::io::Result<serde_json::Value> {
+        self.state.export_json().await
+    }
+
+    /// Replaces the whole state with an exported one.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the snapshot.
+    pub async fn import_state(&self, snapshot: serde_json::Value) -> Result<(), String> {
+        self.state.import_json(snapshot).await
     }
 
     /// How many imports exist, in all organisations.
@@ -282,16 +418,27 @@ impl MockServerBuilder {
             .clone()
             .unwrap_or_else(|| default_public_url(address));
         let api_key = self.config.effective_keys()[0].key.clone();
+        let persistent = temp.is_none();
         let state = AppState::new(
             self.config,
             self.clock.unwrap_or_default(),
             public_url,
             data_dir.clone(),
+            persistent,
         )
         .map_err(io_error(format!(
             "cannot prepare data directory {}",
             data_dir.display()
         )))?;
+        if persistent {
+            state
+                .load_persisted(&data_dir)
+                .await
+                .map_err(|message| StartError::Io {
+                    context: format!("cannot load the state in {}", data_dir.display()),
+                    source: std::io::Error::other(message),
+                })?;
+        }
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
         tokio::spawn(async move {
@@ -321,15 +468,24 @@ fn default_public_url(address: SocketAddr) -> String {
     }
 }
 
-/// Every route the fake serves.
+/// Every route the fake serves. The journal-and-faults layer sees every request but the
+/// control API's own.
 fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .merge(api::routes())
         .merge(s3::routes())
         .route(
             "/_mock/health",
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
-        .fallback(|| async { ApiError::NotFound })
+        .route("/openapi.json", get(crate::openapi::document));
+    if state.config.control.enabled {
+        app = app.merge(control::routes(&state));
+    }
+    app.fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            control::observe,
+        ))
         .with_state(state)
 }

@@ -5,11 +5,12 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::api::access::RateLimiter;
 use crate::clock::Clock;
-use crate::config::{Config, Permission, Timing};
+use crate::config::{stream_for, Config, Permission, StreamConfig, Timing};
+use crate::control::{Faults, Journal};
 use crate::model::FailureCode;
 use crate::processing::{self, Outcome, StreamCheck};
 use crate::store::{ProcessingJob, Store};
@@ -25,12 +26,21 @@ pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub rate_limiter: Mutex<RateLimiter>,
     pub timing: Mutex<Timing>,
+    /// Streams and schemas; the control plane can replace them at run time.
+    pub streams: RwLock<Vec<StreamConfig>>,
+    /// What the control plane recorded and injects.
+    pub journal: Mutex<Journal>,
+    pub faults: Mutex<Faults>,
     /// Base URL clients reach the fake at, without a trailing slash.
     pub public_url: String,
     /// Where finished objects live, each under a generated name.
     pub objects_dir: PathBuf,
     /// Where uploads stream to before they are accepted, on the same filesystem.
     pub incoming_dir: PathBuf,
+    /// With `--data-dir`: where the state is written after every acknowledged change.
+    pub persist_dir: Option<PathBuf>,
+    /// Serialises those writes.
+    pub persist_turn: tokio::sync::Mutex<()>,
 }
 
 pub(crate) struct KeyEntry {
@@ -52,6 +62,7 @@ impl AppState {
         clock: Clock,
         public_url: String,
         data_dir: PathBuf,
+        persistent: bool,
     ) -> std::io::Result<Self> {
         let objects_dir = data_dir.join("objects");
         let incoming_dir = data_dir.join("incoming");
@@ -75,10 +86,15 @@ impl AppState {
             store: Mutex::new(Store::new()),
             rate_limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
             timing: Mutex::new(config.timing),
+            streams: RwLock::new(config.streams.clone()),
+            journal: Mutex::new(Journal::new(config.control.journal_capacity)),
+            faults: Mutex::new(Faults::default()),
             clock,
             public_url: public_url.trim_end_matches('/').to_owned(),
             objects_dir,
             incoming_dir,
+            persist_dir: persistent.then_some(data_dir),
+            persist_turn: tokio::sync::Mutex::new(()),
             config,
         })))
     }
@@ -101,7 +117,8 @@ impl AppState {
     /// Reads a landed object on the blocking pool. The outcome is delivered even if the reader
     /// panics, so nobody waits for it forever.
     pub fn spawn_processing(&self, job: ProcessingJob) {
-        let check = StreamCheck::from_config(self.config.stream_for(&job.org, &job.stream));
+        let check =
+            StreamCheck::from_config(stream_for(&self.streams.read(), &job.org, &job.stream));
         tokio::spawn(async move {
             let ProcessingJob {
                 id,

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::{Fidelity, Timing};
 use crate::lifecycle::{self, Plan};
+
 use crate::model::{FailureCode, FileRecord, FileType, Status};
 use crate::processing::Outcome;
 
@@ -19,7 +20,7 @@ use crate::processing::Outcome;
 pub(crate) type OutcomeReceiver = watch::Receiver<Option<Outcome>>;
 
 /// An object stored by the S3 endpoint.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredObject {
     /// Where its bytes are on disk (a generated name, never the key).
     pub path: PathBuf,
@@ -50,6 +51,43 @@ pub struct ListQuery {
     pub offset: u64,
     /// Page size.
     pub limit: u64,
+}
+
+/// What a snapshot holds of the store.
+pub(crate) struct StoreContents {
+    /// The next file id to hand out.
+    pub next_id: u64,
+    /// Every file, by id, with the plan of those still in flight.
+    pub files: Vec<(FileRecord, Option<Plan>)>,
+    /// Every object, by key.
+    pub objects: Vec<(String, StoredObject)>,
+}
+
+/// A state a control call can force a file into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// PROCESSING, staying there until told otherwise.
+    Processing,
+    /// FINISHED with these counts.
+    Finished {
+        /// `successful_count`.
+        successful: u64,
+        /// `failure_count`.
+        failed: u64,
+    },
+    /// FAILED with this code.
+    Failed(FailureCode),
+    /// DELETED.
+    Deleted,
+}
+
+/// Why a control call on a file was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ControlError {
+    /// No such file.
+    NotFound,
+    /// The file is not in a state that allows it.
+    WrongStatus(String),
 }
 
 /// Why a create call was refused.
@@ -114,9 +152,11 @@ impl Store {
         now_ms: i64,
         fidelity: &Fidelity,
     ) -> Result<FileRecord, CreateError> {
-        let org = self.intern_org(org);
-        let stream = self.intern_stream(stream);
-        let name_key = (org.clone(), stream.clone(), file_name.to_owned());
+        let name_key = (
+            self.intern_org(org),
+            self.intern_stream(stream),
+            file_name.to_owned(),
+        );
         let used = self.names.entry(name_key).or_default();
         let conflict = match &md5_hash {
             None => !used.is_empty(),
@@ -126,7 +166,30 @@ impl Store {
             return Err(CreateError::Conflict);
         }
         used.insert(md5_hash.clone());
+        Ok(self.insert(
+            org,
+            stream,
+            file_name,
+            md5_hash,
+            s3_key_for,
+            now_ms,
+            Status::PENDING_UPLOAD,
+        ))
+    }
 
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        md5_hash: Option<String>,
+        s3_key_for: impl FnOnce(&str, i64) -> String,
+        now_ms: i64,
+        status: Status,
+    ) -> FileRecord {
+        let org = self.intern_org(org);
+        let stream = self.intern_stream(stream);
         let id = self.next_id;
         self.next_id += 1;
         let record = FileRecord {
@@ -138,7 +201,7 @@ impl Store {
             md5_hash,
             s3_key: s3_key_for(&org, now_ms),
             created_ms: now_ms,
-            status: Status::PENDING_UPLOAD,
+            status,
             process_start_ms: None,
             process_end_ms: None,
             successful_count: 0,
@@ -149,13 +212,13 @@ impl Store {
         self.index.entry(org).or_default().insert(
             (now_ms, id),
             IndexEntry {
-                status: Status::PENDING_UPLOAD,
+                status,
                 stream: stream_id,
             },
         );
         self.by_s3_key.insert(record.s3_key.clone(), id);
         self.files.insert(id, record.clone());
-        Ok(record)
+        record
     }
 
     fn intern_org(&mut self, org: &str) -> Arc<str> {
@@ -260,8 +323,6 @@ impl Store {
         now_ms: i64,
         timing: Timing,
     ) -> (Option<ProcessingJob>, Option<PathBuf>) {
-        let size = object.size;
-        let path = object.path.clone();
         let replaced = self
             .objects
             .insert(key.to_owned(), object)
@@ -269,27 +330,120 @@ impl Store {
         let Some(&id) = self.by_s3_key.get(key) else {
             return (None, replaced);
         };
-        let file = self.files.get_mut(&id).expect("indexed file exists");
-        if file.status != Status::PENDING_UPLOAD {
+        if self.files[&id].status != Status::PENDING_UPLOAD {
             // The import already has its object; a second upload replaces the bytes only.
             return (None, replaced);
         }
-        let (tx, rx) = watch::channel(None);
+        (self.queue(id, now_ms, timing), replaced)
+    }
+
+    /// Moves a file whose object is stored to QUEUED, planning its processing.
+    fn queue(&mut self, id: u64, now_ms: i64, timing: Timing) -> Option<ProcessingJob> {
+        let size = self.objects.get(&self.files[&id].s3_key)?.size;
+        let job = self.requeue(id)?;
         let plan = lifecycle::plan(timing, now_ms, size);
-        let job = ProcessingJob {
-            id,
-            org: file.org.clone(),
-            stream: file.stream.clone(),
-            file_type: file.file_type.clone(),
-            object: path,
-            outcome: tx,
-        };
         self.set_status(id, Status::QUEUED);
         if let Some(plan) = plan {
             self.due.insert((plan.start_ms, id));
         }
-        self.in_flight.insert(id, InFlight { plan, outcome: rx });
-        (Some(job), replaced)
+        self.in_flight.get_mut(&id).expect("just queued").plan = plan;
+        Some(job)
+    }
+
+    /// A file uploaded by hand in Unit21's UI: ADDED, with its object already stored, waiting
+    /// for someone to start its processing. Returns the record and any object it replaced.
+    pub fn add_manual(
+        &mut self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        s3_key_for: impl FnOnce(&str, i64) -> String,
+        object: StoredObject,
+        now_ms: i64,
+    ) -> (FileRecord, Option<PathBuf>) {
+        let record = self.insert(
+            org,
+            stream,
+            file_name,
+            None,
+            s3_key_for,
+            now_ms,
+            Status::ADDED,
+        );
+        let replaced = self
+            .objects
+            .insert(record.s3_key.clone(), object)
+            .map(|old| old.path);
+        (record, replaced)
+    }
+
+    /// ADDED → QUEUED: what the UI's "process" action does.
+    pub fn start_processing(
+        &mut self,
+        id: u64,
+        now_ms: i64,
+        timing: Timing,
+    ) -> Result<ProcessingJob, ControlError> {
+        let file = self.files.get(&id).ok_or(ControlError::NotFound)?;
+        if file.status != Status::ADDED {
+            return Err(ControlError::WrongStatus(format!(
+                "file {id} is {}; only ADDED files can be started",
+                file.status.as_str()
+            )));
+        }
+        self.queue(id, now_ms, timing).ok_or(ControlError::NotFound)
+    }
+
+    /// Puts a file in a state by force, cancelling whatever its lifecycle had planned.
+    pub fn force(
+        &mut self,
+        id: u64,
+        transition: Transition,
+        now_ms: i64,
+    ) -> Result<&FileRecord, ControlError> {
+        if !self.files.contains_key(&id) {
+            return Err(ControlError::NotFound);
+        }
+        self.in_flight.remove(&id);
+        let status = match transition {
+            Transition::Processing => Status::PROCESSING,
+            Transition::Finished { .. } => Status::FINISHED,
+            Transition::Failed(_) => Status::FAILED,
+            Transition::Deleted => Status::DELETED,
+        };
+        self.set_status(id, status);
+        let file = self.files.get_mut(&id).expect("checked above");
+        match transition {
+            Transition::Processing => {
+                file.process_start_ms = Some(now_ms);
+                file.process_end_ms = None;
+            }
+            Transition::Finished { successful, failed } => {
+                file.process_start_ms.get_or_insert(now_ms);
+                file.process_end_ms = Some(now_ms);
+                (file.successful_count, file.failure_count, file.failure_code) =
+                    (successful, failed, None);
+            }
+            Transition::Failed(code) => {
+                file.process_start_ms.get_or_insert(now_ms);
+                file.process_end_ms = Some(now_ms);
+                (file.successful_count, file.failure_count, file.failure_code) = (0, 0, Some(code));
+            }
+            Transition::Deleted => {}
+        }
+        Ok(file)
+    }
+
+    /// Forgets every file and object; returns the object files for the caller to delete.
+    pub fn clear(&mut self) -> Vec<PathBuf> {
+        let paths = self.objects.drain().map(|(_, o)| o.path).collect();
+        *self = Store::new();
+        paths
+    }
+
+    /// A file in any organisation.
+    pub fn file(&self, id: u64) -> Option<&FileRecord> {
+        self.files.get(&id)
     }
 
     /// Under `manual` timing: starts and ends processing of every QUEUED file at `now_ms`.
@@ -384,6 +538,119 @@ impl Store {
         {
             entry.status = status;
         }
+    }
+
+    /// Every file (with the plan of those still in flight) and every object, for a snapshot.
+    pub fn export(&self) -> StoreContents {
+        let mut files: Vec<(FileRecord, Option<Plan>)> = self
+            .files
+            .values()
+            .map(|f| {
+                (
+                    f.clone(),
+                    self.in_flight.get(&f.id).and_then(|flight| flight.plan),
+                )
+            })
+            .collect();
+        files.sort_by_key(|(f, _)| f.id);
+        let mut objects: Vec<(String, StoredObject)> = self
+            .objects
+            .iter()
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        objects.sort_by(|a, b| a.0.cmp(&b.0));
+        StoreContents {
+            next_id: self.next_id,
+            files,
+            objects,
+        }
+    }
+
+    /// Rebuilds a store from a snapshot. Files still QUEUED or PROCESSING keep their plan and
+    /// are read again: the returned jobs must be run.
+    pub fn import(contents: StoreContents) -> (Store, Vec<ProcessingJob>) {
+        let StoreContents {
+            next_id,
+            files,
+            objects,
+        } = contents;
+        let mut store = Store::new();
+        store.objects = objects.into_iter().collect();
+        let mut jobs = Vec::new();
+        for (file, plan) in files {
+            let org = store.intern_org(&file.org);
+            let stream = store.intern_stream(&file.stream);
+            store
+                .names
+                .entry((org.clone(), stream.clone(), file.file_name.clone()))
+                .or_default()
+                .insert(file.md5_hash.clone());
+            let entry = IndexEntry {
+                status: file.status,
+                stream: store.stream_ids[&stream],
+            };
+            store
+                .index
+                .entry(org.clone())
+                .or_default()
+                .insert((file.created_ms, file.id), entry);
+            store.by_s3_key.insert(file.s3_key.clone(), file.id);
+            let id = file.id;
+            let status = file.status;
+            store.files.insert(
+                id,
+                FileRecord {
+                    org,
+                    stream,
+                    ..file
+                },
+            );
+            if matches!(status, Status::QUEUED | Status::PROCESSING) {
+                if let Some(job) = store.requeue(id) {
+                    let flight = store.in_flight.get_mut(&id).expect("just queued");
+                    flight.plan = plan;
+                    if let Some(plan) = plan {
+                        let at = if status == Status::QUEUED {
+                            plan.start_ms
+                        } else {
+                            plan.end_ms
+                        };
+                        store.due.insert((at, id));
+                    }
+                    jobs.push(job);
+                }
+            }
+        }
+        store.next_id = next_id.max(store.files.keys().max().map_or(1, |m| m + 1));
+        (store, jobs)
+    }
+
+    /// A reading job for a file already QUEUED or PROCESSING, with no plan yet.
+    fn requeue(&mut self, id: u64) -> Option<ProcessingJob> {
+        let file = &self.files[&id];
+        let object = self.objects.get(&file.s3_key)?;
+        let (tx, rx) = watch::channel(None);
+        let job = ProcessingJob {
+            id,
+            org: file.org.clone(),
+            stream: file.stream.clone(),
+            file_type: file.file_type.clone(),
+            object: object.path.clone(),
+            outcome: tx,
+        };
+        self.in_flight.insert(
+            id,
+            InFlight {
+                plan: None,
+                outcome: rx,
+            },
+        );
+        Some(job)
+    }
+
+    /// Where every object's bytes are.
+    pub fn object_paths(&self) -> HashSet<PathBuf> {
+        self.objects.values().map(|o| o.path.clone()).collect()
     }
 
     /// The stored object under `key`.

@@ -83,6 +83,7 @@ async fn create_inner(
             &state.config.fidelity,
         )
         .map_err(|CreateError::Conflict| ApiError::Conflict)?;
+    state.persist().await;
     let response = CreateResponse {
         file_id: record.id.to_string(),
         form_fields: presign::form_fields(state, &record.s3_key, now_ms),

@@ -197,10 +197,24 @@ impl S3Error {
     /// Logs the cause; the client sees S3's generic 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "S3 endpoint internal error");
+        Self::internal_error()
+    }
+
+    /// S3's generic 500.
+    pub fn internal_error() -> Self {
         Self::new(
             "InternalError",
             StatusCode::INTERNAL_SERVER_ERROR,
             "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// S3's 503 when asked to slow down.
+    pub fn slow_down() -> Self {
+        Self::new(
+            "SlowDown",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Please reduce your request rate.",
         )
     }
 

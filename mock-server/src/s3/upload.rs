@@ -232,6 +232,8 @@ async fn commit(state: &AppState, key: &str, incoming: Incoming) -> Result<(), S
     if let Some(job) = job {
         state.spawn_processing(job);
     }
+    // Written before the 204 goes out: an acknowledged upload survives a crash.
+    state.persist().await;
     Ok(())
 }
 

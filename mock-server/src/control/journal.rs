@@ -1,0 +1,279 @@
+//! The request journal: what every client sent and what it got, so a test can assert on it.
+//! Bounded: past its capacity the oldest entries go first.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Headers whose values are secrets: the journal keeps only their last four characters.
+const SECRET_HEADERS: [&str; 5] = [
+    "u21-key",
+    "authorization",
+    "x-u21-mock-token",
+    "cookie",
+    "x-amz-security-token",
+];
+
+/// One request as received.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct JournalEntry {
+    /// Increases by one per request, from 1.
+    pub seq: u64,
+    /// When it arrived, on the fake's clock (ms since the epoch).
+    pub at_ms: i64,
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Header names (lower case) and values, secrets masked.
+    pub headers: BTreeMap<String, String>,
+    /// What the body was.
+    pub body: BodySummary,
+    /// The status answered; `None` when no answer was sent (a dropped-connection fault).
+    pub status: Option<u16>,
+}
+
+/// A body, summarised: JSON bodies are kept (they are small and hold no secrets), others are
+/// described by type and size.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BodySummary {
+    /// The `Content-Type`.
+    pub content_type: Option<String>,
+    /// The declared or read size, when known.
+    pub bytes: Option<u64>,
+    /// The parsed body, for JSON bodies up to 64 KiB.
+    pub json: Option<Value>,
+}
+
+/// Which entries to return.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalQuery {
+    /// Only this method (any case).
+    pub method: Option<String>,
+    /// Only paths starting with this.
+    pub path: Option<String>,
+    /// Only this answer status.
+    pub status: Option<u16>,
+    /// Only entries after this sequence number.
+    pub after: Option<u64>,
+    /// At most this many, the newest.
+    pub limit: Option<usize>,
+}
+
+/// The bounded store of entries.
+#[derive(Debug)]
+pub struct Journal {
+    entries: VecDeque<JournalEntry>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+impl Journal {
+    /// An empty journal keeping at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: VecDeque::with_capacity(capacity.min(4096)),
+            capacity,
+            next_seq: 1,
+        }
+    }
+
+    /// Records a request and returns its sequence number.
+    pub fn record(
+        &mut self,
+        at_ms: i64,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: BodySummary,
+    ) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.capacity == 0 {
+            return seq;
+        }
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(JournalEntry {
+            seq,
+            at_ms,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: masked(headers),
+            body,
+            status: None,
+        });
+        seq
+    }
+
+    /// Records the status answered to request `seq`, if it is still kept.
+    pub fn answered(&mut self, seq: u64, status: u16) {
+        // Entries are in sequence order, so the newest are at the back.
+        if let Some(entry) = self.entries.iter_mut().rev().find(|e| e.seq == seq) {
+            entry.status = Some(status);
+        }
+    }
+
+    /// The entries matching `query`, oldest first.
+    pub fn query(&self, query: &JournalQuery) -> Vec<JournalEntry> {
+        let matching: Vec<&JournalEntry> = self
+            .entries
+            .iter()
+            .filter(|e| {
+                query
+                    .method
+                    .as_deref()
+                    .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
+            })
+            .filter(|e| query.path.as_deref().is_none_or(|p| e.path.starts_with(p)))
+            .filter(|e| query.status.is_none_or(|s| e.status == Some(s)))
+            .filter(|e| query.after.is_none_or(|a| e.seq > a))
+            .collect();
+        let skip = query
+            .limit
+            .map_or(0, |limit| matching.len().saturating_sub(limit));
+        matching.into_iter().skip(skip).cloned().collect()
+    }
+
+    /// How many entries are kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Forgets every entry (sequence numbers keep counting).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+fn masked(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let value = if SECRET_HEADERS.contains(&name.as_str()) {
+                mask(&value)
+            } else {
+                value
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+/// `****` and, for long values, their last four characters.
+fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() >= 12 {
+        format!(
+            "****{}",
+            chars[chars.len() - 4..].iter().collect::<String>()
+        )
+    } else {
+        "****".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let mut journal = Journal::new(10);
+        let h = headers(&[
+            ("u21-key", "u21-mock-dev-key"),
+            ("authorization", "short"),
+            ("accept", "application/json"),
+        ]);
+        journal.record(0, "GET", "/v1/imports/1", &h, BodySummary::default());
+        let entry = &journal.query(&JournalQuery::default())[0];
+        assert_eq!(entry.headers["u21-key"], "****-key");
+        assert_eq!(entry.headers["authorization"], "****");
+        assert_eq!(entry.headers["accept"], "application/json");
+    }
+
+    #[test]
+    fn capacity_bounds_the_journal_and_the_oldest_go_first() {
+        let mut journal = Journal::new(3);
+        for i in 0..10 {
+            let seq = journal.record(
+                i,
+                "GET",
+                &format!("/p{i}"),
+                &HeaderMap::new(),
+                BodySummary::default(),
+            );
+            journal.answered(seq, 200);
+        }
+        let seqs: Vec<u64> = journal
+            .query(&JournalQuery::default())
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, vec![8, 9, 10]);
+        assert_eq!(journal.len(), 3);
+    }
+
+    #[test]
+    fn queries_filter_and_limit_to_the_newest() {
+        let mut journal = Journal::new(100);
+        for (method, path, status) in [
+            ("GET", "/v1/imports/1", 200),
+            ("POST", "/v1/imports/list", 200),
+            ("POST", "/v1/imports/list", 429),
+            ("GET", "/v1/imports/2", 404),
+        ] {
+            let seq = journal.record(0, method, path, &HeaderMap::new(), BodySummary::default());
+            journal.answered(seq, status);
+        }
+        let q = |query: JournalQuery| {
+            journal
+                .query(&query)
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            q(JournalQuery {
+                method: Some("post".into()),
+                ..Default::default()
+            }),
+            vec![2, 3]
+        );
+        assert_eq!(
+            q(JournalQuery {
+                path: Some("/v1/imports/".into()),
+                limit: Some(2),
+                ..Default::default()
+            }),
+            vec![3, 4]
+        );
+        assert_eq!(
+            q(JournalQuery {
+                status: Some(429),
+                ..Default::default()
+            }),
+            vec![3]
+        );
+        assert_eq!(
+            q(JournalQuery {
+                after: Some(3),
+                ..Default::default()
+            }),
+            vec![4]
+        );
+    }
+}

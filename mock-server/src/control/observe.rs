@@ -1,0 +1,167 @@
+//! The layer in front of every Unit21 and S3 route: it writes each request to the journal and
+//! applies the first matching fault. Control routes pass through untouched.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::faults::FaultAction;
+use super::journal::BodySummary;
+use crate::s3::error::S3Error;
+use crate::state::AppState;
+
+/// JSON bodies up to this size are kept in the journal whole.
+const JOURNAL_JSON_BYTES: u64 = 64 * 1024;
+
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    if path.starts_with("/_mock/") || path == "/openapi.json" {
+        return next.run(request).await;
+    }
+    let method = request.method().as_str().to_owned();
+    let (request, body) = summarise(request).await;
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(path.clone(), |pq| pq.as_str().to_owned());
+    let seq = state.journal.lock().record(
+        state.clock.now_millis(),
+        &method,
+        &target,
+        request.headers(),
+        body,
+    );
+
+    let fault = state.faults.lock().pick(&method, &path);
+    let response = match fault {
+        None => next.run(request).await,
+        Some(FaultAction::Latency { ms }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        Some(FaultAction::DropConnection) => {
+            // Unwinding ends the connection's task, so the socket closes with no answer at
+            // all; resume_unwind skips the panic hook, so nothing is printed.
+            std::panic::resume_unwind(Box::new("fault: drop connection"))
+        }
+        Some(FaultAction::TruncateBody) => truncated(next.run(request).await).await,
+        Some(action) => canned(&state, action),
+    };
+    state
+        .journal
+        .lock()
+        .answered(seq, response.status().as_u16());
+    response
+}
+
+/// Keeps small JSON bodies for the journal (and hands them on); describes the rest.
+async fn summarise(request: Request) -> (Request, BodySummary) {
+    let headers = request.headers();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let is_json = content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let mut summary = BodySummary {
+        content_type,
+        bytes: declared,
+        json: None,
+    };
+    if !(is_json && declared.is_some_and(|n| n <= JOURNAL_JSON_BYTES)) {
+        return (request, summary);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, JOURNAL_JSON_BYTES as usize).await {
+        Ok(bytes) => bytes,
+        // The body broke off; the handler will see an empty one and answer accordingly.
+        Err(_) => return (Request::from_parts(parts, Body::empty()), summary),
+    };
+    summary.json = serde_json::from_slice(&bytes).ok();
+    (Request::from_parts(parts, Body::from(bytes)), summary)
+}
+
+/// The real answer's headers, but only half its body, then the connection ends.
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let half = bytes.slice(..bytes.len() / 2);
+    let chunks = futures_util::stream::iter([
+        Ok(half),
+        Err(std::io::Error::other("fault: truncated body")),
+    ]);
+    Response::from_parts(parts, Body::from_stream(chunks))
+}
+
+fn canned(state: &AppState, action: FaultAction) -> Response {
+    match action {
+        FaultAction::Status {
+            status,
+            body,
+            headers,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body).into_response();
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name), HeaderValue::try_from(value))
+                {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        FaultAction::RateLimited { retry_after_secs } => {
+            let limit = if state.config.rate_limit == 0 {
+                crate::config::DEFAULT_RATE_LIMIT
+            } else {
+                state.config.rate_limit
+            };
+            let reset = state.clock.now_millis().div_euclid(1000) + retry_after_secs as i64;
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"error_code": "too_many_requests"})),
+            )
+                .into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+            response
+        }
+        FaultAction::InternalError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error_code": "internal_server_error"})),
+        )
+            .into_response(),
+        FaultAction::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error_code": "service_unavailable"})),
+        )
+            .into_response(),
+        FaultAction::S3SlowDown => S3Error::slow_down().into_response(),
+        FaultAction::S3InternalError => S3Error::internal_error().into_response(),
+        FaultAction::Latency { .. } | FaultAction::DropConnection | FaultAction::TruncateBody => {
+            unreachable!("handled by the caller")
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! `/_mock/…`: the control API over HTTP. Answers are JSON; errors use Unit21's shape with a
+//! message. With a token configured, every call must carry it.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::faults::Fault;
+use super::journal::JournalQuery;
+use crate::config::{StreamConfig, Timing};
+use crate::model::{Datafile, FailureCode, FileRecord};
+use crate::state::AppState;
+use crate::store::{ControlError, Transition};
+
+/// A refused control call: Unit21's error shape, always with a message.
+struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"error_code": self.1, "message": self.2})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ControlError> for Refusal {
+    fn from(err: ControlError) -> Self {
+        match err {
+            ControlError::NotFound => Refusal(
+                StatusCode::NOT_FOUND,
+                "resource_not_found",
+                "no such file".into(),
+            ),
+            ControlError::WrongStatus(message) => {
+                Refusal(StatusCode::CONFLICT, "conflict", message)
+            }
+        }
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, "bad_request", message.into())
+}
+
+/// A JSON body, or a 400 saying what is wrong with it.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|err| bad_request(err.body_text()))?;
+        let bytes = if bytes.is_empty() {
+            axum::body::Bytes::from_static(b"{}")
+        } else {
+            bytes
+        };
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|err| bad_request(format!("Invalid body: {err}")))
+    }
+}
+
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/_mock/reset", post(reset))
+        .route("/_mock/seed", post(seed))
+        .route("/_mock/clock", get(clock))
+        .route("/_mock/clock/advance", post(advance))
+        .route("/_mock/clock/set", post(set_clock))
+        .route("/_mock/timing", post(set_timing))
+        .route("/_mock/files", post(add_file))
+        .route("/_mock/files/{id}", get(file))
+        .route("/_mock/files/{id}/transition", post(transition))
+        .route("/_mock/files/{id}/process", post(process))
+        .route("/_mock/streams", get(streams).put(replace_streams))
+        .route(
+            "/_mock/faults",
+            get(faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/_mock/faults/{id}", delete(remove_fault))
+        .route("/_mock/requests", get(requests).delete(clear_requests))
+        .route(
+            "/_mock/state",
+            get(super::snapshot::export).put(super::snapshot::import),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = state.config.control.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let headers = request.headers();
+    let given = headers
+        .get("x-u21-mock-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        });
+    match given {
+        Some(given) if crate::s3::sign::same(given, expected) => next.run(request).await,
+        _ => Refusal(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the control API needs its token".into(),
+        )
+        .into_response(),
+    }
+}
+
+async fn reset(State(state): State<AppState>) -> StatusCode {
+    state.reset().await;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    seed: u64,
+}
+
+async fn seed(State(state): State<AppState>, Body(body): Body<SeedBody>) -> Json<Value> {
+    state.seed(body.seed).await;
+    clock_json(&state)
+}
+
+fn clock_json(state: &AppState) -> Json<Value> {
+    let now_ms = state.clock.now_millis();
+    Json(json!({
+        "now_ms": now_ms,
+        "now": crate::s3::presign::iso8601_millis(now_ms),
+        "frozen": state.clock.is_frozen(),
+        "timing": timing_name(*state.timing.lock()),
+    }))
+}
+
+fn timing_name(timing: Timing) -> &'static str {
+    match timing {
+        Timing::Instant => "instant",
+        Timing::Fast => "fast",
+        Timing::Realistic => "realistic",
+        Timing::Manual => "manual",
+    }
+}
+
+async fn clock(State(state): State<AppState>) -> Json<Value> {
+    clock_json(&state)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceBody {
+    #[serde(default)]
+    ms: u64,
+    #[serde(default)]
+    seconds: u64,
+}
+
+async fn advance(State(state): State<AppState>, Body(body): Body<AdvanceBody>) -> Json<Value> {
+    state
+        .clock
+        .advance(Duration::from_millis(body.ms) + Duration::from_secs(body.seconds));
+    state.settle().await;
+    state.persist().await;
+    clock_json(&state)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClockBody {
+    epoch_ms: u64,
+}
+
+async fn set_clock(State(state): State<AppState>, Body(body): Body<SetClockBody>) -> Json<Value> {
+    state
+        .clock
+        .set(UNIX_EPOCH + Duration::from_millis(body.epoch_ms));
+    state.settle().await;
+    state.persist().await;
+    clock_json(&state)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimingBody {
+    timing: Timing,
+}
+
+async fn set_timing(State(state): State<AppState>, Body(body): Body<TimingBody>) -> Json<Value> {
+    state.set_timing(body.timing);
+    state.persist().await;
+    clock_json(&state)
+}
+
+/// A file as the control API shows it: the Unit21 shape plus what only the fake knows.
+pub(crate) fn file_json(record: &FileRecord) -> Value {
+    let mut value = serde_json::to_value(Datafile::from(record)).expect("serialisable");
+    let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash});
+    value
+        .as_object_mut()
+        .expect("object")
+        .extend(extra.as_object().expect("object").clone());
+    value
+}
+
+async fn file(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Value>, Refusal> {
+    state.settle().await;
+    let store = state.store.lock();
+    store
+        .file(id)
+        .map(|r| Json(file_json(r)))
+        .ok_or(Refusal::from(ControlError::NotFound))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionBody {
+    status: String,
+    #[serde(default)]
+    successful_count: u64,
+    #[serde(default)]
+    failure_count: u64,
+    #[serde(default)]
+    failure_code: Option<String>,
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+    Body(body): Body<TransitionBody>,
+) -> Result<Json<Value>, Refusal> {
+    let transition = match body.status.as_str() {
+        "PROCESSING" => Transition::Processing,
+        "FINISHED" => Transition::Finished { successful: body.successful_count, failed: body.failure_count },
+        "FAILED" => Transition::Failed(match body.failure_code.as_deref().unwrap_or("unknown") {
+            "unparseable_file" => FailureCode::UnparseableFile,
+            "invalid_schema" => FailureCode::InvalidSchema,
+            "stream_not_configured" => FailureCode::StreamNotConfigured,
+            "unknown" => FailureCode::Unknown,
+            other => return Err(bad_request(format!("unknown failure_code '{other}'"))),
+        }),
+        "DELETED" => Transition::Deleted,
+        other => {
+            return Err(bad_request(format!(
+                "status '{other}' cannot be forced; use PROCESSING, FINISHED, FAILED or DELETED (ADDED files come from POST /_mock/files)"
+            )))
+        }
+    };
+    Ok(Json(file_json(&state.force(id, transition).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddFileBody {
+    #[serde(default)]
+    org: Option<String>,
+    stream_name: String,
+    file_name: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    content_base64: Option<String>,
+    /// Start processing at once (ADDED → QUEUED).
+    #[serde(default)]
+    process: bool,
+}
+
+async fn add_file(
+    State(state): State<AppState>,
+    Body(body): Body<AddFileBody>,
+) -> Result<(StatusCode, Json<Value>), Refusal> {
+    let content = match (body.content, body.content_base64) {
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| bad_request("content_base64 is not base64"))?,
+        (None, None) => Vec::new(),
+        (Some(_), Some(_)) => return Err(bad_request("give content or content_base64, not both")),
+    };
+    if body.stream_name.is_empty() || body.file_name.is_empty() {
+        return Err(bad_request("stream_name and file_name must not be empty"));
+    }
+    let org = body.org.unwrap_or_else(|| state.default_org());
+    let record = state
+        .add_manual(&org, &body.stream_name, &body.file_name, &content)
+        .await
+        .map_err(|err| {
+            Refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_server_error",
+                err.to_string(),
+            )
+        })?;
+    if body.process {
+        state.start_processing(record.id).await?;
+    }
+    state.settle().await;
+    let record = state
+        .store
+        .lock()
+        .file(record.id)
+        .cloned()
+        .expect("just added");
+    Ok((StatusCode::CREATED, Json(file_json(&record))))
+}
+
+async fn process(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, Refusal> {
+    state.start_processing(id).await?;
+    file(State(state), Path(id)).await
+}
+
+async fn streams(State(state): State<AppState>) -> Json<Vec<StreamConfig>> {
+    Json(state.streams.read().clone())
+}
+
+async fn replace_streams(
+    State(state): State<AppState>,
+    Body(streams): Body<Vec<StreamConfig>>,
+) -> Result<Json<Vec<StreamConfig>>, Refusal> {
+    let check = crate::config::Config {
+        streams: streams.clone(),
+        ..crate::config::Config::default()
+    };
+    check
+        .validate()
+        .map_err(|err| bad_request(err.to_string()))?;
+    state.set_streams(streams.clone());
+    state.persist().await;
+    Ok(Json(streams))
+}
+
+fn faults_json(state: &AppState) -> Json<Value> {
+    let list: Vec<Value> = state
+        .faults
+        .lock()
+        .list()
+        .into_iter()
+        .map(|(id, fault, remaining)| json!({"id": id, "fault": fault, "remaining": remaining}))
+        .collect();
+    Json(Value::from(list))
+}
+
+async fn faults(State(state): State<AppState>) -> Json<Value> {
+    faults_json(&state)
+}
+
+async fn add_fault(
+    State(state): State<AppState>,
+    Body(fault): Body<Fault>,
+) -> Result<(StatusCode, Json<Value>), Refusal> {
+    if fault.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+        return Err(bad_request("probability must be between 0 and 1"));
+    }
+    if fault.times == Some(0) {
+        return Err(bad_request("times must be at least 1"));
+    }
+    let id = state.faults.lock().add(fault.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "fault": fault, "remaining": fault.times})),
+    ))
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    state.faults.lock().clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_fault(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, Refusal> {
+    if state.faults.lock().remove(id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Refusal(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            format!("no fault {id}"),
+        ))
+    }
+}
+
+async fn requests(
+    State(state): State<AppState>,
+    query: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Refusal> {
+    let Query(query) = query.map_err(|err| bad_request(err.body_text()))?;
+    let journal = state.journal.lock();
+    let entries = journal.query(&query);
+    Ok(Json(json!({"requests": entries, "kept": journal.len()})))
+}
+
+async fn clear_requests(State(state): State<AppState>) -> StatusCode {
+    state.journal.lock().clear();
+    StatusCode::NO_CONTENT
+}
