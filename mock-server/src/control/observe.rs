@@ -104,10 +104,21 @@ async fn truncated(response: Response) -> Response {
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     let half = bytes.slice(..bytes.len() / 2);
-    let chunks = futures_util::stream::iter([
-        Ok(half),
-        Err(std::io::Error::other("fault: truncated body")),
-    ]);
+    // Yield once between the half and the error: hyper writes the headers and the half while
+    // the body is pending, then the error closes the connection.
+    let chunks = futures_util::stream::unfold(0u8, move |step| {
+        let half = half.clone();
+        async move {
+            match step {
+                0 => Some((Ok(half), 1)),
+                1 => {
+                    tokio::task::yield_now().await;
+                    Some((Err(std::io::Error::other("fault: truncated body")), 2))
+                }
+                _ => None,
+            }
+        }
+    });
     Response::from_parts(parts, Body::from_stream(chunks))
 }
 

@@ -52,8 +52,9 @@ pub(crate) async fn unsupported(State(state): State<AppState>, uri: axum::http::
 
 /// The answer for a path whose first segment is not the fake's bucket, if it is not.
 fn refuse_unknown_bucket(state: &AppState, bucket: &str) -> Option<Response> {
-    if bucket == "v1" {
-        // Unit21's namespace, not a bucket: answer in Unit21's format.
+    if bucket == "v1" || bucket.starts_with('_') {
+        // Unit21's namespace or the fake's own (no bucket name starts with `_`), not a
+        // bucket: answer in Unit21's format.
         return Some(ApiError::NotFound.into_response());
     }
     (bucket != state.config.bucket).then(|| S3Error::no_such_bucket(bucket).into_response())
