@@ -1,5 +1,6 @@
 //! `u21-mock`: runs the Unit21 imports fake until interrupted.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,23 +112,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let server = builder.try_start().await.context("cannot start")?;
     print_banner(&server, timing);
     wait_for_shutdown().await;
-    eprintln!("u21-mock: stopping");
+    let _ = writeln!(std::io::stderr(), "u21-mock: stopping");
     Ok(())
 }
 
 fn print_banner(server: &MockServer, timing: Timing) {
-    // The first line is stable: scripts and tests read the address from it.
-    println!("u21-mock listening on {}", server.uri());
-    println!("  public URL:  {}", server.public_url());
-    println!("  API key:     {}", server.api_key());
-    println!("  timing:      {timing:?}");
-    println!("  S3 bucket:   {}", server.bucket());
-    println!("Try it:");
-    println!(
-        "  curl -s -X POST {}/v1/imports/pre-signed-url/create -H 'content-type: application/json' -H 'u21-key: {}' --data '{{\"stream_name\": \"stream_name\", \"file_name\": \"file_you_want_to_upload.csv\"}}'",
+    // Whoever started us may stop reading after the first line; a closed stdout must not take
+    // the server down, so write errors are ignored rather than panicking as println! would.
+    let mut out = std::io::stdout().lock();
+    let curl = format!(
+        "curl -s -X POST {}/v1/imports/pre-signed-url/create -H 'content-type: application/json' -H 'u21-key: {}' --data '{{\"stream_name\": \"stream_name\", \"file_name\": \"file_you_want_to_upload.csv\"}}'",
         server.public_url(),
         server.api_key()
     );
+    // The first line is stable: scripts and tests read the address from it.
+    let _ = writeln!(out, "u21-mock listening on {}", server.uri())
+        .and_then(|()| writeln!(out, "  public URL:  {}", server.public_url()))
+        .and_then(|()| writeln!(out, "  API key:     {}", server.api_key()))
+        .and_then(|()| writeln!(out, "  timing:      {timing:?}"))
+        .and_then(|()| writeln!(out, "  S3 bucket:   {}", server.bucket()))
+        .and_then(|()| writeln!(out, "Try it:\n  {curl}"))
+        .and_then(|()| out.flush());
 }
 
 async fn wait_for_shutdown() {

@@ -196,10 +196,18 @@ async fn a_process_killed_mid_upload_leaves_no_partial_object_and_no_status_chan
             .multipart(form(&created).part("file", part))
             .send(),
     );
-    for _ in 0..32 {
-        tx.send(Ok(Bytes::from(vec![b'x'; 1_000_000])))
+    for i in 0..32 {
+        if tx
+            .send(Ok(Bytes::from(vec![b'x'; 1_000_000])))
             .await
-            .unwrap();
+            .is_err()
+        {
+            let answer = upload.await.unwrap();
+            panic!(
+                "the upload ended after {i} MB: {:?}",
+                answer.map(|r| r.status())
+            );
+        }
     }
     let partial: u64 = files_in(&dir.path().join("incoming"))
         .iter()
