@@ -198,7 +198,16 @@ fn bad_flags_and_bad_configuration_exit_non_zero_with_a_message() {
 
     let help = Command::new(bin).arg("--help").output().unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("--public-url"));
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--public-url",
+        "--no-control",
+        "--control-token",
+        "--journal-capacity",
+        "--data-dir",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
 }
 
 #[test]
@@ -229,4 +238,51 @@ fn a_config_file_sets_keys_and_streams() {
         .as_str()
         .unwrap()
         .starts_with("dev/org_acme/"));
+}
+
+#[test]
+fn the_control_flags_reach_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let guarded = start(&["--control-token", "tok-123"]);
+    let denied = curl(
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            &format!("{}/_mock/reset", guarded.base),
+        ],
+        dir.path(),
+    );
+    assert_eq!(String::from_utf8_lossy(&denied.stdout), "401");
+    let allowed = curl(
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "x-u21-mock-token: tok-123",
+            &format!("{}/_mock/reset", guarded.base),
+        ],
+        dir.path(),
+    );
+    assert_eq!(String::from_utf8_lossy(&allowed.stdout), "204");
+
+    let closed = start(&["--no-control"]);
+    let absent = curl(
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{}/_mock/requests", closed.base),
+        ],
+        dir.path(),
+    );
+    assert_eq!(String::from_utf8_lossy(&absent.stdout), "404");
 }
