@@ -1,0 +1,166 @@
+//! The `u21` command against the in-process fake: output, JSON, and exit codes.
+
+use std::process::Output;
+
+use serde_json::Value;
+use u21_mock::{MockServer, StreamConfig, Timing};
+
+async fn u21(server: &MockServer, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .args(args)
+        .env("U21_BASE_URL", server.uri())
+        .env("U21_API_KEY", server.api_key())
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn file(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_wait_status_and_list() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "txns.csv", "id\n1\n2\n");
+
+    let upload = u21(&server, &["upload", &path, "--stream", "txns", "--wait"]).await;
+    assert_eq!(
+        upload.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    let table = stdout(&upload);
+    assert!(table.contains("status              FINISHED"), "{table}");
+    assert!(table.contains("successful_count    2"), "{table}");
+
+    let status = u21(&server, &["--json", "status", "1"]).await;
+    let json: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (json["file_id"].as_str(), json["status"].as_str()),
+        (Some("1"), Some("FINISHED"))
+    );
+
+    u21(
+        &server,
+        &[
+            "upload",
+            &file(&dir, "b.csv", "id\n1\n"),
+            "--stream",
+            "other",
+        ],
+    )
+    .await;
+    let list = u21(&server, &["list", "--stream", "txns"]).await;
+    let text = stdout(&list);
+    assert!(text.starts_with("FILE_ID  STATUS"), "{text}");
+    assert!(text.contains("1 of 1 files"), "{text}");
+    let all = u21(
+        &server,
+        &["--json", "list", "--all", "--status", "finished"],
+    )
+    .await;
+    let files: Vec<Value> = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["file_name"], "b.csv", "newest first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_tell_what_happened() {
+    let server = MockServer::builder()
+        .stream(StreamConfig::new("configured"))
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "a.csv", "a\n1\n");
+
+    let failed = u21(
+        &server,
+        &["upload", &path, "--stream", "unconfigured", "--wait"],
+    )
+    .await;
+    assert_eq!(failed.status.code(), Some(4), "a FAILED file");
+    assert!(stdout(&failed).contains("stream_not_configured"));
+
+    let not_found = u21(&server, &["status", "999"]).await;
+    assert_eq!(not_found.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&not_found.stderr)
+        .contains("Unit21 answered 404 resource_not_found"));
+
+    let json_error = u21(&server, &["--json", "status", "999"]).await;
+    let body: Value = serde_json::from_slice(&json_error.stdout).unwrap();
+    assert_eq!(
+        (body["status"].as_u64(), body["error_code"].as_str()),
+        (Some(404), Some("resource_not_found"))
+    );
+
+    let bad_key = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .args(["status", "1"])
+        .env("U21_BASE_URL", server.uri())
+        .env("U21_API_KEY", "wrong-but-long-key")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(3));
+    assert!(
+        !String::from_utf8_lossy(&bad_key.stderr).contains("wrong-but-long-key"),
+        "the key is never printed"
+    );
+
+    let usage = u21(&server, &["upload"]).await;
+    assert_eq!(usage.status.code(), Some(2));
+
+    let missing = u21(
+        &server,
+        &["upload", "/nonexistent/file.csv", "--stream", "s"],
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(1));
+
+    let no_config = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .args(["status", "1"])
+        .env_remove("U21_BASE_URL")
+        .env_remove("U21_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(no_config.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_config.stderr).contains("U21_BASE_URL"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_times_out_with_its_own_code() {
+    let server = MockServer::builder().timing(Timing::Manual).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let upload = u21(
+        &server,
+        &["upload", &file(&dir, "a.csv", "a\n1\n"), "--stream", "s"],
+    )
+    .await;
+    assert!(stdout(&upload).contains("QUEUED"));
+    let wait = u21(&server, &["wait", "1", "--timeout", "0"]).await;
+    assert_eq!(wait.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&wait.stderr).contains("still QUEUED"));
+}
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("u21 upload txns.csv --stream transactions --wait"),
+        "{text}"
+    );
+    assert!(text.contains("4 the file FAILED"), "{text}");
+}
