@@ -1,0 +1,190 @@
+//! The results of a run: a summary for people, JSON and JUnit XML for CI.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::scenario::Outcome;
+
+/// One scenario's result.
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    /// Its name.
+    pub name: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// A whole run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The server.
+    pub target: String,
+    /// The client.
+    pub client: String,
+    /// Every scenario selected, in catalogue order.
+    pub results: Vec<ScenarioResult>,
+}
+
+impl Report {
+    /// How many passed, failed and were skipped.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |f: fn(&Outcome) -> bool| self.results.iter().filter(|r| f(&r.outcome)).count();
+        (
+            count(|o| *o == Outcome::Pass),
+            count(|o| matches!(o, Outcome::Fail(_))),
+            count(|o| matches!(o, Outcome::Skip(_))),
+        )
+    }
+
+    /// True when nothing failed.
+    pub fn passed(&self) -> bool {
+        self.counts().1 == 0
+    }
+
+    /// Names of the failed scenarios.
+    pub fn failed(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+            .map(|r| r.name.as_str())
+            .collect()
+    }
+
+    /// The readable summary; its last line is `N passed, N failed, N skipped`.
+    pub fn summary(&self) -> String {
+        let mut out = format!("conformance: {} against {}\n", self.client, self.target);
+        for r in &self.results {
+            let (mark, detail) = match &r.outcome {
+                Outcome::Pass => ("pass", String::new()),
+                Outcome::Fail(why) => {
+                    ("FAIL", format!("\n      {}", why.replace('\n', "\n      ")))
+                }
+                Outcome::Skip(why) => ("skip", format!(" ({why})")),
+            };
+            let _ = writeln!(
+                out,
+                "  {mark}  {:<34} {:>6.2}s{detail}",
+                r.name,
+                r.duration.as_secs_f64()
+            );
+        }
+        let (passed, failed, skipped) = self.counts();
+        let _ = write!(out, "{passed} passed, {failed} failed, {skipped} skipped");
+        out
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (passed, failed, skipped) = self.counts();
+        let results: Vec<_> = self
+            .results
+            .iter()
+            .map(|r| {
+                let (outcome, detail) = match &r.outcome {
+                    Outcome::Pass => ("pass", None),
+                    Outcome::Fail(why) => ("fail", Some(why)),
+                    Outcome::Skip(why) => ("skip", Some(why)),
+                };
+                json!({"name": r.name, "tags": r.tags, "outcome": outcome, "detail": detail, "seconds": r.duration.as_secs_f64()})
+            })
+            .collect();
+        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "results": results})
+    }
+
+    /// The report as JUnit XML, one `<testcase>` per scenario.
+    pub fn to_junit(&self) -> String {
+        let (_, failed, skipped) = self.counts();
+        let total: f64 = self.results.iter().map(|r| r.duration.as_secs_f64()).sum();
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            xml,
+            "<testsuite name=\"u21-conformance\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{total:.3}\">",
+            self.results.len()
+        );
+        let _ = writeln!(xml, "  <properties><property name=\"target\" value=\"{}\"/><property name=\"client\" value=\"{}\"/></properties>", escape(&self.target), escape(&self.client));
+        for r in &self.results {
+            let open = format!(
+                "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                escape(&r.tags.join(".")),
+                escape(&r.name),
+                r.duration.as_secs_f64()
+            );
+            match &r.outcome {
+                Outcome::Pass => {
+                    let _ = writeln!(xml, "{open}/>");
+                }
+                Outcome::Fail(why) => {
+                    let _ = writeln!(
+                        xml,
+                        "{open}><failure message=\"{}\">{}</failure></testcase>",
+                        escape(why.lines().next().unwrap_or("")),
+                        escape(why)
+                    );
+                }
+                Outcome::Skip(why) => {
+                    let _ = writeln!(
+                        xml,
+                        "{open}><skipped message=\"{}\"/></testcase>",
+                        escape(why)
+                    );
+                }
+            }
+        }
+        xml.push_str("</testsuite>\n");
+        xml
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let result = |name: &str, outcome| ScenarioResult {
+            name: name.into(),
+            tags: vec!["t".into()],
+            outcome,
+            duration: Duration::from_millis(5),
+        };
+        Report {
+            target: "fake".into(),
+            client: "c".into(),
+            results: vec![
+                result("a", Outcome::Pass),
+                result("b", Outcome::Fail("x < y".into())),
+                result("c", Outcome::Skip("no control".into())),
+            ],
+        }
+    }
+
+    #[test]
+    fn summary_json_and_junit_agree() {
+        let report = report();
+        assert!(report.summary().ends_with("1 passed, 1 failed, 1 skipped"));
+        assert_eq!(report.to_json()["failed"], 1);
+        let junit = report.to_junit();
+        assert!(
+            junit.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
+            "{junit}"
+        );
+        assert!(junit.contains("<failure message=\"x &lt; y\">"), "{junit}");
+        assert!(
+            junit.contains("<skipped message=\"no control\"/>"),
+            "{junit}"
+        );
+        assert_eq!(report.failed(), vec!["b"]);
+    }
+}

@@ -1,0 +1,157 @@
+//! What a scenario is, what it gets to work with, and how it ends.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::driver::{Driver, DriverError};
+use crate::target::{Control, Target};
+
+/// How a scenario ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything it checked held.
+    Pass,
+    /// Something did not hold; the text says what.
+    Fail(String),
+    /// It could not run on this target; the text says why.
+    Skip(String),
+}
+
+/// Why a scenario stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    /// A check failed.
+    Fail(String),
+    /// The target cannot run it.
+    Skip(String),
+}
+
+impl From<DriverError> for Stop {
+    fn from(err: DriverError) -> Self {
+        Stop::Fail(format!("the client failed: {err}"))
+    }
+}
+
+/// What a scenario's body returns.
+pub type Check = Result<(), Stop>;
+
+/// Fails the scenario with `message` unless `condition` holds.
+///
+/// # Errors
+/// [`Stop::Fail`] with the message.
+pub fn ensure(condition: bool, message: impl FnOnce() -> String) -> Check {
+    if condition {
+        Ok(())
+    } else {
+        Err(Stop::Fail(message()))
+    }
+}
+
+/// A named, tagged check.
+pub struct Scenario {
+    /// Unique, for `--only` and `--skip`.
+    pub name: &'static str,
+    /// Groups, for `--only` and `--skip`.
+    pub tags: &'static [&'static str],
+    /// What it shows, in one sentence.
+    pub description: &'static str,
+    /// Whether it needs the fake's control API (clock, faults, journal).
+    pub needs_control: bool,
+    /// The body.
+    pub run: for<'a> fn(&'a Ctx<'a>) -> BoxFuture<'a, Check>,
+}
+
+/// What a scenario works with.
+pub struct Ctx<'a> {
+    /// The server.
+    pub target: &'a Target,
+    /// The client under test.
+    pub driver: &'a dyn Driver,
+    /// A directory for the files it uploads.
+    pub dir: &'a Path,
+    /// For raw calls that check the server itself, not the client.
+    pub http: reqwest::Client,
+    /// Makes file names unique across runs (the sandbox keeps what it is sent).
+    pub run_id: String,
+}
+
+impl Ctx<'_> {
+    /// Writes a file to upload; its name is made unique for this run.
+    pub fn file(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.dir.join(format!("{}-{name}", self.run_id));
+        std::fs::write(&path, content).expect("the scenario directory is writable");
+        path
+    }
+
+    /// The control API, or a skip.
+    ///
+    /// # Errors
+    /// [`Stop::Skip`] on a target without one.
+    pub fn control(&self) -> Result<&Control, Stop> {
+        self.target
+            .control
+            .as_ref()
+            .ok_or_else(|| Stop::Skip("needs the fake's control API".into()))
+    }
+
+    /// A raw Unit21 call with the target's key (or `key`), returning status and JSON.
+    ///
+    /// # Errors
+    /// [`Stop::Fail`] when there is no answer or it is not JSON.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> Result<(u16, Value), Stop> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.target.base_url));
+        if let Some(key) = key
+            .or(Some(self.target.api_key.as_str()))
+            .filter(|k| !k.is_empty())
+        {
+            request = request.header("u21-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Stop::Fail(format!("no answer from {path}: {e}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Stop::Fail(e.to_string()))?;
+        let json = serde_json::from_str(&text).map_err(|_| {
+            Stop::Fail(format!(
+                "{path} answered {status} with a body that is not JSON: {text}"
+            ))
+        })?;
+        Ok((status, json))
+    }
+
+    /// Waits until the next whole second of the server's clock: moves the fake's clock, or
+    /// sleeps on a real target. List bounds are in whole seconds.
+    ///
+    /// # Errors
+    /// When the control call fails.
+    pub async fn next_second(&self) -> Check {
+        match &self.target.control {
+            Some(control) => control
+                .advance(Duration::from_secs(1))
+                .await
+                .map_err(Stop::Fail),
+            None => {
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+                Ok(())
+            }
+        }
+    }
+}
