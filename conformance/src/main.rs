@@ -1,1 +1,158 @@
-fn main() {}
+//! `u21-conformance`: runs the catalogue against a target with a client, prints a summary,
+//! writes JSON and JUnit reports, and exits non-zero when a scenario failed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use u21_conformance::{catalogue, run, AdapterDriver, Driver, ReferenceDriver, Selection, Target};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TargetKind {
+    /// A fresh fake inside this process.
+    Fake,
+    /// A server at --url (a running fake; its control API is used when it answers).
+    Url,
+    /// The real sandbox, from U21_BASE_URL, U21_API_KEY and U21_STREAM.
+    Sandbox,
+}
+
+/// Checks a client of Unit21's file imports API, and the server it talks to, against the
+/// documented behaviour.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Examples:
+  u21-conformance --list
+  u21-conformance --target fake
+  u21-conformance --target url --url http://localhost:8021 --adapter ./conformance/adapters/curl.sh
+  U21_BASE_URL=sandbox1 U21_API_KEY=... U21_STREAM=... u21-conformance --target sandbox --only list
+  u21-conformance --target fake --skip slow --junit report.xml --json report.json"
+)]
+struct Args {
+    /// Where the API under test is.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "fake",
+        env = "U21_CONFORMANCE_TARGET"
+    )]
+    target: TargetKind,
+    /// Base URL, with --target url.
+    #[arg(long, env = "U21_CONFORMANCE_URL")]
+    url: Option<String>,
+    /// API key, with --target url.
+    #[arg(
+        long,
+        env = "U21_CONFORMANCE_API_KEY",
+        default_value = "u21-mock-dev-key",
+        hide_env_values = true
+    )]
+    api_key: String,
+    /// Stream to upload to, with --target url.
+    #[arg(long, default_value = "conformance")]
+    stream: String,
+    /// The fake's control token, if it has one.
+    #[arg(long, env = "U21_CONFORMANCE_CONTROL_TOKEN", hide_env_values = true)]
+    control_token: Option<String>,
+    /// A program speaking the adapter protocol (the reference client when absent), and its
+    /// arguments after `--`.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Arguments for the adapter.
+    #[arg(last = true)]
+    adapter_args: Vec<String>,
+    /// Run only scenarios with this name or tag (repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Never run scenarios with this name or tag (repeatable).
+    #[arg(long)]
+    skip: Vec<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// List the catalogue and exit.
+    #[arg(long)]
+    list: bool,
+    /// Check the arguments and the selection, print what would run, and exit.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match main_inner().await {
+        Ok(passed) => ExitCode::from(if passed { 0 } else { 1 }),
+        Err(err) => {
+            eprintln!("u21-conformance: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn main_inner() -> anyhow::Result<bool> {
+    let args = Args::parse();
+    let selection = Selection {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+    };
+    // A reader that stops early (`| head`) must not turn into a panic: write errors on
+    // stdout are ignored.
+    if args.list || args.dry_run {
+        let mut out = std::io::stdout().lock();
+        for scenario in catalogue()
+            .iter()
+            .filter(|s| args.list || selection.includes(s))
+        {
+            let control = if scenario.needs_control {
+                " [needs control]"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "{:<28} {:<36} {}{control}",
+                scenario.name,
+                scenario.tags.join(","),
+                scenario.description
+            );
+        }
+        return Ok(true);
+    }
+    let target = match args.target {
+        TargetKind::Fake => Target::in_process().await,
+        TargetKind::Url => {
+            let url = args.url.as_deref().context("--target url needs --url")?;
+            Target::at_url(url, &args.api_key, &args.stream, args.control_token.clone()).await
+        }
+        TargetKind::Sandbox => Target::sandbox_from_env().map_err(anyhow::Error::msg)?,
+    };
+    let driver: Box<dyn Driver> = match &args.adapter {
+        None => Box::new(ReferenceDriver::new(&target.base_url, &target.api_key)),
+        Some(program) => Box::new(
+            AdapterDriver::spawn(
+                program,
+                &args.adapter_args,
+                &target.base_url,
+                &target.api_key,
+            )
+            .with_context(|| format!("cannot start the adapter {program}"))?,
+        ),
+    };
+    let report = run(&target, driver.as_ref(), &selection).await;
+    let _ = writeln!(std::io::stdout().lock(), "{}", report.summary());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report.to_json())?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.to_junit())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report.passed())
+}

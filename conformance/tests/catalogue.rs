@@ -19,3 +19,33 @@ async fn the_reference_client_passes_every_scenario() {
     )
     .await;
 }
+
+fn adapter(name: &str) -> String {
+    format!("{}/adapters/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_adapter_passes_every_scenario() {
+    let target = Target::in_process().await;
+    let driver = AdapterDriver::spawn(
+        "python3",
+        &[adapter("python_client.py")],
+        &target.base_url,
+        &target.api_key,
+    )
+    .unwrap();
+    check(&target, &driver).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_curl_adapter_passes_every_scenario() {
+    let target = Target::in_process().await;
+    let driver = AdapterDriver::spawn(
+        "bash",
+        &[adapter("curl.sh")],
+        &target.base_url,
+        &target.api_key,
+    )
+    .unwrap();
+    check(&target, &driver).await;
+}
