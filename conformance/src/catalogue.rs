@@ -463,10 +463,13 @@ body!(forced_statuses, |ctx| {
     Ok(())
 });
 
-/// Three files one second apart; returns their ids oldest first and the first one's second.
-async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64), Stop> {
+/// Three files one second apart, in a window of seconds no earlier file shares (on a target
+/// that cannot be reset, such as the sandbox, earlier files must not leak into the window).
+/// Returns their ids oldest first, the first second and the second after the last.
+async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64, i64), Stop> {
+    ctx.next_second().await?;
     let mut ids = Vec::new();
-    let mut first_second = 0;
+    let mut seconds = Vec::new();
     for i in 0..3 {
         if i > 0 {
             ctx.next_second().await?;
@@ -479,14 +482,17 @@ async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64), 
             )
             .await?;
         let id = form["file_id"].as_str().unwrap_or("").to_owned();
-        if i == 0 {
-            first_second = ctx.driver.status(&id).await?["date_created"]
+        seconds.push(
+            ctx.driver.status(&id).await?["date_created"]
                 .as_i64()
-                .unwrap_or(0);
-        }
+                .unwrap_or(0),
+        );
         ids.push(id);
     }
-    Ok((ids, first_second))
+    ensure(seconds[0] < seconds[1] && seconds[1] < seconds[2], || {
+        format!("the three files should be a second apart: {seconds:?}")
+    })?;
+    Ok((ids, seconds[0], seconds[2] + 1))
 }
 
 fn ids_of(list: &Value) -> Vec<String> {
@@ -501,11 +507,9 @@ fn ids_of(list: &Value) -> Vec<String> {
 }
 
 body!(list_newest_first, |ctx| {
-    let (ids, first) = three_files(ctx, "order").await?;
-    let list = ctx
-        .driver
-        .list(&json!({"created_after": first, "stream_names": [ctx.target.stream], "limit": 10}))
-        .await?;
+    let (ids, first, end) = three_files(ctx, "order").await?;
+    let window = json!({"created_after": first, "created_before": end, "stream_names": [ctx.target.stream], "limit": 10});
+    let list = ctx.driver.list(&window).await?;
     let got = ids_of(&list);
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     ensure(got == newest_first, || {
@@ -518,8 +522,8 @@ body!(list_newest_first, |ctx| {
 });
 
 body!(list_offset_pages, |ctx| {
-    let (ids, first) = three_files(ctx, "offset").await?;
-    let list = ctx.driver.list(&json!({"created_after": first, "stream_names": [ctx.target.stream], "offset": 2, "limit": 1})).await?;
+    let (ids, first, end) = three_files(ctx, "offset").await?;
+    let list = ctx.driver.list(&json!({"created_after": first, "created_before": end, "stream_names": [ctx.target.stream], "offset": 2, "limit": 1})).await?;
     let got = ids_of(&list);
     // Newest first: page 2 of size 1 is the middle file; a record offset of 2 is the oldest.
     ensure(got == [ids[1].clone()], || {
@@ -532,13 +536,10 @@ body!(list_offset_pages, |ctx| {
 });
 
 body!(list_bounds, |ctx| {
-    let (ids, first) = three_files(ctx, "bounds").await?;
+    let (ids, first, end) = three_files(ctx, "bounds").await?;
     let stream = json!([ctx.target.stream]);
-    let after = ids_of(
-        &ctx.driver
-            .list(&json!({"created_after": first + 1, "stream_names": stream, "limit": 10}))
-            .await?,
-    );
+    let window = json!({"created_after": first + 1, "created_before": end, "stream_names": stream, "limit": 10});
+    let after = ids_of(&ctx.driver.list(&window).await?);
     ensure(after.len() == 2 && after.contains(&ids[1]), || {
         format!("created_after = the middle file's second should include it: {after:?} of {ids:?}")
     })?;
@@ -551,6 +552,7 @@ body!(list_bounds, |ctx| {
 });
 
 body!(list_all_pages, |ctx| {
+    ctx.next_second().await?;
     let mut ids = Vec::new();
     let start = {
         let form = ctx

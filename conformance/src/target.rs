@@ -47,7 +47,7 @@ impl Target {
         let control = Control::new(base_url.clone(), control_token);
         let control = control.available().await.then_some(control);
         Target {
-            name: format!("{base_url}"),
+            name: base_url.clone(),
             base_url,
             api_key: api_key.into(),
             stream: stream.into(),

@@ -49,3 +49,110 @@ async fn the_curl_adapter_passes_every_scenario() {
     .unwrap();
     check(&target, &driver).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_reason() {
+    let mut config = u21_mock::Config::default();
+    config.control.enabled = false;
+    config.timing = u21_mock::Timing::Instant;
+    let server = u21_mock::MockServer::builder().config(config).start().await;
+    let target = Target::at_url(&server.uri(), server.api_key(), "conformance", None).await;
+    assert!(target.control.is_none());
+    let selection = Selection {
+        only: vec![],
+        skip: vec!["slow".into()],
+    };
+    let report = run(
+        &target,
+        &ReferenceDriver::new(&target.base_url, &target.api_key),
+        &selection,
+    )
+    .await;
+    println!("{}", report.summary());
+    let needs: Vec<&str> = u21_conformance::catalogue()
+        .iter()
+        .filter(|s| s.needs_control)
+        .map(|s| s.name)
+        .collect();
+    let skipped: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, u21_conformance::Outcome::Skip(_)))
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(skipped, needs);
+    for result in &report.results {
+        if let u21_conformance::Outcome::Skip(why) = &result.outcome {
+            assert!(why.contains("control API"), "{why}");
+        }
+    }
+    assert!(report.passed(), "{}", report.summary());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_writes_reports_and_its_exit_code_tells_pass_from_fail() {
+    let server = u21_mock::MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let run = |extra: Vec<String>| {
+        let mut args = vec![
+            "--target".to_owned(),
+            "url".into(),
+            "--url".into(),
+            server.uri(),
+            "--only".into(),
+            "contract".into(),
+        ];
+        args.extend(extra);
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
+            .args(args)
+            .output()
+    };
+    let passed = run(vec![
+        "--json".into(),
+        json.display().to_string(),
+        "--junit".into(),
+        junit.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&passed.stdout)
+    );
+    assert!(String::from_utf8_lossy(&passed.stdout)
+        .trim_end()
+        .ends_with("4 passed, 0 failed, 0 skipped"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        (
+            report["passed"].as_u64(),
+            report["results"].as_array().unwrap().len()
+        ),
+        (Some(4), 4)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"u21-conformance\" tests=\"4\" failures=\"0\""),
+        "{xml}"
+    );
+
+    // A client that answers nothing fails, and the exit code says so.
+    let failed = run(vec![
+        "--only".into(),
+        "happy-path".into(),
+        "--adapter".into(),
+        "true".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
+    assert!(String::from_utf8_lossy(&failed.stdout).contains("FAIL"));
+}
