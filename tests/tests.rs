@@ -1,4 +1,5 @@
 //! End-to-end tests that cross crates, one module per theme.
 
+mod compose;
 mod docs;
 mod flows;

@@ -48,10 +48,26 @@ struct Args {
     /// How many requests the journal keeps.
     #[arg(long, env = "U21_MOCK_JOURNAL_CAPACITY")]
     journal_capacity: Option<usize>,
+    /// Check the flags and configuration, print the settings, and exit without serving.
+    #[arg(long)]
+    check: bool,
+    /// Exit 0 if a GET of this http:// URL answers 200, else 1 (for container health checks,
+    /// where no curl is installed).
+    #[arg(long, value_name = "URL", exclusive = true)]
+    health_check: Option<String>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(url) = &args.health_check {
+        return match health_check(url) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("u21-mock: health check of {url} failed: {err}");
+                ExitCode::from(1)
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("U21_MOCK_LOG")
@@ -105,6 +121,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.control.journal_capacity = capacity;
     }
     let timing = config.timing;
+    if args.check {
+        config.validate()?;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "configuration ok: listen {}, timing {timing:?}, rate limit {}, {} key(s), {} stream(s), control {}",
+            args.listen, config.rate_limit, config.effective_keys().len(), config.streams.len(),
+            if config.control.enabled { "on" } else { "off" });
+        return Ok(());
+    }
     let mut builder = MockServer::builder().config(config).listen(args.listen);
     if let Some(dir) = args.data_dir {
         builder = builder.data_dir(dir);
@@ -148,4 +172,39 @@ async fn wait_for_shutdown() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A bare HTTP/1.1 GET: enough for a health check, with no client library in the binary.
+fn health_check(url: &str) -> Result<(), String> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    use std::time::Duration;
+
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported")?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let address = authority
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("the host has no address")?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    match &head[9..12] {
+        b"200" => Ok(()),
+        status => Err(format!("status {}", String::from_utf8_lossy(status))),
+    }
 }

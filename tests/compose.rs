@@ -1,0 +1,158 @@
+//! What docker-compose.yml and the Dockerfile run, checked against the real binaries: there is
+//! no Docker engine on CI machines, so every command and flag they use is run here instead.
+
+use std::path::Path;
+use std::process::Command;
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+/// The JSON arrays after `key:` inside the block of `service` (the compose file writes every
+/// command as a one-line flow sequence, which is JSON).
+fn arrays(compose: &str, service: &str, key: &str) -> Vec<Vec<String>> {
+    let mut in_service = false;
+    let mut found = Vec::new();
+    for line in compose.lines() {
+        if line.starts_with("  ") && !line.starts_with("   ") {
+            in_service = line.trim() == format!("{service}:");
+        }
+        if let Some(rest) = line.trim().strip_prefix(&format!("{key}:")) {
+            if in_service {
+                found.push(serde_json::from_str(rest.trim()).unwrap_or_else(|e| {
+                    panic!("{service}.{key} is not a flow sequence: {rest} ({e})")
+                }));
+            }
+        }
+    }
+    found
+}
+
+/// The release or debug binary built beside the test binary.
+fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; `cargo test --workspace` builds it",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_mock_service_command_is_accepted_by_u21_mock() {
+    let compose = read("docker-compose.yml");
+    let command = &arrays(&compose, "mock", "command")[0];
+    let output = Command::new(binary("u21-mock"))
+        .args(command)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "u21-mock {command:?} --check: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("listen 0.0.0.0:8021, timing Fast"));
+}
+
+#[test]
+fn the_health_checks_run_against_a_live_fake() {
+    let compose = read("docker-compose.yml");
+    let dockerfile = read("Dockerfile");
+    let from_dockerfile: Vec<String> = {
+        let line = dockerfile
+            .lines()
+            .find(|l| l.starts_with("HEALTHCHECK"))
+            .unwrap();
+        serde_json::from_str(&line[line.find('[').unwrap()..]).unwrap()
+    };
+    let from_compose = arrays(&compose, "mock", "test").remove(0);
+    let mut server = Command::new(binary("u21-mock"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    // Compose writes ["CMD", program, …]; the Dockerfile's exec form is [program, …].
+    assert_eq!(from_compose[0], "CMD");
+    for check in [&from_compose[1..], &from_dockerfile[..]] {
+        assert_eq!(check[0], "u21-mock");
+        // Same flags, pointed at this fake's port instead of the container's 8021.
+        let args: Vec<String> = check[1..]
+            .iter()
+            .map(|a| a.replace(":8021", &format!(":{port}")))
+            .collect();
+        let status = Command::new(binary("u21-mock"))
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "u21-mock {args:?}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let refused = Command::new(binary("u21-mock"))
+        .args(["--health-check", "http://127.0.0.1:1/_mock/health"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a dead server fails the check"
+    );
+}
+
+#[test]
+fn the_conformance_service_command_is_accepted_by_u21_conformance() {
+    let compose = read("docker-compose.yml");
+    let entrypoint = &arrays(&compose, "conformance", "entrypoint")[0];
+    assert_eq!(entrypoint, &["u21-conformance"]);
+    let command = &arrays(&compose, "conformance", "command")[0];
+    let output = Command::new(binary("u21-conformance"))
+        .args(command)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "u21-conformance {command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).lines().count(),
+        u21_conformance::catalogue().len()
+    );
+}
+
+#[test]
+fn the_image_ships_what_the_compose_file_and_readme_run() {
+    let dockerfile = read("Dockerfile");
+    for binary in ["u21-mock", "u21-conformance", "u21"] {
+        assert!(
+            dockerfile.contains(&format!("--bin {binary}")),
+            "the image does not build {binary}"
+        );
+        assert!(
+            dockerfile.contains(&format!("target/release/{binary} "))
+                || dockerfile.contains(&format!("target/release/{binary}\n")),
+            "the image does not copy {binary}"
+        );
+    }
+    assert!(
+        dockerfile.contains("USER u21"),
+        "the runtime runs as a non-root user"
+    );
+    assert!(
+        dockerfile.contains("FROM debian:bookworm-slim"),
+        "a small runtime stage"
+    );
+}
