@@ -1,0 +1,303 @@
+//! `u21-bench`: drives the release `u21-mock` over loopback and prints a table of figures.
+//! It measures; it does not pass or fail.
+//!
+//! Run with: `cargo build --release --bins && target/release/u21-bench`
+
+mod load;
+mod server;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::json;
+use server::Server;
+
+/// Measures the fake: start-up, GET throughput, list latency, upload, processing, and a soak.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds of GET load.
+    #[arg(long, default_value_t = 5)]
+    get_seconds: u64,
+    /// Concurrent connections for the GET load.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds the soak runs.
+    #[arg(long, default_value_t = 20)]
+    soak_seconds: u64,
+    /// Concurrent clients in the soak.
+    #[arg(long, default_value_t = 200)]
+    soak_clients: usize,
+    /// Only these measures (startup, get, list, upload, soak).
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+struct Row {
+    measure: String,
+    figure: String,
+    target: &'static str,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut rows = Vec::new();
+    if wanted("startup") {
+        rows.push(startup().await?);
+    }
+    if wanted("get") {
+        rows.extend(get_throughput(&args).await?);
+    }
+    if wanted("list") {
+        rows.push(list_latency().await?);
+    }
+    if wanted("upload") {
+        rows.extend(upload_and_processing().await?);
+    }
+    if wanted("soak") {
+        rows.push(soak(&args).await?);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n| measure | figure | target |\n|---|---|---|");
+    for row in rows {
+        let _ = writeln!(out, "| {} | {} | {} |", row.measure, row.figure, row.target);
+    }
+    Ok(())
+}
+
+async fn startup() -> anyhow::Result<Row> {
+    let binary = server::binary()?;
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let started = Instant::now();
+        let mut child = std::process::Command::new(&binary)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let request = format!("GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::Read;
+                stream.write_all(&request)?;
+                let mut head = [0u8; 12];
+                if stream.read_exact(&mut head).is_ok() && &head[9..12] == b"200" {
+                    break;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        times.push(started.elapsed());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    times.sort();
+    Ok(Row {
+        measure: "start-up to the first answered request (median of 20)".into(),
+        figure: format!("{:.1} ms", times[10].as_secs_f64() * 1000.0),
+        target: "< 10 ms",
+    })
+}
+
+async fn get_throughput(args: &Args) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (label, extra) in [
+        ("journal on (default)", vec!["--rate-limit", "0"]),
+        (
+            "journal off",
+            vec!["--rate-limit", "0", "--journal-capacity", "0"],
+        ),
+    ] {
+        let server = Server::start(&extra)?;
+        let created: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/imports/pre-signed-url/create", server.base))
+            .header("u21-key", "u21-mock-dev-key")
+            .json(&json!({"stream_name": "bench", "file_name": "a.csv"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let request = format!(
+            "GET /v1/imports/{} HTTP/1.1\r\nHost: bench\r\nu21-key: u21-mock-dev-key\r\n\r\n",
+            created["file_id"].as_str().unwrap_or("1")
+        )
+        .into_bytes();
+        let (rps, p50, p99) = load::run(
+            &server.addr(),
+            request,
+            args.connections,
+            Duration::from_secs(args.get_seconds),
+        )
+        .await?;
+        rows.push(Row {
+            measure: format!(
+                "GET /v1/imports/{{id}}, {} connections, rate limit off, {label}",
+                args.connections
+            ),
+            figure: format!(
+                "{rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            ),
+            target: "> 80,000 req/s",
+        });
+    }
+    Ok(rows)
+}
+
+async fn list_latency() -> anyhow::Result<Row> {
+    let server = Server::start(&["--rate-limit", "0"])?;
+    let t0: i64 = 1_700_000_000_000;
+    let files: Vec<_> = (1..=100_000u64)
+        .map(|id| {
+            let finished = id % 3 == 0;
+            json!({"id": id, "org": "demo", "stream_name": format!("stream-{}", id % 10), "file_name": format!("f{id}.csv"), "md5_hash": null,
+                   "key": format!("dev/org_demo/{}_f{id}.csv", t0 + id as i64 * 10), "created_ms": t0 + id as i64 * 10,
+                   "status": if finished { "FINISHED" } else { "PENDING_UPLOAD" },
+                   "process_start_ms": if finished { json!(t0 + id as i64 * 10) } else { json!(null) },
+                   "process_end_ms": if finished { json!(t0 + id as i64 * 10) } else { json!(null) },
+                   "successful_count": if finished { 10 } else { 0 }, "failure_count": 0, "failure_code": null, "plan": null})
+        })
+        .collect();
+    let snapshot = json!({"version": 1, "clock": {"frozen_at_ms": null, "offset_ms": 0}, "timing": "instant", "streams": [], "next_id": 100_001, "files": files, "objects": []});
+    let http = reqwest::Client::new();
+    let loaded = http
+        .put(format!("{}/_mock/state", server.base))
+        .json(&snapshot)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        loaded.status() == 204,
+        "loading 100,000 files: {}",
+        loaded.status()
+    );
+    let body = json!({"stream_names": ["stream-3", "stream-4"], "statuses": ["FINISHED", "PENDING_UPLOAD"], "created_after": 1_700_000_100, "offset": 3, "limit": 1000});
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        let page = http
+            .post(format!("{}/v1/imports/list", server.base))
+            .header("u21-key", "u21-mock-dev-key")
+            .json(&body)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        times.push(started.elapsed());
+        anyhow::ensure!(page.len() > 100_000, "a page of 1000 files");
+    }
+    times.sort();
+    Ok(Row {
+        measure: "POST /v1/imports/list, 100,000 stored, filtered page of 1000 (200 calls)".into(),
+        figure: format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            times[100].as_secs_f64() * 1e3,
+            times[198].as_secs_f64() * 1e3
+        ),
+        target: "p50 < 5 ms",
+    })
+}
+
+async fn upload_and_processing() -> anyhow::Result<Vec<Row>> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, "rate_limit = 0\ntiming = \"instant\"\n[[streams]]\nname = \"bench\"\ncolumns = [{ name = \"id\", type = \"integer\", required = true }, { name = \"amount\", type = \"number\", required = true }, { name = \"memo\", type = \"string\" }]\n")?;
+    let path = dir.path().join("big.csv");
+    let rows = {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        writeln!(file, "id,amount,memo")?;
+        let (mut written, mut i) = (15u64, 0u64);
+        while written < 314_000_000 {
+            let row = format!("{i},{}.{:02},memo for record {i}\n", i % 100_000, i % 100);
+            written += row.len() as u64;
+            file.write_all(row.as_bytes())?;
+            i += 1;
+        }
+        i
+    };
+    let size = std::fs::metadata(&path)?.len();
+    let server = Server::start(&["--config", config.to_str().unwrap_or_default()])?;
+    let client = u21_client::Client::builder()
+        .base_url(&server.base)
+        .api_key("u21-mock-dev-key")
+        .build()?;
+    let idle = server.peak_rss_mib();
+    let form = client.create_upload("bench", "big.csv", None).await?;
+    let started = Instant::now();
+    client.upload_to(&form, &path, None).await?;
+    let upload = started.elapsed();
+    let after_upload = server.peak_rss_mib();
+    let started = Instant::now();
+    let file = client.get(&form.file_id).await?;
+    let processing = started.elapsed();
+    anyhow::ensure!(
+        file.successful_count == rows,
+        "expected {rows} records, got {file:?}"
+    );
+    let mb = size as f64 / 1e6;
+    Ok(vec![
+        Row {
+            measure: format!("form-POST upload of {mb:.0} MB, every check on, ETag included"),
+            figure: format!("{:.0} MB/s", mb / upload.as_secs_f64()),
+            target: "> 700 MB/s",
+        },
+        Row {
+            measure: "server peak RSS: idle / after the upload / after processing".into(),
+            figure: format!(
+                "{idle:.1} / {after_upload:.1} / {:.1} MiB",
+                server.peak_rss_mib()
+            ),
+            target: "< 16 MiB",
+        },
+        Row {
+            measure: format!("processing a {mb:.0} MB CSV with a 3-column schema ({rows} rows)"),
+            figure: format!("{:.0} MB/s", mb / processing.as_secs_f64()),
+            target: "> 450 MB/s",
+        },
+    ])
+}
+
+async fn soak(args: &Args) -> anyhow::Result<Row> {
+    let server = Server::start(&["--rate-limit", "0", "--timing", "fast"])?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("one-mb.csv");
+    let mut body = String::from("id,memo\n");
+    let mut records = 0;
+    while body.len() < 1_000_000 {
+        body.push_str(&format!("{records},soak record {records}\n"));
+        records += 1;
+    }
+    std::fs::write(&path, body)?;
+    let report = u21_bench::soak::soak(
+        &server.base,
+        "u21-mock-dev-key",
+        args.soak_clients,
+        Duration::from_secs(args.soak_seconds),
+        &path,
+        records,
+    )
+    .await?;
+    for problem in report.problems.iter().take(10) {
+        eprintln!("soak: {problem}");
+    }
+    Ok(Row {
+        measure: format!(
+            "soak: {} clients uploading 1 MB files and waiting, {} s, timing fast",
+            args.soak_clients, args.soak_seconds
+        ),
+        figure: format!(
+            "{} uploads, {} finished, {} listed, {} problems, server peak RSS {:.1} MiB",
+            report.uploads,
+            report.finished,
+            report.listed,
+            report.problems.len(),
+            server.peak_rss_mib()
+        ),
+        target: "every file accounted for",
+    })
+}

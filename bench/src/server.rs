@@ -1,0 +1,75 @@
+//! The release `u21-mock`, started as its own process so its memory is its own.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// A running fake, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Base URL.
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> anyhow::Result<Server> {
+        let mut child = Command::new(binary()?)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let base = line
+            .trim()
+            .strip_prefix("u21-mock listening on ")
+            .ok_or_else(|| anyhow::anyhow!("unexpected banner {line:?}"))?
+            .to_owned();
+        Ok(Server { child, base })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        peak_rss_mib(self.pid())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// `target/release/u21-mock`, beside this binary.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe
+        .parent()
+        .map(|d| d.join("u21-mock"))
+        .ok_or_else(|| anyhow::anyhow!("no directory"))?;
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --bins` first",
+        path.display()
+    );
+    Ok(path)
+}
