@@ -80,7 +80,7 @@ async fn startup() -> anyhow::Result<Row> {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
-        let request = format!("GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        let request = b"GET /_mock/health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
         loop {
             if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::Read;
