@@ -1,7 +1,7 @@
 //! `u21-bench`: drives the release `u21-mock` over loopback and prints a table of figures.
 //! It measures; it does not pass or fail.
 //!
-//! Run with: `cargo build --release --bins && target/release/u21-bench`
+//! Run with: `cargo build --release --workspace --bins && target/release/u21-bench`
 
 mod load;
 mod server;

@@ -68,7 +68,7 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!("no directory"))?;
     anyhow::ensure!(
         path.exists(),
-        "{} is missing: run `cargo build --release --bins` first",
+        "{} is missing: run `cargo build --release --workspace --bins` first",
         path.display()
     );
     Ok(path)

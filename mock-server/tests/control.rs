@@ -979,3 +979,17 @@ async fn a_snapshot_moves_the_whole_state_to_another_fake() {
         "a refused snapshot changes nothing"
     );
 }
+
+#[tokio::test]
+async fn snapshots_larger_than_the_default_body_limit_import() {
+    let source = MockServer::builder().rate_limit(0).start().await;
+    // About 3 MB of objects inline: well over axum's 2 MB default.
+    let big = "x".repeat(1_500_000);
+    source.add_file("s", "a.csv", &big).await.unwrap();
+    source.add_file("s", "b.csv", &big).await.unwrap();
+    let snapshot = source.export_state().await.unwrap();
+    let target = MockServer::start().await;
+    let (status, body) = control(&target, "PUT", "/_mock/state", Some(snapshot)).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(target.import_count(), 2);
+}

@@ -20,6 +20,9 @@ use crate::model::{Datafile, FailureCode, FileRecord};
 use crate::state::AppState;
 use crate::store::{ControlError, Transition};
 
+/// The largest snapshot `PUT /_mock/state` takes.
+const SNAPSHOT_LIMIT: usize = 1024 * 1024 * 1024;
+
 /// A refused control call: Unit21's error shape, always with a message.
 struct Refusal(StatusCode, &'static str, String);
 
@@ -94,7 +97,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/_mock/requests", get(requests).delete(clear_requests))
         .route(
             "/_mock/state",
-            get(super::snapshot::export).put(super::snapshot::import),
+            get(super::snapshot::export)
+                .put(super::snapshot::import)
+                // A snapshot carries every file and, inline, every object: far over the 2 MB
+                // default, yet still bounded.
+                .layer(axum::extract::DefaultBodyLimit::max(SNAPSHOT_LIMIT)),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
