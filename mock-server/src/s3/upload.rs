@@ -26,7 +26,8 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// Per upload: 200 concurrent uploads hold 200 of these, so it stays small.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 /// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
 pub(crate) async fn post_to_object(
