@@ -321,12 +321,8 @@ impl Client {
                 Err(err) => !err.is_builder(),
             };
             if retryable && attempt < self.retry.max_retries {
-                let headers = outcome.as_ref().ok().map(|r| r.headers().clone());
-                tokio::time::sleep(
-                    self.retry
-                        .delay(attempt, headers.as_ref(), SystemTime::now()),
-                )
-                .await;
+                self.pause_before_retry(attempt, outcome.as_ref().ok())
+                    .await;
                 attempt += 1;
                 continue;
             }
@@ -387,6 +383,14 @@ impl Client {
         }
     }
 
+    /// Waits as the retry policy says, or as long as the refusing answer asked.
+    async fn pause_before_retry(&self, attempt: u32, refusal: Option<&reqwest::Response>) {
+        let delay = self
+            .retry
+            .delay(attempt, refusal.map(|r| r.headers()), SystemTime::now());
+        tokio::time::sleep(delay).await;
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -420,12 +424,8 @@ impl Client {
                 (Err(err), Safety::NotIdempotent) => err.is_connect(),
             };
             if retryable && attempt < self.retry.max_retries {
-                let headers = outcome.as_ref().ok().map(|r| r.headers().clone());
-                tokio::time::sleep(
-                    self.retry
-                        .delay(attempt, headers.as_ref(), SystemTime::now()),
-                )
-                .await;
+                self.pause_before_retry(attempt, outcome.as_ref().ok())
+                    .await;
                 attempt += 1;
                 continue;
             }
