@@ -14,6 +14,9 @@ use super::journal::BodySummary;
 use crate::s3::error::S3Error;
 use crate::state::AppState;
 
+/// How much of a request a canned fault answer reads before answering.
+const CANNED_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
 /// JSON bodies up to this size are kept in the journal whole.
 const JOURNAL_JSON_BYTES: u64 = 64 * 1024;
 
@@ -53,7 +56,12 @@ pub(crate) async fn observe(
             std::panic::resume_unwind(Box::new("fault: drop connection"))
         }
         Some(FaultAction::TruncateBody) => truncated(next.run(request).await).await,
-        Some(action) => canned(&state, action),
+        Some(action) => {
+            // Read the request first, so the client hears the injected answer instead of a
+            // reset while it is still sending; past the bound, answer anyway.
+            let _ = axum::body::to_bytes(request.into_body(), CANNED_DRAIN_BYTES).await;
+            canned(&state, action)
+        }
     };
     state
         .journal
