@@ -110,7 +110,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "forced-statuses",
             &["status", "failure-codes", "control"],
-            "The client reports every status and failure code as the server sets them",
+            "The client reports every status (ADDED included) and failure code as the server sets them",
             true,
             forced_statuses,
         ),
@@ -434,6 +434,15 @@ body!(forced_statuses, |ctx| {
         ),
         (json!({"status": "DELETED"}), "DELETED", Value::Null),
     ];
+    // ADDED comes from the UI's manual upload, which only the control API can stand in for.
+    let added = control
+        .add_file(&ctx.target.stream, &unique(ctx, "manual.csv"), "a\n1\n")
+        .await
+        .map_err(Stop::Fail)?;
+    let file = ctx.driver.status(&added).await?;
+    ensure(file["status"] == "ADDED", || {
+        format!("expected ADDED, got {file}")
+    })?;
     for (i, (transition, status, code)) in cases.into_iter().enumerate() {
         let form = ctx
             .driver

@@ -174,6 +174,23 @@ impl Control {
         .map(drop)
     }
 
+    /// Adds a file as the UI's manual upload does (ADDED); returns its id.
+    pub async fn add_file(
+        &self,
+        stream: &str,
+        file_name: &str,
+        content: &str,
+    ) -> Result<String, String> {
+        let body = json!({"stream_name": stream, "file_name": file_name, "content": content});
+        let file = self
+            .call(reqwest::Method::POST, "/_mock/files", Some(body))
+            .await?;
+        file["file_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no file_id in {file}"))
+    }
+
     /// Journal entries for a method and path prefix.
     pub async fn requests(&self, method: &str, path: &str) -> Result<Vec<Value>, String> {
         let journal = self
