@@ -11,7 +11,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
+
+use bytes::Bytes;
 
 use super::error::{S3Error, MAX_PRE_DATA_BYTES};
 use super::form::{Accepted, FormFields};
@@ -169,6 +171,9 @@ struct Incoming {
     etag: String,
 }
 
+/// Stores the file part. MD5 runs at about the speed of the upload itself, so it gets a thread
+/// of its own, and so does the disk writer: this task only parses and counts, and the three
+/// overlap. The channels between them are short, so memory stays flat whatever the size.
 async fn stream_to_disk(
     state: &AppState,
     part: &mut multer::Field<'_>,
@@ -179,25 +184,47 @@ async fn stream_to_disk(
         .tempfile_in(&state.incoming_dir)
         .map_err(S3Error::internal)?;
     let (file, temp) = temp.into_parts();
-    let mut writer =
-        tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-    let mut md5 = Md5::new();
+    // Only a persistent store outlives the process, so only it pays for an fsync.
+    let durable = state.persist_dir.is_some();
+    let (to_hasher, hashed) = pipe(|chunks| {
+        let mut md5 = Md5::new();
+        chunks.for_each(|chunk| md5.update(&chunk));
+        Ok(hex::encode(md5.finalize()))
+    });
+    let (to_writer, written) = pipe(move |chunks| {
+        let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        for chunk in chunks {
+            writer.write_all(&chunk)?;
+        }
+        let file = writer.into_inner().map_err(|err| err.into_error())?;
+        if durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    });
     let mut size = 0u64;
     let max = accepted.size.max;
     while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
         size += chunk.len() as u64;
         if size > max {
-            // Stop at once: the rest is neither read nor stored.
+            // Stop at once: the rest is neither read nor stored. Dropping the senders ends
+            // both threads, and dropping `temp` deletes what was written.
             return Err(S3Error::entity_too_large(size, max));
         }
-        md5.update(&chunk);
-        writer.write_all(&chunk).await.map_err(S3Error::internal)?;
+        let sent = to_hasher.send(chunk.clone()).await.is_ok();
+        if !sent || to_writer.send(chunk).await.is_err() {
+            // A thread stopped early: only a failed write does that, and it says why below.
+            break;
+        }
     }
-    writer.flush().await.map_err(S3Error::internal)?;
-    writer
-        .into_inner()
-        .sync_all()
+    drop((to_hasher, to_writer));
+    written
         .await
+        .map_err(S3Error::internal)?
+        .map_err(S3Error::internal)?;
+    let md5 = hashed
+        .await
+        .map_err(S3Error::internal)?
         .map_err(S3Error::internal)?;
     if size < accepted.size.min {
         return Err(S3Error::entity_too_small(size, accepted.size.min));
@@ -205,8 +232,26 @@ async fn stream_to_disk(
     Ok(Incoming {
         temp,
         size,
-        etag: format!("\"{}\"", hex::encode(md5.finalize())),
+        etag: format!("\"{md5}\""),
     })
+}
+
+/// Chunks in flight between the parser and one worker thread.
+const PIPE_DEPTH: usize = 4;
+
+/// A worker on the blocking pool fed chunks through a short channel; `work` sees them as an
+/// iterator that ends when the sender is dropped.
+fn pipe<T: Send + 'static>(
+    work: impl FnOnce(&mut dyn Iterator<Item = Bytes>) -> std::io::Result<T> + Send + 'static,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<std::io::Result<T>>,
+) {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(PIPE_DEPTH);
+    let worker = tokio::task::spawn_blocking(move || {
+        work(&mut std::iter::from_fn(|| receiver.blocking_recv()))
+    });
+    (sender, worker)
 }
 
 /// Moves the upload into the object store under a generated name and tells the store.
