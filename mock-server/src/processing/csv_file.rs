@@ -37,12 +37,32 @@ pub(super) fn process(reader: impl Read, schema: Option<&Schema>) -> Counts {
     };
     let width = header.len();
 
+    match rules {
+        None => tally(|| {
+            csv.read_byte_record(&mut record)
+                .map(|more| more.then(|| record.len() == width))
+        }),
+        Some(rules) => {
+            // Read as text: csv checks UTF-8 once per record (not once per cell), and a record
+            // that is not UTF-8 comes back as an error, counted as a failed row.
+            let mut text = csv::StringRecord::new();
+            tally(|| {
+                csv.read_record(&mut text)
+                    .map(|more| more.then(|| record_ok(&text, width, &rules)))
+            })
+        }
+    }
+}
+
+/// Counts rows from `next_row` (whether the next row is good, `None` at the end) until the
+/// end. A row's parse error fails that row; an I/O error fails the whole file.
+fn tally(mut next_row: impl FnMut() -> csv::Result<Option<bool>>) -> Counts {
     let (mut successful, mut failed) = (0u64, 0u64);
     loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) if record_ok(&record, width, rules.as_deref()) => successful += 1,
-            Ok(true) => failed += 1,
+        match next_row() {
+            Ok(None) => break,
+            Ok(Some(true)) => successful += 1,
+            Ok(Some(false)) => failed += 1,
             Err(err) if err.is_io_error() => return Err(FailureCode::Unknown),
             Err(_) => failed += 1,
         }
@@ -68,19 +88,10 @@ fn looks_like_another_format(names: &[&str]) -> bool {
     control || other_delimiter || names.iter().all(|n| n.trim().is_empty())
 }
 
-fn record_ok(record: &csv::ByteRecord, width: usize, rules: Option<&[Option<ColumnRule>]>) -> bool {
-    if record.len() != width {
-        return false;
-    }
-    let Some(rules) = rules else {
-        return true;
-    };
-    record
-        .iter()
-        .zip(rules)
-        .all(|(cell, rule)| match (std::str::from_utf8(cell), rule) {
-            (Err(_), _) => false,
-            (Ok(_), None) => true,
-            (Ok(text), Some(rule)) => csv_value_ok(*rule, text),
+fn record_ok(record: &csv::StringRecord, width: usize, rules: &[Option<ColumnRule>]) -> bool {
+    record.len() == width
+        && record.iter().zip(rules).all(|(cell, rule)| match rule {
+            None => true,
+            Some(rule) => csv_value_ok(*rule, cell),
         })
 }

@@ -71,7 +71,8 @@ pub fn process(path: &Path, file_type: &FileType, check: &StreamCheck) -> Outcom
         }
     };
     let result = match file_type {
-        FileType::Csv => csv_file::process(BufReader::with_capacity(READ_BUFFER, file), schema),
+        // The csv reader buffers on its own; a BufReader under it would only copy.
+        FileType::Csv => csv_file::process(file, schema),
         FileType::Json => {
             json_file::process_array(BufReader::with_capacity(READ_BUFFER, file), schema)
         }
@@ -188,6 +189,21 @@ mod tests {
     #[rstest::rstest]
     #[case::csv_all_good("a.csv", "id,amount,flagged\n1,2.5,true\n2,-3,FALSE\n", finished(2, 0))]
     #[case::csv_bad_values_fail_rows("a.csv", "id,amount\n1,x\n1.5,2\n3,4\n", finished(1, 2))]
+    #[case::csv_number_forms(
+        "a.csv",
+        "id,amount\n1,+2\n2,-0.5\n3,1.\n4,.5\n5,1e3\n6, 7 \n",
+        finished(6, 0)
+    )]
+    #[case::csv_numbers_that_are_not(
+        "a.csv",
+        "id,amount\n1,.\n2,-\n3,1.2.3\n4,inf\n5,NaN\n6,1e400\n7,12a\n8,1,5\n",
+        finished(0, 8)
+    )]
+    #[case::csv_long_plain_decimal_is_finite_or_not(
+        "a.csv",
+        &format!("id,amount\n1,{}\n2,{}\n", "9".repeat(299), "9".repeat(400)),
+        finished(1, 1)
+    )]
     #[case::csv_empty_required_value_fails("a.csv", "id,amount,note\n,1,\n2,3,\n", finished(1, 1))]
     #[case::csv_missing_required_header(
         "a.csv",
@@ -226,6 +242,12 @@ mod tests {
     )]
     fn with_a_schema(#[case] name: &str, #[case] body: &str, #[case] expected: Outcome) {
         assert_eq!(run(name, body.as_bytes(), &schema()), expected);
+    }
+
+    #[test]
+    fn a_csv_row_that_is_not_utf8_fails_alone() {
+        let body = b"id,amount,note\n1,2,caf\xc3\xa9\n2,3,bad \xff\n3,4,ok\n";
+        assert_eq!(run("a.csv", body, &schema()), finished(2, 1));
     }
 
     #[test]

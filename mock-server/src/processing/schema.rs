@@ -84,15 +84,37 @@ pub(super) fn csv_value_ok(rule: ColumnRule, cell: &str) -> bool {
     if cell.is_empty() {
         return !rule.required;
     }
+    if rule.kind == ColumnType::String {
+        return true;
+    }
     let cell = cell.trim();
     match rule.kind {
         ColumnType::String => true,
         ColumnType::Integer => cell.parse::<i64>().is_ok(),
-        ColumnType::Number => cell.parse::<f64>().map(f64::is_finite).unwrap_or(false),
+        ColumnType::Number => {
+            is_plain_decimal(cell) || cell.parse::<f64>().is_ok_and(f64::is_finite)
+        }
         ColumnType::Boolean => {
             cell.eq_ignore_ascii_case("true") || cell.eq_ignore_ascii_case("false")
         }
     }
+}
+
+/// `-12.50` and the like: digits with at most one point, an optional sign, no exponent. Every
+/// such number of fewer than 300 digits is finite, so the typed parse (the slow part of
+/// checking a number column) can be skipped; anything else still goes through it.
+fn is_plain_decimal(cell: &str) -> bool {
+    let digits = cell.strip_prefix(['-', '+']).unwrap_or(cell).as_bytes();
+    let mut points = 0;
+    let mut count = 0;
+    for &byte in digits {
+        match byte {
+            b'0'..=b'9' => count += 1,
+            b'.' => points += 1,
+            _ => return false,
+        }
+    }
+    points <= 1 && (1..300).contains(&count)
 }
 
 /// Whether a JSON value is of `kind`. `null` is a missing value.
