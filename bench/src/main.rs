@@ -31,6 +31,9 @@ struct Args {
     /// Only these measures (startup, get, list, upload, soak).
     #[arg(long)]
     only: Vec<String>,
+    /// Internal: serve this JSON from a bare axum route, as the GET measure's reference.
+    #[arg(long, hide = true)]
+    serve_bare: Option<String>,
 }
 
 struct Row {
@@ -42,6 +45,9 @@ struct Row {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(body) = args.serve_bare {
+        return server::serve_bare(body).await;
+    }
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut rows = Vec::new();
     if wanted("startup") {
@@ -106,6 +112,7 @@ async fn startup() -> anyhow::Result<Row> {
 
 async fn get_throughput(args: &Args) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
+    let mut answer = None;
     for (label, extra) in [
         ("journal on (default)", vec!["--rate-limit", "0"]),
         (
@@ -114,7 +121,8 @@ async fn get_throughput(args: &Args) -> anyhow::Result<Vec<Row>> {
         ),
     ] {
         let server = Server::start(&extra)?;
-        let created: serde_json::Value = reqwest::Client::new()
+        let http = reqwest::Client::new();
+        let created: serde_json::Value = http
             .post(format!("{}/v1/imports/pre-signed-url/create", server.base))
             .header("u21-key", "u21-mock-dev-key")
             .json(&json!({"stream_name": "bench", "file_name": "a.csv"}))
@@ -122,32 +130,55 @@ async fn get_throughput(args: &Args) -> anyhow::Result<Vec<Row>> {
             .await?
             .json()
             .await?;
-        let request = format!(
-            "GET /v1/imports/{} HTTP/1.1\r\nHost: bench\r\nu21-key: u21-mock-dev-key\r\n\r\n",
-            created["file_id"].as_str().unwrap_or("1")
-        )
-        .into_bytes();
-        let (rps, p50, p99) = load::run(
-            &server.addr(),
-            request,
-            args.connections,
-            Duration::from_secs(args.get_seconds),
-        )
-        .await?;
-        rows.push(Row {
-            measure: format!(
-                "GET /v1/imports/{{id}}, {} connections, rate limit off, {label}",
-                args.connections
-            ),
-            figure: format!(
-                "{rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-                p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3
-            ),
-            target: "> 80,000 req/s",
-        });
+        let path = format!("/v1/imports/{}", created["file_id"].as_str().unwrap_or("1"));
+        answer = Some(
+            http.get(format!("{}{path}", server.base))
+                .header("u21-key", "u21-mock-dev-key")
+                .send()
+                .await?
+                .text()
+                .await?,
+        );
+        rows.push(get_load(args, &server, &path, format!("u21-mock, {label}")).await?);
     }
+    // The same answer from a bare axum route: the ceiling this machine and load generator
+    // allow, against which the fake's own cost shows.
+    let bare = Server::bare(&answer.unwrap_or_default())?;
+    rows.push(
+        get_load(
+            args,
+            &bare,
+            "/v1/imports/1",
+            "bare axum route, same JSON (reference)".into(),
+        )
+        .await?,
+    );
     Ok(rows)
+}
+
+async fn get_load(args: &Args, server: &Server, path: &str, label: String) -> anyhow::Result<Row> {
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: bench\r\nu21-key: u21-mock-dev-key\r\n\r\n")
+            .into_bytes();
+    let (rps, p50, p99) = load::run(
+        &server.addr(),
+        request,
+        args.connections,
+        Duration::from_secs(args.get_seconds),
+    )
+    .await?;
+    Ok(Row {
+        measure: format!(
+            "GET /v1/imports/{{id}}, {} connections, rate limit off: {label}",
+            args.connections
+        ),
+        figure: format!(
+            "{rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        ),
+        target: "> 80,000 req/s",
+    })
 }
 
 async fn list_latency() -> anyhow::Result<Row> {
@@ -240,11 +271,18 @@ async fn upload_and_processing() -> anyhow::Result<Vec<Row>> {
         "expected {rows} records, got {file:?}"
     );
     let mb = size as f64 / 1e6;
+    let (md5_alone, csv_alone) = references(&path)?;
     Ok(vec![
         Row {
             measure: format!("form-POST upload of {mb:.0} MB, every check on, ETag included"),
             figure: format!("{:.0} MB/s", mb / upload.as_secs_f64()),
             target: "> 700 MB/s",
+        },
+        Row {
+            measure: "reference: MD5 of the same file alone, one core (md-5, as the fake uses)"
+                .into(),
+            figure: format!("{:.0} MB/s", mb / md5_alone.as_secs_f64()),
+            target: "(the upload's ceiling)",
         },
         Row {
             measure: "server peak RSS: idle / after the upload / after processing".into(),
@@ -259,7 +297,44 @@ async fn upload_and_processing() -> anyhow::Result<Vec<Row>> {
             figure: format!("{:.0} MB/s", mb / processing.as_secs_f64()),
             target: "> 450 MB/s",
         },
+        Row {
+            measure: "reference: the csv crate's bare record loop over the same file".into(),
+            figure: format!("{:.0} MB/s", mb / csv_alone.as_secs_f64()),
+            target: "(processing's ceiling)",
+        },
     ])
+}
+
+/// How long MD5 alone and a bare csv record loop take over `path` (from the page cache), in
+/// this process: the floors under the upload and processing figures.
+fn references(path: &std::path::Path) -> anyhow::Result<(Duration, Duration)> {
+    use md5::Digest;
+    use std::io::Read;
+    let started = Instant::now();
+    let mut file = std::fs::File::open(path)?;
+    let mut md5 = md5::Md5::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+    }
+    std::hint::black_box(md5.finalize());
+    let md5_alone = started.elapsed();
+
+    let started = Instant::now();
+    let mut reader = csv::ReaderBuilder::new()
+        .buffer_capacity(256 * 1024)
+        .from_path(path)?;
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    while reader.read_byte_record(&mut record)? {
+        rows += 1;
+    }
+    std::hint::black_box(rows);
+    Ok((md5_alone, started.elapsed()))
 }
 
 async fn soak(args: &Args) -> anyhow::Result<Row> {

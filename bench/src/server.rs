@@ -13,9 +13,20 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra: &[&str]) -> anyhow::Result<Server> {
-        let mut child = Command::new(binary()?)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
+        let mut command = Command::new(binary()?);
+        command.args(["--listen", "127.0.0.1:0"]).args(extra);
+        Server::spawn(command)
+    }
+
+    /// This binary, serving `body` from a bare axum route (see [`serve_bare`]).
+    pub fn bare(body: &str) -> anyhow::Result<Server> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["--serve-bare", body]);
+        Server::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> anyhow::Result<Server> {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -72,4 +83,31 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+/// A bare axum server answering `GET /v1/imports/{id}` with `body`, and nothing else: no
+/// journal, no keys, no store. It prints the fake's banner so [`Server`] can start it.
+pub async fn serve_bare(body: String) -> anyhow::Result<()> {
+    use axum::http::header::CONTENT_TYPE;
+    let body = bytes::Bytes::from(body);
+    let app = axum::Router::new().route(
+        "/v1/imports/{id}",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([(CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "u21-mock listening on http://{}",
+            listener.local_addr()?
+        )?;
+        out.flush()?;
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
 }
