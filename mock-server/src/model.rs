@@ -164,6 +164,18 @@ pub struct FileRecord {
     pub failure_count: u64,
     /// Why it FAILED.
     pub failure_code: Option<FailureCode>,
+    /// Every status the file has had, oldest first, with when it was entered. Not part of
+    /// Unit21's API: the dashboard shows it.
+    pub history: Vec<StatusChange>,
+}
+
+/// A status a file entered, and when (ms since the epoch, on the fake's clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StatusChange {
+    /// The status entered.
+    pub status: Status,
+    /// When.
+    pub at_ms: i64,
 }
 
 /// The JSON shape of `GET /v1/imports/{file_id}` and of each `datafiles` item.

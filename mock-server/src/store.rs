@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::config::{Fidelity, Timing};
 use crate::lifecycle::{self, Plan};
 
-use crate::model::{FailureCode, FileRecord, FileType, Status};
+use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
 use crate::processing::Outcome;
 
 /// Receives a file's processing outcome once its reader is done.
@@ -207,6 +207,10 @@ impl Store {
             successful_count: 0,
             failure_count: 0,
             failure_code: None,
+            history: vec![StatusChange {
+                status,
+                at_ms: now_ms,
+            }],
         };
         let stream_id = self.stream_ids[&stream];
         self.index.entry(org).or_default().insert(
@@ -342,7 +346,7 @@ impl Store {
         let size = self.objects.get(&self.files[&id].s3_key)?.size;
         let job = self.requeue(id)?;
         let plan = lifecycle::plan(timing, now_ms, size);
-        self.set_status(id, Status::QUEUED);
+        self.set_status(id, Status::QUEUED, now_ms);
         if let Some(plan) = plan {
             self.due.insert((plan.start_ms, id));
         }
@@ -411,7 +415,7 @@ impl Store {
             Transition::Failed(_) => Status::FAILED,
             Transition::Deleted => Status::DELETED,
         };
-        self.set_status(id, status);
+        self.set_status(id, status, now_ms);
         let file = self.files.get_mut(&id).expect("checked above");
         match transition {
             Transition::Processing => {
@@ -480,7 +484,7 @@ impl Store {
             let Some(plan) = flight.plan else { continue };
             match self.files[&id].status {
                 Status::QUEUED => {
-                    self.set_status(id, Status::PROCESSING);
+                    self.set_status(id, Status::PROCESSING, plan.start_ms);
                     self.files.get_mut(&id).expect("exists").process_start_ms = Some(plan.start_ms);
                     self.due.insert((plan.end_ms, id));
                 }
@@ -516,7 +520,7 @@ impl Store {
             Outcome::Finished { .. } => Status::FINISHED,
             Outcome::Failed(_) => Status::FAILED,
         };
-        self.set_status(id, status);
+        self.set_status(id, status, end_ms);
         let file = self.files.get_mut(&id).expect("exists");
         file.process_end_ms = Some(end_ms);
         match outcome {
@@ -528,9 +532,10 @@ impl Store {
         }
     }
 
-    fn set_status(&mut self, id: u64, status: Status) {
+    fn set_status(&mut self, id: u64, status: Status, at_ms: i64) {
         let file = self.files.get_mut(&id).expect("exists");
         file.status = status;
+        file.history.push(StatusChange { status, at_ms });
         if let Some(entry) = self
             .index
             .get_mut(&file.org)

@@ -993,3 +993,68 @@ async fn snapshots_larger_than_the_default_body_limit_import() {
     assert_eq!(status, 204, "{body}");
     assert_eq!(target.import_count(), 2);
 }
+
+#[tokio::test]
+async fn a_file_keeps_its_status_history_and_a_snapshot_carries_it() {
+    let server = MockServer::builder()
+        .clock(frozen_clock())
+        .timing(Timing::Manual)
+        .start()
+        .await;
+    let created = uploaded(&server, "h.csv", "a\n1\n").await;
+    let id = created["file_id"].as_str().unwrap().to_owned();
+    let created_ms = server.clock().now_millis();
+    server.advance(Duration::from_secs(5)).await;
+    let (status, _) = control(
+        &server,
+        "POST",
+        "/_mock/clock/advance",
+        Some(json!({"seconds": 1})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, file) = control(&server, "GET", &format!("/_mock/files/{id}"), None).await;
+    let statuses = |file: &Value| -> Vec<(String, i64)> {
+        file["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap().to_owned(),
+                    c["at_ms"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let history = statuses(&file);
+    assert_eq!(
+        history.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["PENDING_UPLOAD", "QUEUED"],
+        "{file}"
+    );
+    assert_eq!(history[0].1, created_ms);
+
+    server
+        .force(id.parse().unwrap(), Transition::Deleted)
+        .await
+        .unwrap();
+    let (_, file) = control(&server, "GET", &format!("/_mock/files/{id}"), None).await;
+    let history = statuses(&file);
+    assert_eq!(
+        history.last().unwrap(),
+        &("DELETED".to_owned(), created_ms + 6_000)
+    );
+
+    // A snapshot carries the history.
+    let (_, snapshot) = control(&server, "GET", "/_mock/state", None).await;
+    assert_eq!(control(&server, "POST", "/_mock/reset", None).await.0, 204);
+    assert_eq!(
+        control(&server, "PUT", "/_mock/state", Some(snapshot))
+            .await
+            .0,
+        204
+    );
+    let (_, restored) = control(&server, "GET", &format!("/_mock/files/{id}"), None).await;
+    assert_eq!(statuses(&restored), history);
+}

@@ -221,7 +221,7 @@ async fn set_timing(State(state): State<AppState>, Body(body): Body<TimingBody>)
 /// A file as the control API shows it: the Unit21 shape plus what only the fake knows.
 pub(crate) fn file_json(record: &FileRecord) -> Value {
     let mut value = serde_json::to_value(Datafile::from(record)).expect("serialisable");
-    let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash});
+    let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash, "history": record.history});
     value
         .as_object_mut()
         .expect("object")

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::config::{StreamConfig, Timing};
 use crate::lifecycle::Plan;
-use crate::model::{FailureCode, FileRecord, FileType, Status};
+use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
 use crate::state::AppState;
 use crate::store::{Store, StoredObject};
 
@@ -62,6 +62,9 @@ struct FileSnapshot {
     failure_count: u64,
     failure_code: Option<FailureCode>,
     plan: Option<Plan>,
+    /// Absent in snapshots from before status histories were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<StatusChange>,
 }
 
 /// An object: in an export its bytes travel inline; on disk it names its file in `objects/`.
@@ -287,6 +290,7 @@ impl FileSnapshot {
             failure_count: f.failure_count,
             failure_code: f.failure_code,
             plan,
+            history: f.history,
         }
     }
 
@@ -306,6 +310,19 @@ impl FileSnapshot {
             successful_count: self.successful_count,
             failure_count: self.failure_count,
             failure_code: self.failure_code,
+            // Without a history, the current status is all that is known, as of its last
+            // known time.
+            history: if self.history.is_empty() {
+                vec![StatusChange {
+                    status: self.status,
+                    at_ms: self
+                        .process_end_ms
+                        .or(self.process_start_ms)
+                        .unwrap_or(self.created_ms),
+                }]
+            } else {
+                self.history
+            },
         };
         (record, self.plan)
     }
