@@ -35,6 +35,7 @@
 pub mod clock;
 pub mod config;
 mod control;
+mod dashboard;
 mod lifecycle;
 pub mod model;
 mod openapi;

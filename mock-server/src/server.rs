@@ -480,7 +480,10 @@ fn router(state: AppState) -> Router {
         )
         .route("/openapi.json", get(crate::openapi::document));
     if state.config.control.enabled {
-        app = app.merge(control::routes(&state));
+        // The dashboard's page holds no data; its fragments sit behind the control token.
+        app = app
+            .merge(control::routes(&state))
+            .route("/", get(crate::dashboard::page));
     }
     app.fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(

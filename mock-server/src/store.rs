@@ -256,6 +256,25 @@ impl Store {
         self.files.get(&id).is_some_and(|f| &*f.org != org)
     }
 
+    /// How many of `org`'s files are in each status (in [`Status::ALL`] order), and the names
+    /// of the streams it has files in, sorted: the dashboard's summary.
+    pub fn overview(&self, org: &str) -> ([u64; 7], Vec<Arc<str>>) {
+        let mut counts = [0u64; 7];
+        let mut streams = HashSet::new();
+        for entry in self.index.get(org).into_iter().flat_map(|i| i.values()) {
+            counts[entry.status as usize] += 1;
+            streams.insert(entry.stream);
+        }
+        let mut names: Vec<Arc<str>> = self
+            .stream_ids
+            .iter()
+            .filter(|(_, id)| streams.contains(*id))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        (counts, names)
+    }
+
     /// One page of `org`'s files matching `query`, and the number of matches before paging.
     pub fn list(
         &self,

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 pub use faults::{Fault, FaultAction, Faults};
 pub use journal::{Journal, JournalEntry, JournalQuery};
 pub(crate) use observe::observe;
-pub(crate) use routes::routes;
+pub(crate) use routes::{file_json, routes};
 
 use crate::config::{StreamConfig, Timing};
 use crate::model::FileRecord;
@@ -87,6 +87,17 @@ impl AppState {
             size: content.len() as u64,
             etag,
         };
+        Ok(self.add_manual_object(org, stream, file_name, object).await)
+    }
+
+    /// Files an object already in the object store as an ADDED file.
+    pub(crate) async fn add_manual_object(
+        &self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        object: StoredObject,
+    ) -> FileRecord {
         let environment = &self.config.environment;
         let key_for = |org: &str, ms: i64| format!("{environment}/org_{org}/{ms}_{file_name}");
         let now_ms = self.clock.now_millis();
@@ -98,7 +109,7 @@ impl AppState {
             let _ = tokio::fs::remove_file(old).await;
         }
         self.persist().await;
-        Ok(record)
+        record
     }
 
     /// ADDED → QUEUED, as the UI's "process" action.

@@ -1,5 +1,5 @@
 //! The layer in front of every Unit21 and S3 route: it writes each request to the journal and
-//! applies the first matching fault. Control routes pass through untouched.
+//! applies the first matching fault. Control routes and the dashboard pass through untouched.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,7 +26,7 @@ pub(crate) async fn observe(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    if path.starts_with("/_mock/") || path == "/openapi.json" {
+    if path.starts_with("/_mock/") || path == "/openapi.json" || path == "/" {
         return next.run(request).await;
     }
     let method = request.method().as_str().to_owned();

@@ -103,6 +103,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 // default, yet still bounded.
                 .layer(axum::extract::DefaultBodyLimit::max(SNAPSHOT_LIMIT)),
         )
+        .merge(crate::dashboard::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,

@@ -5,7 +5,7 @@ pub(crate) mod form;
 pub(crate) mod policy;
 pub(crate) mod presign;
 pub(crate) mod sign;
-mod upload;
+pub(crate) mod upload;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::routing::post;

@@ -16,7 +16,7 @@ use std::io::Write;
 use bytes::Bytes;
 
 use super::error::{S3Error, MAX_PRE_DATA_BYTES};
-use super::form::{Accepted, FormFields};
+use super::form::FormFields;
 use super::ResponseIds;
 use crate::api::ApiError;
 use crate::state::AppState;
@@ -116,7 +116,9 @@ async fn receive(
                 file_name.as_deref(),
                 state.clock.now_millis(),
             )?;
-            stored = Some((stream_to_disk(state, &mut part, &accepted).await?, accepted));
+            let incoming =
+                stream_to_disk(state, &mut part, accepted.size.min, accepted.size.max).await?;
+            stored = Some((incoming, accepted));
             break;
         }
         let mut value = Vec::new();
@@ -165,19 +167,36 @@ async fn receive(
 }
 
 /// An upload on disk that is not yet an object; dropping it deletes the file.
-struct Incoming {
+pub(crate) struct Incoming {
     temp: tempfile::TempPath,
     size: u64,
     etag: String,
 }
 
+impl Incoming {
+    /// Moves the file into the object store under a generated name (never a client's).
+    pub(crate) fn into_object(
+        self,
+        objects_dir: &std::path::Path,
+    ) -> std::io::Result<StoredObject> {
+        let path: PathBuf = objects_dir.join(uuid::Uuid::new_v4().simple().to_string());
+        self.temp.persist(&path).map_err(|err| err.error)?;
+        Ok(StoredObject {
+            path,
+            size: self.size,
+            etag: self.etag,
+        })
+    }
+}
+
 /// Stores the file part. MD5 runs at about the speed of the upload itself, so it gets a thread
 /// of its own, and so does the disk writer: this task only parses and counts, and the three
 /// overlap. The channels between them are short, so memory stays flat whatever the size.
-async fn stream_to_disk(
+pub(crate) async fn stream_to_disk(
     state: &AppState,
     part: &mut multer::Field<'_>,
-    accepted: &Accepted,
+    min: u64,
+    max: u64,
 ) -> Result<Incoming, S3Error> {
     let temp = tempfile::Builder::new()
         .prefix("upload-")
@@ -203,7 +222,6 @@ async fn stream_to_disk(
         Ok(())
     });
     let mut size = 0u64;
-    let max = accepted.size.max;
     while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
         size += chunk.len() as u64;
         if size > max {
@@ -226,8 +244,8 @@ async fn stream_to_disk(
         .await
         .map_err(S3Error::internal)?
         .map_err(S3Error::internal)?;
-    if size < accepted.size.min {
-        return Err(S3Error::entity_too_small(size, accepted.size.min));
+    if size < min {
+        return Err(S3Error::entity_too_small(size, min));
     }
     Ok(Incoming {
         temp,
@@ -256,15 +274,9 @@ fn pipe<T: Send + 'static>(
 
 /// Moves the upload into the object store under a generated name and tells the store.
 async fn commit(state: &AppState, key: &str, incoming: Incoming) -> Result<(), S3Error> {
-    let path: PathBuf = state
-        .objects_dir
-        .join(uuid::Uuid::new_v4().simple().to_string());
-    incoming.temp.persist(&path).map_err(S3Error::internal)?;
-    let object = StoredObject {
-        path,
-        size: incoming.size,
-        etag: incoming.etag,
-    };
+    let object = incoming
+        .into_object(&state.objects_dir)
+        .map_err(S3Error::internal)?;
     let timing = *state.timing.lock();
     let (job, replaced) =
         state
