@@ -73,9 +73,31 @@ pub(crate) async fn upload(
     if let Some(refusal) = refuse_unknown_bucket(&state, &bucket) {
         return refusal;
     }
-    match receive(&state, &bucket, &headers, body).await {
+    let mut stream = body.into_data_stream();
+    match receive(&state, &bucket, &headers, &mut stream).await {
         Ok(response) => response,
-        Err(err) => err.into_response(),
+        Err(err) => {
+            // Read what is left of the request (within a bound) before refusing, as S3 does,
+            // so the client hears the refusal instead of a reset while it is still sending,
+            // which it would take for a network error and retry.
+            drain(&mut stream, REFUSAL_DRAIN_BYTES).await;
+            err.into_response()
+        }
+    }
+}
+
+/// How much of a refused upload is read before the refusal goes out; past it, the
+/// connection is simply closed.
+const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+async fn drain(stream: &mut axum::body::BodyDataStream, limit: usize) {
+    use futures_util::StreamExt;
+    let mut seen = 0;
+    while seen <= limit {
+        match stream.next().await {
+            Some(Ok(chunk)) => seen += chunk.len(),
+            _ => return,
+        }
     }
 }
 
@@ -83,7 +105,7 @@ async fn receive(
     state: &AppState,
     bucket: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: &mut axum::body::BodyDataStream,
 ) -> Result<Response, S3Error> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -97,7 +119,7 @@ async fn receive(
         return Err(S3Error::precondition_failed());
     }
     let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::malformed_post())?;
-    let mut parts = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut parts = multer::Multipart::new(body, boundary);
 
     let mut form = FormFields::default();
     let mut pre_data = 0u64;
