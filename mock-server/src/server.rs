@@ -481,9 +481,10 @@ fn router(state: AppState) -> Router {
         .route("/openapi.json", get(crate::openapi::document));
     if state.config.control.enabled {
         // The dashboard's page holds no data; its fragments sit behind the control token.
-        app = app
-            .merge(control::routes(&state))
-            .route("/", get(crate::dashboard::page));
+        app = app.merge(control::routes(&state)).route(
+            "/",
+            get(crate::dashboard::page).fallback(|| async { ApiError::MethodNotAllowed }),
+        );
     }
     app.fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(

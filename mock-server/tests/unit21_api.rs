@@ -555,7 +555,7 @@ async fn the_documented_default_is_200_per_second() {
 
 #[rstest]
 #[case::unknown_path("GET", "/v1/nothing", 404, "resource_not_found")]
-#[case::root("GET", "/", 404, "resource_not_found")]
+#[case::post_to_the_dashboard("POST", "/", 405, "method_not_allowed")]
 #[case::get_on_list("GET", LIST, 405, "method_not_allowed")]
 #[case::delete_an_import("DELETE", "/v1/imports/1", 405, "method_not_allowed")]
 #[case::get_on_create("GET", CREATE, 405, "method_not_allowed")]

@@ -21,6 +21,16 @@ fn when(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// `Nov 14 22:13:20`: the table's compact form (the full time is in its tooltip).
+fn short_when(ms: i64) -> String {
+    let format =
+        time::macros::format_description!("[month repr:short] [day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// `06:30:12`: the processing column's compact form (the full time is in its tooltip).
 fn time_of_day(ms: i64) -> String {
     when(ms)
@@ -211,7 +221,7 @@ pub(super) fn imports(view: &Imports<'_>) -> Markup {
                         thead { tr {
                             th { "ID" } th { "File" } th { "Stream" } th { "Status" } th { "Created" }
                             th { "Processing" } th.num title="Rows processed successfully" { "OK" } th.num title="Rows that failed" { "Failed" }
-                            th { "Failure" } th {}
+                            th {}
                         } }
                         tbody {
                             @for file in view.rows {
@@ -219,8 +229,11 @@ pub(super) fn imports(view: &Imports<'_>) -> Markup {
                                     td { a href={ "?file=" (file.id) } data-open=(file.id) { (file.id) } }
                                     td.name title=(file.file_name) { (file.file_name) }
                                     td { (&*file.stream) }
-                                    td.status { (badge(file.status)) }
-                                    td.time { (when(file.created_ms)) }
+                                    td.status {
+                                        (badge(file.status))
+                                        @if let Some(code) = file.failure_code { " " code.failure { (code.as_str()) } }
+                                    }
+                                    td.time title=(when(file.created_ms)) { (short_when(file.created_ms)) }
                                     @match (file.process_start_ms, file.process_end_ms) {
                                         (Some(start), Some(end)) => td.time title={ (when(start)) " → " (when(end)) } {
                                             (time_of_day(start)) " → " (time_of_day(end))
@@ -230,7 +243,6 @@ pub(super) fn imports(view: &Imports<'_>) -> Markup {
                                     }
                                     td.num.successful { (file.successful_count) }
                                     td.num.failed { (file.failure_count) }
-                                    td.code { @if let Some(code) = file.failure_code { code { (code.as_str()) } } }
                                     td.actions { (actions(file)) }
                                 }
                             }
@@ -291,10 +303,11 @@ pub(super) fn journal(entries: &[JournalEntry]) -> Markup {
             p.muted { "No requests to the Unit21 or S3 routes yet." }
         } @else {
             table.journal {
+                colgroup { col.t; col.m; col; col.s; }
                 tbody {
                     @for entry in entries.iter().rev() {
                         tr {
-                            td.time { (when(entry.at_ms)) }
+                            td.time title=(when(entry.at_ms)) { (time_of_day(entry.at_ms)) }
                             td { code { (entry.method) } }
                             td.path title=(entry.path) { (entry.path) }
                             td.num {
