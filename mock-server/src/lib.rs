@@ -30,6 +30,8 @@
 //! - `processing`: streaming CSV/JSON/JSONL readers and stream schemas.
 //! - `control`: the control plane: reset, seed, clock, forced transitions, ADDED files, streams,
 //!   faults, the request journal, snapshots and `--data-dir` persistence; `openapi`.
+//! - `dashboard`: the page at `/` (the part of Unit21's UI that shows imports) and the
+//!   server-rendered fragments it loads from `/_mock/dashboard/`.
 //! - [`clock`], [`config`], [`model`].
 
 pub mod clock;
