@@ -132,6 +132,34 @@ pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
                 json!({"get": control("Stream configurations"), "put": control("Replace every stream configuration")}),
             ),
             (
+                "/",
+                json!({"get": {"summary": "The dashboard (HTML); it loads its data from /_mock/dashboard/*", "tags": ["dashboard"], "responses": {"200": {"description": "the page"}}}}),
+            ),
+            (
+                "/_mock/dashboard/imports",
+                json!({"get": control("Dashboard fragment (HTML): an organisation's files, ?org=&status=&stream=, or by the u21-key header")}),
+            ),
+            (
+                "/_mock/dashboard/files/{id}",
+                json!({"get": control("Dashboard fragment (HTML): one file and its status history")}),
+            ),
+            (
+                "/_mock/dashboard/upload",
+                json!({"post": control("Upload by hand: multipart `stream`, then `file`; ?org=. Creates an ADDED file (201, the file as JSON)")}),
+            ),
+            (
+                "/_mock/dashboard/journal",
+                json!({"get": control("Dashboard fragment (HTML): the newest journal entries")}),
+            ),
+            (
+                "/_mock/dashboard/clock",
+                json!({"get": control("Dashboard fragment (HTML): the clock and timing profile")}),
+            ),
+            (
+                "/_mock/dashboard/orgs",
+                json!({"get": control("Dashboard fragment (HTML): an <option> per organisation")}),
+            ),
+            (
                 "/_mock/faults",
                 json!({"get": control("Active faults"), "post": control("Add a fault: {method?, path, action: {kind, …}, times?, probability?, seed?}"), "delete": control("Remove every fault")}),
             ),

@@ -851,6 +851,7 @@ async fn without_control_the_routes_are_absent() {
     }
     let (_, openapi) = control(&server, "GET", "/openapi.json", None).await;
     assert!(openapi["paths"].get("/_mock/reset").is_none());
+    assert!(openapi["paths"].get("/").is_none(), "no dashboard without control");
     assert!(openapi["paths"].get("/v1/imports/list").is_some());
 }
 
@@ -883,6 +884,13 @@ async fn openapi_describes_every_route_the_fake_serves() {
         ("/_mock/faults/{id}", "delete"),
         ("/_mock/requests", "get"),
         ("/_mock/state", "put"),
+        ("/", "get"),
+        ("/_mock/dashboard/imports", "get"),
+        ("/_mock/dashboard/files/{id}", "get"),
+        ("/_mock/dashboard/upload", "post"),
+        ("/_mock/dashboard/journal", "get"),
+        ("/_mock/dashboard/clock", "get"),
+        ("/_mock/dashboard/orgs", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
