@@ -851,7 +851,10 @@ async fn without_control_the_routes_are_absent() {
     }
     let (_, openapi) = control(&server, "GET", "/openapi.json", None).await;
     assert!(openapi["paths"].get("/_mock/reset").is_none());
-    assert!(openapi["paths"].get("/").is_none(), "no dashboard without control");
+    assert!(
+        openapi["paths"].get("/").is_none(),
+        "no dashboard without control"
+    );
     assert!(openapi["paths"].get("/v1/imports/list").is_some());
 }
 

@@ -12,23 +12,28 @@ use crate::model::{FileRecord, Status};
 const STYLE: &str = include_str!("assets/dashboard.css");
 const SCRIPT: &str = include_str!("assets/dashboard.js");
 
-/// `2026-11-28 06:30:12` (UTC) for a time on the fake's clock.
-fn when(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+/// A time on the fake's clock (ms since the epoch), in UTC, in `format`.
+fn format_ms(ms: i64, format: &[time::format_description::FormatItem<'_>]) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(format).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// `Nov 14 22:13:20`: the table's compact form (the full time is in its tooltip).
+/// `2026-11-28 06:30:12`.
+fn when(ms: i64) -> String {
+    format_ms(
+        ms,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+}
+
+/// `Nov 28 06:30:12`: the table's compact form (the full time is in its tooltip).
 fn short_when(ms: i64) -> String {
-    let format =
-        time::macros::format_description!("[month repr:short] [day] [hour]:[minute]:[second]");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_else(|| ms.to_string())
+    format_ms(
+        ms,
+        time::macros::format_description!("[month repr:short] [day] [hour]:[minute]:[second]"),
+    )
 }
 
 /// `06:30:12`: the processing column's compact form (the full time is in its tooltip).
