@@ -204,22 +204,37 @@ async fn upload(
     Query(query): Query<UploadQuery>,
     body: Body,
 ) -> Response {
-    let org = match org_of(&state, &headers, query.org) {
-        Ok(org) => org,
-        Err(message) => return refused(StatusCode::BAD_REQUEST, message),
-    };
+    let mut stream = body.into_data_stream();
+    match receive_upload(&state, &headers, query.org, &mut stream).await {
+        Ok(response) => response,
+        Err(refusal) => {
+            // As the S3 endpoint does: let the browser finish sending, so it sees the answer.
+            crate::s3::upload::drain(&mut stream, crate::s3::upload::REFUSAL_DRAIN_BYTES).await;
+            refusal
+        }
+    }
+}
+
+async fn receive_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    named_org: Option<String>,
+    body: &mut axum::body::BodyDataStream,
+) -> Result<Response, Response> {
+    let org = org_of(state, headers, named_org)
+        .map_err(|message| refused(StatusCode::BAD_REQUEST, message))?;
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok());
-    let Some(boundary) = boundary else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "Send the form as multipart/form-data.",
-        );
-    };
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or_else(|| {
+            refused(
+                StatusCode::BAD_REQUEST,
+                "Send the form as multipart/form-data.",
+            )
+        })?;
     let mut parts = multer::Multipart::with_constraints(
-        body.into_data_stream(),
+        body,
         boundary,
         multer::Constraints::new()
             .size_limit(multer::SizeLimit::new().for_field("stream", MANUAL_FIELDS_MAX as u64)),
@@ -228,13 +243,15 @@ async fn upload(
     loop {
         let mut part = match parts.next_field().await {
             Ok(Some(part)) => part,
-            Ok(None) => return refused(StatusCode::BAD_REQUEST, "Choose a file to upload."),
-            Err(err) => return refused(StatusCode::BAD_REQUEST, format!("Bad form: {err}")),
+            Ok(None) => return Err(refused(StatusCode::BAD_REQUEST, "Choose a file to upload.")),
+            Err(err) => return Err(refused(StatusCode::BAD_REQUEST, format!("Bad form: {err}"))),
         };
         match part.name() {
             Some("stream") => match part.text().await {
                 Ok(text) => stream = text.trim().to_owned(),
-                Err(err) => return refused(StatusCode::BAD_REQUEST, format!("Bad form: {err}")),
+                Err(err) => {
+                    return Err(refused(StatusCode::BAD_REQUEST, format!("Bad form: {err}")))
+                }
             },
             Some("file") => {
                 let file_name = part
@@ -242,47 +259,46 @@ async fn upload(
                     .map(|n| n.rsplit(['/', '\\']).next().unwrap_or_default().to_owned())
                     .unwrap_or_default();
                 if stream.is_empty() || file_name.is_empty() {
-                    return refused(
+                    return Err(refused(
                         StatusCode::BAD_REQUEST,
                         "Give a stream name, then choose a file.",
-                    );
+                    ));
                 }
                 if file_name
                     .chars()
                     .chain(stream.chars())
                     .any(char::is_control)
                 {
-                    return refused(
+                    return Err(refused(
                         StatusCode::BAD_REQUEST,
                         "Names must not contain control characters.",
-                    );
+                    ));
                 }
-                let incoming = match crate::s3::upload::stream_to_disk(
-                    &state,
-                    &mut part,
-                    0,
-                    MANUAL_UPLOAD_MAX,
-                )
-                .await
-                {
-                    Ok(incoming) => incoming,
-                    Err(err) => return refused(err.status, err.message),
-                };
+                let incoming =
+                    match crate::s3::upload::stream_to_disk(state, &mut part, 0, MANUAL_UPLOAD_MAX)
+                        .await
+                    {
+                        Ok(incoming) => incoming,
+                        Err(err) => return Err(refused(err.status, err.message)),
+                    };
                 let object = match incoming.into_object(&state.objects_dir) {
                     Ok(object) => object,
                     Err(err) => {
                         tracing::error!(%err, "storing a dashboard upload");
-                        return refused(StatusCode::INTERNAL_SERVER_ERROR, "Could not store it.");
+                        return Err(refused(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Could not store it.",
+                        ));
                     }
                 };
                 let record = state
                     .add_manual_object(&org, &stream, &file_name, object)
                     .await;
-                return (
+                return Ok((
                     StatusCode::CREATED,
                     Json(crate::control::file_json(&record)),
                 )
-                    .into_response();
+                    .into_response());
             }
             _ => {
                 // Unknown fields are skipped, but bounded like the known ones.
@@ -290,7 +306,10 @@ async fn upload(
                 while let Ok(Some(chunk)) = part.chunk().await {
                     seen += chunk.len();
                     if seen > MANUAL_FIELDS_MAX {
-                        return refused(StatusCode::BAD_REQUEST, "Bad form: a field is too long.");
+                        return Err(refused(
+                            StatusCode::BAD_REQUEST,
+                            "Bad form: a field is too long.",
+                        ));
                     }
                 }
             }

@@ -3,17 +3,16 @@
 //! temporary file beside the object store, hashed and size-checked chunk by chunk, and becomes
 //! an object only when the whole request was good. A rejected or aborted upload leaves nothing.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use std::io::Write;
-
-use bytes::Bytes;
 
 use super::error::{S3Error, MAX_PRE_DATA_BYTES};
 use super::form::FormFields;
@@ -88,9 +87,10 @@ pub(crate) async fn upload(
 
 /// How much of a refused upload is read before the refusal goes out; past it, the
 /// connection is simply closed.
-const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
 
-async fn drain(stream: &mut axum::body::BodyDataStream, limit: usize) {
+/// Reads and drops what is left of a request body, up to about `limit` bytes.
+pub(crate) async fn drain(stream: &mut axum::body::BodyDataStream, limit: usize) {
     use futures_util::StreamExt;
     let mut seen = 0;
     while seen <= limit {
@@ -247,7 +247,7 @@ pub(crate) async fn stream_to_disk(
     while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
         size += chunk.len() as u64;
         if size > max {
-            // Stop at once: the rest is neither read nor stored. Dropping the senders ends
+            // Stop at once: the rest is not stored. Dropping the senders ends
             // both threads, and dropping `temp` deletes what was written.
             return Err(S3Error::entity_too_large(size, max));
         }
