@@ -7,7 +7,14 @@ use super::schema::{csv_value_ok, ColumnRule, Schema};
 use super::Counts;
 use crate::model::FailureCode;
 
-pub(super) fn process(reader: impl Read, schema: Option<&Schema>) -> Counts {
+/// Records handed from the reading thread to the checking one at a time…
+const BATCH_RECORDS: usize = 2048;
+/// …unless they hold more bytes than this first.
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// Reads the CSV from `reader`. With `two_threads`, one thread parses while another checks the
+/// records against the schema (worth it for large files only).
+pub(super) fn process(reader: impl Read, schema: Option<&Schema>, two_threads: bool) -> Counts {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -42,6 +49,7 @@ pub(super) fn process(reader: impl Read, schema: Option<&Schema>) -> Counts {
             csv.read_byte_record(&mut record)
                 .map(|more| more.then(|| record.len() == width))
         }),
+        Some(rules) if two_threads => parse_and_check_apart(&mut csv, width, &rules),
         Some(rules) => {
             // Read as text: csv checks UTF-8 once per record (not once per cell), and a record
             // that is not UTF-8 comes back as an error, counted as a failed row.
@@ -68,6 +76,77 @@ fn tally(mut next_row: impl FnMut() -> csv::Result<Option<bool>>) -> Counts {
         }
     }
     Ok((successful, failed))
+}
+
+/// Parsing and checking take about the same time, so a large file is parsed on this thread
+/// while a second checks each record's UTF-8 and values. Batches of records go over a
+/// two-deep channel and come back empty to be refilled, so no record is allocated twice and
+/// at most four batches exist.
+fn parse_and_check_apart<R: Read>(
+    csv: &mut csv::Reader<R>,
+    width: usize,
+    rules: &[Option<ColumnRule>],
+) -> Counts {
+    type Batch = (Vec<csv::ByteRecord>, usize);
+    let (to_checker, full) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let (to_parser, empty) = std::sync::mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        let checker = scope.spawn(move || {
+            let (mut successful, mut failed) = (0u64, 0u64);
+            for (mut records, filled) in full {
+                for slot in &mut records[..filled] {
+                    let record = std::mem::take(slot);
+                    // Moving between byte and text records checks UTF-8 without copying.
+                    *slot = match csv::StringRecord::from_byte_record(record) {
+                        Ok(text) => {
+                            if record_ok(&text, width, rules) {
+                                successful += 1;
+                            } else {
+                                failed += 1;
+                            }
+                            text.into_byte_record()
+                        }
+                        Err(not_text) => {
+                            failed += 1;
+                            not_text.into_byte_record()
+                        }
+                    };
+                }
+                // The parser may have stopped early; then nobody wants the batch back.
+                let _ = to_parser.send((records, 0));
+            }
+            (successful, failed)
+        });
+
+        let mut unparsed_rows = 0u64;
+        let outcome = 'parsing: loop {
+            let (mut records, _) = empty
+                .try_recv()
+                .unwrap_or_else(|_| (vec![csv::ByteRecord::new(); BATCH_RECORDS], 0));
+            let (mut filled, mut bytes) = (0, 0);
+            let mut ended = false;
+            while filled < BATCH_RECORDS && bytes < BATCH_BYTES {
+                match csv.read_byte_record(&mut records[filled]) {
+                    Ok(true) => {
+                        bytes += records[filled].as_slice().len();
+                        filled += 1;
+                    }
+                    Ok(false) => {
+                        ended = true;
+                        break;
+                    }
+                    Err(err) if err.is_io_error() => break 'parsing Err(FailureCode::Unknown),
+                    Err(_) => unparsed_rows += 1,
+                }
+            }
+            if to_checker.send((records, filled)).is_err() || ended {
+                break 'parsing Ok(());
+            }
+        };
+        drop(to_checker);
+        let (successful, failed) = checker.join().unwrap_or((0, 0));
+        outcome.map(|()| (successful, failed + unparsed_rows))
+    })
 }
 
 fn read_failure(err: &csv::Error) -> FailureCode {

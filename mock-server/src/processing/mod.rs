@@ -18,6 +18,8 @@ use crate::model::{FailureCode, FileType};
 pub(crate) use schema::Schema;
 
 const READ_BUFFER: usize = 256 * 1024;
+/// Files this large are parsed and checked on two threads (see `csv_file`).
+const TWO_THREADS_FROM: u64 = 16 * 1024 * 1024;
 
 /// How a processed file ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +74,10 @@ pub fn process(path: &Path, file_type: &FileType, check: &StreamCheck) -> Outcom
     };
     let result = match file_type {
         // The csv reader buffers on its own; a BufReader under it would only copy.
-        FileType::Csv => csv_file::process(file, schema),
+        FileType::Csv => {
+            let large = file.metadata().is_ok_and(|m| m.len() >= TWO_THREADS_FROM);
+            csv_file::process(file, schema, large)
+        }
         FileType::Json => {
             json_file::process_array(BufReader::with_capacity(READ_BUFFER, file), schema)
         }
@@ -242,6 +247,47 @@ mod tests {
     )]
     fn with_a_schema(#[case] name: &str, #[case] body: &str, #[case] expected: Outcome) {
         assert_eq!(run(name, body.as_bytes(), &schema()), expected);
+        if name.ends_with(".csv") {
+            assert_eq!(
+                on_two_threads(body.as_bytes()),
+                expected,
+                "parsed and checked apart"
+            );
+        }
+    }
+
+    /// The CSV path large files take, on any body.
+    fn on_two_threads(body: &[u8]) -> Outcome {
+        let StreamCheck::Schema(schema) = schema() else {
+            unreachable!("a schema")
+        };
+        match csv_file::process(body, Some(&schema), true) {
+            Ok((successful, failed)) => Outcome::Finished { successful, failed },
+            Err(code) => Outcome::Failed(code),
+        }
+    }
+
+    #[test]
+    fn one_and_two_threads_count_a_large_csv_alike() {
+        // Enough rows for many batches, with bad rows of each kind spread through them.
+        let mut body = b"id,amount,note\n".to_vec();
+        let (mut good, mut bad) = (0u64, 0u64);
+        for i in 0..50_000u64 {
+            match i % 997 {
+                0 => body.extend_from_slice(b"1,2,\xff\n"),
+                1 => body.extend_from_slice(b"x,2,\n"),
+                2 => body.extend_from_slice(b"1,2\n"),
+                _ => {
+                    body.extend_from_slice(format!("{i},{}.5,note {i}\n", i % 1000).as_bytes());
+                    good += 1;
+                    continue;
+                }
+            }
+            bad += 1;
+        }
+        assert!(bad > 100);
+        assert_eq!(run("big.csv", &body, &schema()), finished(good, bad));
+        assert_eq!(on_two_threads(&body), finished(good, bad));
     }
 
     #[test]
