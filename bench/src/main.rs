@@ -160,6 +160,7 @@ async fn get_load(args: &Args, server: &Server, path: &str, label: String) -> an
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: bench\r\nu21-key: u21-mock-dev-key\r\n\r\n")
             .into_bytes();
+    let cpu_before = server.cpu_seconds();
     let (rps, p50, p99) = load::run(
         &server.addr(),
         request,
@@ -167,13 +168,15 @@ async fn get_load(args: &Args, server: &Server, path: &str, label: String) -> an
         Duration::from_secs(args.get_seconds),
     )
     .await?;
+    let requests = rps * args.get_seconds as f64;
+    let cpu_per_request_us = (server.cpu_seconds() - cpu_before) / requests * 1e6;
     Ok(Row {
         measure: format!(
             "GET /v1/imports/{{id}}, {} connections, rate limit off: {label}",
             args.connections
         ),
         figure: format!(
-            "{rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            "{rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, server CPU {cpu_per_request_us:.1} µs/request",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         ),

@@ -48,6 +48,25 @@ impl Server {
         self.base.trim_start_matches("http://").to_owned()
     }
 
+    /// CPU time (user and system) the process has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses and may hold spaces):
+        // utime and stime are the 12th and 13th, in clock ticks of 1/100 s (USER_HZ).
+        let ticks: u64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|f| f.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        ticks as f64 / 100.0
+    }
+
     /// Peak resident memory so far (`VmHWM`), in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
         peak_rss_mib(self.pid())
