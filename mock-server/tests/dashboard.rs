@@ -123,32 +123,37 @@ async fn click(browser: &Client, css: &str) {
         .unwrap_or_else(|err| panic!("cannot click {css}: {err}"));
 }
 
-/// The `data-status` of every row the files table shows, top to bottom.
-async fn row_statuses(browser: &Client) -> Vec<String> {
-    let mut statuses = Vec::new();
-    for row in browser
-        .find_all(Locator::Css("#imports tr[data-file-id]"))
-        .await
-        .unwrap()
-    {
-        statuses.push(row.attr("data-status").await.unwrap().unwrap_or_default());
-    }
-    statuses
-}
-
-/// Waits until the table shows exactly `expected` (the page refreshes on its own each second).
+/// Waits until the files table shows exactly these rows, top to bottom (the page refreshes
+/// on its own each second, and at once after each action). One CSS selector says it, so the
+/// browser's own wait does the polling.
 async fn wait_for_rows(browser: &Client, expected: &[&str]) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let shown = row_statuses(browser).await;
-        if shown == expected {
-            return;
+    let mut selector = String::from("#imports tbody");
+    for (i, status) in expected.iter().enumerate() {
+        selector.push_str(&format!(
+            ":has(> tr:nth-child({})[data-status={status}])",
+            i + 1
+        ));
+    }
+    selector.push_str(&format!(
+        ":not(:has(> tr:nth-child({})))",
+        expected.len() + 1
+    ));
+    if browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&selector))
+        .await
+        .is_err()
+    {
+        let mut shown = Vec::new();
+        for row in browser
+            .find_all(Locator::Css("#imports tr[data-file-id]"))
+            .await
+            .unwrap()
+        {
+            shown.push(row.attr("data-status").await.unwrap().unwrap_or_default());
         }
-        assert!(
-            Instant::now() < deadline,
-            "rows show {shown:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        panic!("rows show {shown:?}, expected {expected:?}");
     }
 }
 
