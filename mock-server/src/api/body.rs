@@ -10,6 +10,24 @@ use super::error::ApiError;
 /// Unit21 asks for POST bodies under 1 MB; the fake accepts up to 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How much of a request the fake reads before sending a refusal; past it, the connection
+/// simply closes after the answer.
+pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// Reads and drops what is left of a request body (up to [`REFUSAL_DRAIN_BYTES`]) before a
+/// refusal goes out, as S3 and other servers do: a client still sending would otherwise see
+/// a reset instead of the answer, take it for a network error, and retry.
+pub(crate) async fn drain_before_refusing(stream: &mut axum::body::BodyDataStream) {
+    use futures_util::StreamExt;
+    let mut seen = 0;
+    while seen <= REFUSAL_DRAIN_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => seen += chunk.len(),
+            _ => return,
+        }
+    }
+}
+
 /// A request's JSON object.
 pub(crate) type Fields = Map<String, Value>;
 

@@ -14,9 +14,6 @@ use super::journal::BodySummary;
 use crate::s3::error::S3Error;
 use crate::state::AppState;
 
-/// How much of a request a canned fault answer reads before answering.
-const CANNED_DRAIN_BYTES: usize = 8 * 1024 * 1024;
-
 /// JSON bodies up to this size are kept in the journal whole.
 const JOURNAL_JSON_BYTES: u64 = 64 * 1024;
 
@@ -57,9 +54,10 @@ pub(crate) async fn observe(
         }
         Some(FaultAction::TruncateBody) => truncated(next.run(request).await).await,
         Some(action) => {
-            // Read the request first, so the client hears the injected answer instead of a
-            // reset while it is still sending; past the bound, answer anyway.
-            let _ = axum::body::to_bytes(request.into_body(), CANNED_DRAIN_BYTES).await;
+            // Read the request first, so the client hears the injected answer; past the
+            // bound, answer anyway.
+            crate::api::body::drain_before_refusing(&mut request.into_body().into_data_stream())
+                .await;
             canned(&state, action)
         }
     };

@@ -208,8 +208,7 @@ async fn upload(
     match receive_upload(&state, &headers, query.org, &mut stream).await {
         Ok(response) => response,
         Err(refusal) => {
-            // As the S3 endpoint does: let the browser finish sending, so it sees the answer.
-            crate::s3::upload::drain(&mut stream, crate::s3::upload::REFUSAL_DRAIN_BYTES).await;
+            crate::api::body::drain_before_refusing(&mut stream).await;
             refusal
         }
     }

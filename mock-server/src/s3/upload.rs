@@ -17,6 +17,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use super::error::{S3Error, MAX_PRE_DATA_BYTES};
 use super::form::FormFields;
 use super::ResponseIds;
+use crate::api::body::drain_before_refusing;
 use crate::api::ApiError;
 use crate::state::AppState;
 use crate::store::StoredObject;
@@ -76,27 +77,8 @@ pub(crate) async fn upload(
     match receive(&state, &bucket, &headers, &mut stream).await {
         Ok(response) => response,
         Err(err) => {
-            // Read what is left of the request (within a bound) before refusing, as S3 does,
-            // so the client hears the refusal instead of a reset while it is still sending,
-            // which it would take for a network error and retry.
-            drain(&mut stream, REFUSAL_DRAIN_BYTES).await;
+            drain_before_refusing(&mut stream).await;
             err.into_response()
-        }
-    }
-}
-
-/// How much of a refused upload is read before the refusal goes out; past it, the
-/// connection is simply closed.
-pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
-
-/// Reads and drops what is left of a request body, up to about `limit` bytes.
-pub(crate) async fn drain(stream: &mut axum::body::BodyDataStream, limit: usize) {
-    use futures_util::StreamExt;
-    let mut seen = 0;
-    while seen <= limit {
-        match stream.next().await {
-            Some(Ok(chunk)) => seen += chunk.len(),
-            _ => return,
         }
     }
 }
