@@ -13,7 +13,7 @@ use std::time::SystemTime;
 pub use faults::{Fault, FaultAction, Faults};
 pub use journal::{Journal, JournalEntry, JournalQuery};
 pub(crate) use observe::observe;
-pub(crate) use routes::{file_json, routes};
+pub(crate) use routes::{file_json, routes, Refusal};
 
 use crate::config::{StreamConfig, Timing};
 use crate::model::FileRecord;

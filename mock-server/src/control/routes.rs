@@ -24,7 +24,11 @@ use crate::store::{ControlError, Transition};
 const SNAPSHOT_LIMIT: usize = 1024 * 1024 * 1024;
 
 /// A refused control call: Unit21's error shape, always with a message.
-struct Refusal(StatusCode, &'static str, String);
+pub(crate) struct Refusal(
+    pub(crate) StatusCode,
+    pub(crate) &'static str,
+    pub(crate) String,
+);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {

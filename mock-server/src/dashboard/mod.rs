@@ -13,9 +13,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::config::{Fidelity, OffsetUnit};
+use crate::control::Refusal;
 use crate::model::Status;
 use crate::state::AppState;
 use crate::store::ListQuery;
@@ -182,17 +182,14 @@ struct UploadQuery {
     org: Option<String>,
 }
 
+/// A refused upload, in the control API's error shape.
 fn refused(status: StatusCode, message: impl Into<String>) -> Response {
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "payload_too_large"
-    } else {
-        "bad_request"
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal_server_error",
+        _ => "bad_request",
     };
-    (
-        status,
-        Json(json!({"error_code": code, "message": message.into()})),
-    )
-        .into_response()
+    Refusal(status, code, message.into()).into_response()
 }
 
 /// `POST /_mock/dashboard/upload?org=…`: a multipart form with `stream` and then `file`. The
