@@ -234,7 +234,10 @@ impl Client {
     }
 
     /// Every file matching `request`, page after page (of `request.limit`, default 1000),
-    /// starting from the first page whatever `request.offset` says.
+    /// starting from the first page whatever `request.offset` says. Each file comes once: a
+    /// file created while paging pushes the others one place down (the list is newest first),
+    /// so a file already seen on one page can show up again on the next, and is passed over.
+    /// Paging stops on a short or empty page, or once `total_count` files have been seen.
     pub fn list_all(&self, request: ListRequest) -> impl Stream<Item = Result<Datafile>> + '_ {
         let limit = request.limit.unwrap_or(1000);
         let first = match self.offset_unit {
@@ -264,8 +267,15 @@ impl Client {
                 Ok(Some((page.datafiles, (!done).then_some((next, seen)))))
             }
         });
+        let mut seen = std::collections::HashSet::new();
         pages
-            .map_ok(|files| futures_util::stream::iter(files.into_iter().map(Ok::<_, Error>)))
+            .map_ok(move |files| {
+                let fresh: Vec<Datafile> = files
+                    .into_iter()
+                    .filter(|f| seen.insert(f.file_id.clone()))
+                    .collect();
+                futures_util::stream::iter(fresh.into_iter().map(Ok::<_, Error>))
+            })
             .try_flatten()
     }
 

@@ -1,22 +1,56 @@
 #!/usr/bin/env bash
 # A Unit21 imports client made of the documentation's own curl commands, speaking the
-# conformance adapter protocol (see conformance/src/driver.rs): one JSON request per line on
-# stdin, one JSON answer per line on stdout. Needs bash, curl (7.71 or later) and jq.
+# conformance adapter protocol (see conformance/ADAPTERS.md): one JSON request per line on
+# stdin, one JSON answer per line on stdout. Needs bash, curl and jq.
 # U21_BASE_URL and U21_API_KEY say where and who.
 #
-# curl's --retry retries 429 (after Retry-After), 408 and 5xx answers; reads also retry
-# dropped connections (--retry-all-errors). The create call and S3 uploads are not blindly
-# retried on a dropped connection: the server may already have done the work.
+# Retries are its own (curl's --retry cannot tell a create from a read): 429 and 503 after
+# Retry-After, else X-RateLimit-Reset, else a short growing backoff; other 5xx and dropped
+# connections only where repeating is safe (reads, and uploads, which S3 stores once per key).
+# A create answered 500 or cut off mid-way is reported, not repeated: it may have made a file.
 set -uo pipefail
 
 BASE="${U21_BASE_URL%/}"
-RETRY=(--retry 4 --retry-max-time 60)
+RETRIES=4
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
 
-# Runs curl with the given arguments; prints "<status> <body file>".
+# How long to wait before retry number $1, given the refusal's headers in file $2.
+pause_for() {
+  local retry_after reset
+  retry_after=$(tr -d '\r' <"$2" | awk -F': *' 'tolower($1) == "retry-after" { v = $2 } END { print v }')
+  if [[ "$retry_after" =~ ^[0-9]+$ ]]; then echo "$retry_after"; return; fi
+  reset=$(tr -d '\r' <"$2" | awk -F': *' 'tolower($1) == "x-ratelimit-reset" { v = $2 } END { print v }')
+  if [[ "$reset" =~ ^[0-9]+$ ]]; then
+    awk -v r="$reset" -v n="$(date +%s.%N)" 'BEGIN { d = r - n; if (d < 0) d = 0; printf "%.3f", d }'
+    return
+  fi
+  awk -v a="$1" -v seed="$RANDOM" 'BEGIN { srand(seed); m = 0.05 * 2 ^ a; if (m > 5) m = 5; printf "%.3f", rand() * m }'
+}
+
+# Runs curl with the given arguments, retrying as the kind of call ($1: read, create or
+# upload) allows; prints "<status> <body file>" (status 000: no answer).
 call() {
-  local body status
-  body=$(mktemp)
-  status=$(curl --silent --show-error --output "$body" --write-out '%{http_code}' "$@" 2>/dev/null) || status=000
+  local kind=$1 body headers status rc attempt=0 retry
+  shift
+  body=$(mktemp -p "$TMP")
+  headers=$(mktemp -p "$TMP")
+  while :; do
+    status=$(curl --silent --show-error --output "$body" --dump-header "$headers" \
+      --write-out '%{http_code}' "$@" 2>/dev/null)
+    rc=$?
+    [ "$rc" -eq 0 ] || status=000
+    retry=no
+    case "$status" in
+      429 | 503) retry=yes ;;
+      5??) [ "$kind" = create ] || retry=yes ;;
+      # curl's 7: no connection was made, so nothing was sent.
+      000) if [ "$kind" != create ] || [ "$rc" -eq 7 ]; then retry=yes; fi ;;
+    esac
+    if [ "$retry" = no ] || [ "$attempt" -ge "$RETRIES" ]; then break; fi
+    sleep "$(pause_for "$attempt" "$headers")"
+    attempt=$((attempt + 1))
+  done
   echo "$status $body"
 }
 
@@ -24,7 +58,9 @@ call() {
 fail() {
   local id=$1 status=$2 body=$3 error_code=null s3_code=null message
   message="request answered $status"
-  if jq -e . "$body" >/dev/null 2>&1; then
+  if [ "$status" = 000 ]; then
+    message="no answer (the connection failed or was dropped)"
+  elif [ -s "$body" ] && jq -e . "$body" >/dev/null 2>&1; then
     error_code=$(jq '.error_code // null' "$body")
     message=$(jq -r '.message // empty' "$body")
     [ -n "$message" ] || message="Unit21 answered $status"
@@ -42,7 +78,7 @@ ok() { jq -cn --argjson id "$1" --slurpfile result "$2" '{id: $id, ok: true, res
 
 # The documentation's three requests.
 create() {
-  call --request POST --url "$BASE/v1/imports/pre-signed-url/create" "${RETRY[@]}" \
+  call create --request POST --url "$BASE/v1/imports/pre-signed-url/create" \
     --header 'accept: application/json' --header 'content-type: application/json' \
     --header "u21-key: $U21_API_KEY" \
     --data "$(jq -cn --arg s "$1" --arg f "$2" '{stream_name: $s, file_name: $f}')"
@@ -51,17 +87,17 @@ create() {
 upload() { # form file, path
   local fields=()
   while IFS= read -r pair; do fields+=(--form "$pair"); done < <(jq -r '.form_fields | to_entries[] | "\(.key)=\(.value)"' "$1")
-  call --request POST --url "$(jq -r .url "$1")" --retry 4 --header 'content-type: multipart/form-data' \
+  call upload --request POST --url "$(jq -r .url "$1")" --header 'content-type: multipart/form-data' \
     "${fields[@]}" --form "file=@$2"
 }
 
 status() {
-  call --request GET --url "$BASE/v1/imports/$1" "${RETRY[@]}" --retry-all-errors \
+  call read --request GET --url "$BASE/v1/imports/$1" \
     --header 'accept: application/json' --header "u21-key: $U21_API_KEY"
 }
 
 list() { # body
-  call --request POST --url "$BASE/v1/imports/list" "${RETRY[@]}" --retry-all-errors \
+  call read --request POST --url "$BASE/v1/imports/list" \
     --header 'accept: application/json' --header 'content-type: application/json' \
     --header "u21-key: $U21_API_KEY" --data "$1"
 }
@@ -77,7 +113,7 @@ while IFS= read -r request; do
       if success "$st"; then ok "$id" "$body"; else fail "$id" "$st" "$body"; fi ;;
     upload_form|upload)
       path=$(jq -r .path <<<"$request")
-      form=$(mktemp)
+      form=$(mktemp -p "$TMP")
       if [ "$op" = upload ]; then
         read -r st body < <(create "$(jq -r .stream <<<"$request")" "$(basename "$path")")
         if ! success "$st"; then fail "$id" "$st" "$body"; continue; fi
@@ -102,10 +138,11 @@ while IFS= read -r request; do
         case "$state" in FINISHED|FAILED|DELETED) ok "$id" "$body"; break ;; esac
         if [ $(( $(date +%s%N) / 1000000 )) -ge "$deadline" ]; then
           jq -cn --argjson id "$id" --arg m "file $file_id was still $state when the wait timed out" \
-            '{id: $id, ok: false, error: {status: null, error_code: null, s3_code: null, message: $m}}'
+            '{id: $id, ok: false, error: {status: null, error_code: null, s3_code: null, message: $m, timed_out: true}}'
           break
         fi
-        sleep "$pause"
+        left=$(( deadline - $(date +%s%N) / 1000000 ))
+        sleep "$(awk -v p="$pause" -v l="$left" 'BEGIN { l /= 1000; printf "%.3f", (p < l ? p : l) }')"
         pause=$(jq -n "[$pause * 1.5, 2] | min")
       done ;;
     list)
@@ -114,12 +151,15 @@ while IFS= read -r request; do
     list_all)
       filters=$(jq -c .request <<<"$request")
       limit=$(jq '.limit // 1000' <<<"$filters")
-      all=$(mktemp); echo '[]' >"$all"
+      all=$(mktemp -p "$TMP"); echo '[]' >"$all"
       page=1
       while :; do
         read -r st body < <(list "$(jq -c --argjson p "$page" --argjson l "$limit" '. + {offset: $p, limit: $l}' <<<"$filters")")
         if ! success "$st"; then fail "$id" "$st" "$body"; break; fi
-        jq -s '.[0] + .[1].datafiles' "$all" "$body" >"$all.next" && mv "$all.next" "$all"
+        # A file created while paging pushes the others down a place: keep each file once.
+        jq -s 'reduce (.[0] + .[1].datafiles)[] as $f ({seen: {}, out: []};
+                 if .seen[$f.file_id] then . else .seen[$f.file_id] = true | .out += [$f] end) | .out' \
+          "$all" "$body" >"$all.next" && mv "$all.next" "$all"
         got=$(jq '.datafiles | length' "$body"); total=$(jq .total_count "$body"); seen=$(jq length "$all")
         if [ "$got" -lt "$limit" ] || [ "$seen" -ge "$total" ]; then
           jq '{datafiles: .}' "$all" >"$body"; ok "$id" "$body"; break

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A Unit21 imports client in Python's standard library only, speaking the conformance
-adapter protocol (see conformance/src/driver.rs): one JSON request per line on stdin, one
+adapter protocol (see conformance/ADAPTERS.md): one JSON request per line on stdin, one
 JSON answer per line on stdout. U21_BASE_URL and U21_API_KEY say where and who.
 
 It is also a small example of a careful client: it retries 429 (after Retry-After or
@@ -24,9 +24,10 @@ RETRIES = 4
 
 
 class Failure(Exception):
-    def __init__(self, message, status=None, error_code=None, s3_code=None):
+    def __init__(self, message, status=None, error_code=None, s3_code=None, timed_out=False):
         super().__init__(message)
         self.status, self.error_code, self.s3_code = status, error_code, s3_code
+        self.timed_out = timed_out
 
 
 def connect(url):
@@ -138,7 +139,7 @@ def wait(file_id, timeout):
             return file
         left = deadline - time.monotonic()
         if left <= 0:
-            raise Failure(f"file {file_id} was still {file['status']} when the wait timed out")
+            raise Failure(f"file {file_id} was still {file['status']} when the wait timed out", timed_out=True)
         time.sleep(min(interval, left))
         interval = min(interval * 1.5, 2.0)
 
@@ -146,10 +147,14 @@ def wait(file_id, timeout):
 def list_all(request):
     request = dict(request)
     limit = request.get("limit", 1000)
-    files, page = [], 1
+    files, seen, page = [], set(), 1
     while True:
         answer = api("POST", "/v1/imports/list", dict(request, offset=page, limit=limit))
-        files += answer["datafiles"]
+        # A file created while paging pushes the others down a place: keep each file once.
+        for file in answer["datafiles"]:
+            if file["file_id"] not in seen:
+                seen.add(file["file_id"])
+                files.append(file)
         if len(answer["datafiles"]) < limit or len(files) >= answer["total_count"]:
             return {"datafiles": files}
         page += 1
@@ -181,6 +186,7 @@ for line in sys.stdin:
     try:
         answer = {"id": request["id"], "ok": True, "result": handle(request)}
     except Failure as failure:
-        error = {"status": failure.status, "error_code": failure.error_code, "s3_code": failure.s3_code, "message": str(failure)}
+        error = {"status": failure.status, "error_code": failure.error_code, "s3_code": failure.s3_code,
+                 "message": str(failure), "timed_out": failure.timed_out}
         answer = {"id": request["id"], "ok": False, "error": error}
     print(json.dumps(answer), flush=True)

@@ -2,11 +2,14 @@
 //! any program through the adapter protocol.
 //!
 //! # The adapter protocol
-//! The program is started once with `U21_BASE_URL` and `U21_API_KEY` in its environment. It
-//! reads one JSON request per line on stdin and writes one JSON answer per line on stdout, in
-//! order. Every request has an `id` and an `op`; every answer repeats the `id` and has either
-//! `"ok": true, "result": …` or `"ok": false, "error": {"status", "error_code", "s3_code",
-//! "message"}` (fields unknown to the client may be `null`).
+//! `conformance/ADAPTERS.md` is the full description. In short: the program is started once
+//! with `U21_BASE_URL` and `U21_API_KEY` in its environment, reads one JSON request per line on
+//! stdin and writes one JSON answer per line on stdout, in order. Every request has an `id` and
+//! an `op`; every answer repeats the `id` and has either `"ok": true, "result": …` or
+//! `"ok": false, "error": {"status", "error_code", "s3_code", "message", "timed_out"}` (fields
+//! unknown to the client may be `null`). Its stderr is for logs: the kit keeps the last
+//! [`STDERR_KEPT`] bytes (scenarios check that the key never shows there) and echoes it with
+//! the key masked.
 //!
 //! | op | request fields | result |
 //! |---|---|---|
@@ -18,11 +21,12 @@
 //! | `list` | `request` (the list body) | the list response as received |
 //! | `list_all` | `request` (filters) | `{"datafiles": [...]}`: every page |
 //!
-//! The program should retry as a good client would (429, 5xx, dropped connections) and
-//! exit when stdin closes.
+//! Every operation has a deadline ([`Deadlines`]): an adapter that misses it is killed and
+//! started again for the next operation, so one stuck call fails one scenario, not the run.
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -44,6 +48,8 @@ pub struct DriverError {
     pub s3_code: Option<String>,
     /// Whatever the client said.
     pub message: String,
+    /// True when the client gave up because its own deadline passed (`wait`'s timeout).
+    pub timed_out: bool,
 }
 
 impl std::fmt::Display for DriverError {
@@ -77,6 +83,10 @@ pub trait Driver: Send + Sync {
     fn list<'a>(&'a self, request: &'a Value) -> BoxFuture<'a, DriverResult>;
     /// `list_all`: `{"datafiles": [...]}` over every page.
     fn list_all<'a>(&'a self, request: &'a Value) -> BoxFuture<'a, DriverResult>;
+    /// What the client has logged so far (an adapter's stderr), for the secrecy checks.
+    fn diagnostics(&self) -> String {
+        String::new()
+    }
 }
 
 /// The reference client, `u21_client`, in-process.
@@ -110,6 +120,7 @@ fn from_client(err: u21_client::Error) -> DriverError {
         status: err.status(),
         error_code: err.error_code().map(str::to_owned),
         s3_code: err.s3_code().map(str::to_owned),
+        timed_out: err.is_wait_timeout(),
         message: err.to_string(),
     }
 }
@@ -231,17 +242,45 @@ impl Driver for ReferenceDriver {
     }
 }
 
+/// How long an adapter may take to answer. `wait` gets its own timeout on top of `op`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Any operation.
+    pub op: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            op: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The last bytes of an adapter's stderr that the kit keeps.
+pub const STDERR_KEPT: usize = 64 * 1024;
+
 /// Any program speaking the adapter protocol.
 pub struct AdapterDriver {
     name: String,
-    io: Mutex<AdapterIo>,
+    launch: Launch,
+    deadlines: Deadlines,
+    io: Mutex<Option<AdapterIo>>,
+    stderr: Arc<parking_lot::Mutex<String>>,
+}
+
+/// What starts the program again after it was killed.
+struct Launch {
+    program: String,
+    args: Vec<String>,
+    base_url: String,
+    api_key: String,
 }
 
 struct AdapterIo {
     child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
-    next_id: u64,
 }
 
 impl AdapterDriver {
@@ -255,76 +294,115 @@ impl AdapterDriver {
         base_url: &str,
         api_key: &str,
     ) -> std::io::Result<Self> {
-        let mut child = tokio::process::Command::new(program)
-            .args(args)
-            .env("U21_BASE_URL", base_url)
-            .env("U21_API_KEY", api_key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let launch = Launch {
+            program: program.to_owned(),
+            args: args.to_vec(),
+            base_url: base_url.to_owned(),
+            api_key: api_key.to_owned(),
+        };
+        let stderr = Arc::new(parking_lot::Mutex::new(String::new()));
+        let io = launch.start(&stderr)?;
         let name = std::iter::once(program.to_owned())
             .chain(args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
         Ok(Self {
             name: format!("adapter `{name}`"),
-            io: Mutex::new(AdapterIo {
-                child,
-                stdin,
-                stdout,
-                next_id: 1,
-            }),
+            launch,
+            deadlines: Deadlines::default(),
+            io: Mutex::new(Some(io)),
+            stderr,
         })
     }
 
+    /// Replaces the default deadlines.
+    pub fn deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = deadlines;
+        self
+    }
+
     fn send(&self, op: &'static str, mut request: Value) -> BoxFuture<'_, DriverResult> {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Box::pin(async move {
             let broken = |message: String| DriverError {
                 message,
                 ..Default::default()
             };
-            let mut io = self.io.lock().await;
-            let id = io.next_id;
-            io.next_id += 1;
+            let deadline = self.deadlines.op
+                + Duration::from_secs_f64(
+                    request["timeout_secs"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                        .clamp(0.0, 86_400.0),
+                );
+            let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             request["id"] = id.into();
             request["op"] = op.into();
-            let line = format!("{request}\n");
-            io.stdin
-                .write_all(line.as_bytes())
-                .await
-                .map_err(|e| broken(format!("adapter stdin: {e}")))?;
-            io.stdin
-                .flush()
-                .await
-                .map_err(|e| broken(format!("adapter stdin: {e}")))?;
-            let answer =
-                match tokio::time::timeout(Duration::from_secs(120), io.stdout.next_line()).await {
-                    Err(_) => {
-                        return Err(broken(format!(
-                            "the adapter did not answer {op} within 120 s"
-                        )))
-                    }
-                    Ok(Err(e)) => return Err(broken(format!("adapter stdout: {e}"))),
-                    Ok(Ok(None)) => {
-                        let status = io.child.try_wait().ok().flatten();
-                        return Err(broken(format!(
-                            "the adapter exited ({status:?}) instead of answering {op}"
-                        )));
-                    }
-                    Ok(Ok(Some(line))) => line,
-                };
-            let answer: Value = serde_json::from_str(&answer)
-                .map_err(|e| broken(format!("the adapter's answer is not JSON ({e}): {answer}")))?;
-            if answer["id"] != id {
-                return Err(broken(format!(
-                    "the adapter answered id {} to request {id}",
-                    answer["id"]
-                )));
+            let mut guard = self.io.lock().await;
+            if guard.is_none() {
+                *guard = Some(
+                    self.launch
+                        .start(&self.stderr)
+                        .map_err(|e| broken(format!("cannot start the adapter again: {e}")))?,
+                );
             }
+            let io = guard.as_mut().expect("started above");
+            let exchange = async {
+                io.stdin
+                    .write_all(format!("{request}\n").as_bytes())
+                    .await
+                    .map_err(|e| broken(format!("adapter stdin: {e}")))?;
+                io.stdin
+                    .flush()
+                    .await
+                    .map_err(|e| broken(format!("adapter stdin: {e}")))?;
+                // Answers to earlier requests that a cut-off scenario stopped waiting for
+                // are passed over.
+                loop {
+                    let line = match io.stdout.next_line().await {
+                        Err(e) => return Err(broken(format!("adapter stdout: {e}"))),
+                        Ok(None) => {
+                            let status = io.child.try_wait().ok().flatten();
+                            return Err(broken(format!(
+                                "the adapter exited ({}) instead of answering {op}",
+                                status.map_or("still running".into(), |s| s.to_string())
+                            )));
+                        }
+                        Ok(Some(line)) => line,
+                    };
+                    let answer: Value = serde_json::from_str(&line).map_err(|e| {
+                        broken(format!(
+                            "the adapter's answer to {op} is not JSON ({e}): {}",
+                            self.masked(&line)
+                        ))
+                    })?;
+                    match answer["id"].as_u64() {
+                        Some(seen) if seen < id => continue,
+                        Some(seen) if seen == id => return Ok(answer),
+                        _ => {
+                            return Err(broken(format!(
+                                "the adapter answered id {} to request {id}",
+                                answer["id"]
+                            )))
+                        }
+                    }
+                }
+            };
+            let answer = match tokio::time::timeout(deadline, exchange).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(err)) => {
+                    // The conversation is out of step: the next operation gets a new process.
+                    *guard = None;
+                    return Err(err);
+                }
+                Err(_) => {
+                    *guard = None;
+                    return Err(broken(format!(
+                        "the adapter did not answer {op} within its deadline of {:.1} s; it was stopped and will be started again",
+                        deadline.as_secs_f64()
+                    )));
+                }
+            };
             if answer["ok"] == true {
                 return Ok(answer["result"].clone());
             }
@@ -333,11 +411,63 @@ impl AdapterDriver {
                 status: error["status"].as_u64().map(|s| s as u16),
                 error_code: error["error_code"].as_str().map(str::to_owned),
                 s3_code: error["s3_code"].as_str().map(str::to_owned),
+                timed_out: error["timed_out"] == true,
                 message: error["message"]
                     .as_str()
                     .unwrap_or("the adapter reported an error")
                     .to_owned(),
             })
+        })
+    }
+
+    fn masked(&self, text: &str) -> String {
+        mask(text, &self.launch.api_key)
+    }
+}
+
+/// `text` with every occurrence of `secret` replaced, so the kit's own output never shows it.
+pub(crate) fn mask(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "****")
+    }
+}
+
+impl Launch {
+    fn start(&self, stderr: &Arc<parking_lot::Mutex<String>>) -> std::io::Result<AdapterIo> {
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .env("U21_BASE_URL", &self.base_url)
+            .env("U21_API_KEY", &self.api_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let (kept, key) = (Arc::clone(stderr), self.api_key.clone());
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("adapter: {}", mask(&line, &key));
+                let mut kept = kept.lock();
+                kept.push_str(&line);
+                kept.push('\n');
+                if kept.len() > STDERR_KEPT {
+                    let cut = kept.len() - STDERR_KEPT;
+                    let cut = (cut..kept.len())
+                        .find(|&i| kept.is_char_boundary(i))
+                        .unwrap_or(kept.len());
+                    kept.drain(..cut);
+                }
+            }
+        });
+        Ok(AdapterIo {
+            child,
+            stdin,
+            stdout,
         })
     }
 }
@@ -376,5 +506,9 @@ impl Driver for AdapterDriver {
 
     fn list_all<'a>(&'a self, request: &'a Value) -> BoxFuture<'a, DriverResult> {
         self.send("list_all", json!({"request": request}))
+    }
+
+    fn diagnostics(&self) -> String {
+        self.stderr.lock().clone()
     }
 }

@@ -6,6 +6,11 @@
 //! [`Report`] (summary, JSON, JUnit XML). Scenarios that need the fake's control API (the
 //! clock, faults, the journal) are skipped, with that reason, on a target without it.
 //!
+//! Nothing can hang a run: every adapter call has a deadline ([`Deadlines`]), every scenario
+//! one, and the run a budget ([`RunOptions`]). A running fake is left as it was found: its state
+//! is saved when the kit connects, each scenario starts from a clean copy, and the saved state
+//! is put back at the end ([`Target::restore`]).
+//!
 //! # Layout
 //! - `catalogue`: the scenarios; `scenario`: what one is and gets; `contract`: raw JSON shapes.
 //! - `driver`: the client under test; `target`: the server and its control API.
@@ -18,13 +23,13 @@ pub mod report;
 pub mod scenario;
 pub mod target;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use catalogue::catalogue;
-pub use driver::{AdapterDriver, Driver, DriverError, ReferenceDriver};
+pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver};
 pub use report::{Report, ScenarioResult};
 pub use scenario::{Outcome, Scenario};
-pub use target::Target;
+pub use target::{SetupError, Target};
 
 /// Which scenarios to run: by name or tag.
 #[derive(Clone, Debug, Default)]
@@ -47,8 +52,56 @@ impl Selection {
     }
 }
 
-/// Runs the selected scenarios one after another. On a fake, the state is reset before each.
+/// Time limits of a run, so no client (stuck, or polling in a loop) can hold it up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The whole run: scenarios that would start after it are failed, one that is running when
+    /// it ends is cut.
+    pub budget: Duration,
+    /// One scenario.
+    pub scenario_deadline: Duration,
+}
+
+impl RunOptions {
+    /// The defaults for `target`: tight against a fake (whose clock and faults make every
+    /// scenario quick), loose against the sandbox (where processing takes its real minutes).
+    pub fn for_target(target: &Target) -> Self {
+        if target.control.is_some() {
+            Self {
+                budget: Duration::from_secs(300),
+                scenario_deadline: Duration::from_secs(45),
+            }
+        } else {
+            Self {
+                budget: Duration::from_secs(4 * 3600),
+                scenario_deadline: Duration::from_secs(45 * 60),
+            }
+        }
+    }
+}
+
+/// Runs the selected scenarios one after another with the default [`RunOptions`]. On a fake,
+/// each starts from a clean state and the fake is put back as it was found at the end.
 pub async fn run(target: &Target, driver: &dyn Driver, selection: &Selection) -> Report {
+    run_with(
+        target,
+        driver,
+        selection,
+        RunOptions::for_target(target),
+        &mut |_| {},
+    )
+    .await
+}
+
+/// [`run`], with explicit limits, calling `progress` as each scenario ends.
+pub async fn run_with(
+    target: &Target,
+    driver: &dyn Driver,
+    selection: &Selection,
+    options: RunOptions,
+    progress: &mut (dyn FnMut(&ScenarioResult) + Send),
+) -> Report {
+    let run_started = Instant::now();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let run_id = format!(
         "c{}",
@@ -60,18 +113,26 @@ pub async fn run(target: &Target, driver: &dyn Driver, selection: &Selection) ->
     let mut results = Vec::new();
     for scenario in catalogue().into_iter().filter(|s| selection.includes(s)) {
         let started = Instant::now();
+        let left = options.budget.saturating_sub(run_started.elapsed());
         let outcome = if scenario.needs_control && target.control.is_none() {
             Outcome::Skip(
                 "needs the fake's control API (clock, faults, journal); this target has none"
                     .into(),
             )
+        } else if left.is_zero() {
+            Outcome::Fail(format!(
+                "not started: the run's budget of {} s was spent",
+                options.budget.as_secs()
+            ))
         } else {
-            let reset = match &target.control {
-                Some(control) => control.reset().await,
+            let clean = match &target.control {
+                Some(control) => control.clean().await,
                 None => Ok(()),
             };
-            match reset {
-                Err(err) => Outcome::Fail(format!("could not reset the fake: {err}")),
+            match clean {
+                Err(err) => {
+                    Outcome::Fail(format!("could not give the scenario a clean fake: {err}"))
+                }
                 Ok(()) => {
                     let ctx = scenario::Ctx {
                         target,
@@ -80,24 +141,40 @@ pub async fn run(target: &Target, driver: &dyn Driver, selection: &Selection) ->
                         http: reqwest::Client::new(),
                         run_id: format!("{run_id}-{}", scenario.name),
                     };
-                    match (scenario.run)(&ctx).await {
-                        Ok(()) => Outcome::Pass,
-                        Err(scenario::Stop::Fail(why)) => Outcome::Fail(why),
-                        Err(scenario::Stop::Skip(why)) => Outcome::Skip(why),
+                    let limit = left.min(options.scenario_deadline);
+                    match tokio::time::timeout(limit, (scenario.run)(&ctx)).await {
+                        Ok(Ok(())) => Outcome::Pass,
+                        Ok(Err(scenario::Stop::Fail(why))) => Outcome::Fail(why),
+                        Ok(Err(scenario::Stop::Skip(why))) => Outcome::Skip(why),
+                        Err(_) => Outcome::Fail(format!(
+                            "cut after {:.1} s ({}): the client did not finish; a careful client honours its own timeouts",
+                            limit.as_secs_f64(),
+                            if limit == options.scenario_deadline {
+                                "the scenario deadline"
+                            } else {
+                                "the run's budget"
+                            }
+                        )),
                     }
                 }
             }
         };
-        results.push(ScenarioResult {
+        let result = ScenarioResult {
             name: scenario.name.into(),
             tags: scenario.tags.iter().map(|t| t.to_string()).collect(),
             outcome,
             duration: started.elapsed(),
-        });
+        };
+        progress(&result);
+        results.push(result);
+    }
+    if let Err(err) = target.restore().await {
+        eprintln!("u21-conformance: could not put the fake back as it was: {err}");
     }
     Report {
         target: target.name.clone(),
         client: driver.name(),
         results,
+        elapsed: run_started.elapsed(),
     }
 }

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use u21_conformance::{catalogue, run, AdapterDriver, Driver, ReferenceDriver, Selection, Target};
+use u21_conformance::{
+    catalogue, run_with, AdapterDriver, Deadlines, Driver, ReferenceDriver, RunOptions, Selection,
+    Target,
+};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum TargetKind {
@@ -82,6 +85,24 @@ struct Args {
     /// Check the arguments and the selection, print what would run, and exit.
     #[arg(long)]
     dry_run: bool,
+    /// Seconds an adapter may take to answer one operation (`wait` gets its own timeout on
+    /// top); an adapter that misses it is restarted.
+    #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+    op_deadline: f64,
+    /// Seconds one scenario may take [default: 45 against a fake, 2700 against the sandbox].
+    #[arg(long, value_name = "SECS")]
+    scenario_deadline: Option<f64>,
+    /// Seconds the whole run may take [default: 300 against a fake, 14400 against the
+    /// sandbox].
+    #[arg(long, value_name = "SECS")]
+    budget: Option<f64>,
+}
+
+fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} takes a positive number of seconds, not {secs}"))
 }
 
 #[tokio::main]
@@ -124,14 +145,23 @@ async fn main_inner() -> anyhow::Result<bool> {
         }
         return Ok(true);
     }
+    let op_deadline = seconds("--op-deadline", args.op_deadline)?;
     let target = match args.target {
         TargetKind::Fake => Target::in_process().await,
         TargetKind::Url => {
             let url = args.url.as_deref().context("--target url needs --url")?;
-            Target::at_url(url, &args.api_key, &args.stream, args.control_token.clone()).await
+            Target::at_url(url, &args.api_key, &args.stream, args.control_token.clone()).await?
         }
         TargetKind::Sandbox => Target::sandbox_from_env().map_err(anyhow::Error::msg)?,
     };
+    target.preflight().await?;
+    let mut options = RunOptions::for_target(&target);
+    if let Some(secs) = args.scenario_deadline {
+        options.scenario_deadline = seconds("--scenario-deadline", secs)?;
+    }
+    if let Some(secs) = args.budget {
+        options.budget = seconds("--budget", secs)?;
+    }
     let driver: Box<dyn Driver> = match &args.adapter {
         None => Box::new(ReferenceDriver::new(&target.base_url, &target.api_key)),
         Some(program) => Box::new(
@@ -141,11 +171,31 @@ async fn main_inner() -> anyhow::Result<bool> {
                 &target.base_url,
                 &target.api_key,
             )
-            .with_context(|| format!("cannot start the adapter {program}"))?,
+            .with_context(|| format!("cannot start the adapter {program}"))?
+            .deadlines(Deadlines { op: op_deadline }),
         ),
     };
-    let report = run(&target, driver.as_ref(), &selection).await;
-    let _ = writeln!(std::io::stdout().lock(), "{}", report.summary());
+    // Each result is printed as it ends, so a long run shows where it is.
+    let _ = write!(
+        std::io::stdout().lock(),
+        "conformance: {} against {}\n",
+        driver.name(),
+        target.name
+    );
+    let mut print = |result: &u21_conformance::ScenarioResult| {
+        let _ = write!(std::io::stdout().lock(), "{}", result.line());
+    };
+    let report = tokio::select! {
+        report = run_with(&target, driver.as_ref(), &selection, options, &mut print) => report,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("u21-conformance: interrupted; putting the fake back as it was");
+            if let Err(err) = target.restore().await {
+                eprintln!("u21-conformance: could not put the fake back: {err}");
+            }
+            std::process::exit(130);
+        }
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{}", report.footer());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report.to_json())?)
             .with_context(|| format!("cannot write {}", path.display()))?;

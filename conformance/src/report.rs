@@ -29,6 +29,24 @@ pub struct Report {
     pub client: String,
     /// Every scenario selected, in catalogue order.
     pub results: Vec<ScenarioResult>,
+    /// How long the whole run took.
+    pub elapsed: Duration,
+}
+
+impl ScenarioResult {
+    /// Its line (or lines, with a failure's reason) in the summary.
+    pub fn line(&self) -> String {
+        let (mark, detail) = match &self.outcome {
+            Outcome::Pass => ("pass", String::new()),
+            Outcome::Fail(why) => ("FAIL", format!("\n      {}", why.replace('\n', "\n      "))),
+            Outcome::Skip(why) => ("skip", format!(" ({why})")),
+        };
+        format!(
+            "  {mark}  {:<38} {:>6.2}s{detail}\n",
+            self.name,
+            self.duration.as_secs_f64()
+        )
+    }
 }
 
 impl Report {
@@ -58,22 +76,22 @@ impl Report {
 
     /// The readable summary; its last line is `N passed, N failed, N skipped`.
     pub fn summary(&self) -> String {
-        let mut out = format!("conformance: {} against {}\n", self.client, self.target);
+        let mut out = self.header();
         for r in &self.results {
-            let (mark, detail) = match &r.outcome {
-                Outcome::Pass => ("pass", String::new()),
-                Outcome::Fail(why) => {
-                    ("FAIL", format!("\n      {}", why.replace('\n', "\n      ")))
-                }
-                Outcome::Skip(why) => ("skip", format!(" ({why})")),
-            };
-            let _ = writeln!(
-                out,
-                "  {mark}  {:<34} {:>6.2}s{detail}",
-                r.name,
-                r.duration.as_secs_f64()
-            );
+            out.push_str(&r.line());
         }
+        out.push_str(&self.footer());
+        out
+    }
+
+    /// The summary's first line.
+    pub fn header(&self) -> String {
+        format!("conformance: {} against {}\n", self.client, self.target)
+    }
+
+    /// The summary's last two lines: the run time, then the counts.
+    pub fn footer(&self) -> String {
+        let mut out = format!("ran in {:.2} s\n", self.elapsed.as_secs_f64());
         let (passed, failed, skipped) = self.counts();
         let _ = write!(out, "{passed} passed, {failed} failed, {skipped} skipped");
         out

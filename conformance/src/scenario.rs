@@ -9,6 +9,11 @@ use serde_json::Value;
 use crate::driver::{Driver, DriverError};
 use crate::target::{Control, Target};
 
+/// How long scenarios let a client `wait` on a fake, where files finish at once or when told.
+const WAIT_ON_FAKE: Duration = Duration::from_secs(10);
+/// … and on the sandbox, which processes in batches about every 15 minutes.
+const WAIT_ON_SANDBOX: Duration = Duration::from_secs(40 * 60);
+
 /// How a scenario ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -135,6 +140,57 @@ impl Ctx<'_> {
             ))
         })?;
         Ok((status, json))
+    }
+
+    /// How long a `wait` may take on this target.
+    pub fn wait_timeout(&self) -> Duration {
+        if self.target.control.is_some() {
+            WAIT_ON_FAKE
+        } else {
+            WAIT_ON_SANDBOX
+        }
+    }
+
+    /// The journal's newest sequence number: what a scenario counts from.
+    ///
+    /// # Errors
+    /// Skips without a control API; fails when the call fails.
+    pub async fn mark(&self) -> Result<u64, Stop> {
+        self.control()?.mark().await.map_err(Stop::Fail)
+    }
+
+    /// Journal entries after `mark` for `method` (empty: any) and a path prefix, oldest first.
+    ///
+    /// # Errors
+    /// Skips without a control API; fails when the call fails.
+    pub async fn requests(&self, method: &str, path: &str, mark: u64) -> Result<Vec<Value>, Stop> {
+        self.control()?
+            .requests(method, path, mark)
+            .await
+            .map_err(Stop::Fail)
+    }
+
+    /// How many requests after `mark` match `method` and the path prefix.
+    ///
+    /// # Errors
+    /// As [`Ctx::requests`].
+    pub async fn count(&self, method: &str, path: &str, mark: u64) -> Result<usize, Stop> {
+        Ok(self.requests(method, path, mark).await?.len())
+    }
+
+    /// Moves a fake's clock 10 ms on, so files made one after another have distinct times
+    /// and a definite order; nothing on a target without a clock.
+    ///
+    /// # Errors
+    /// When the control call fails.
+    pub async fn tick(&self) -> Check {
+        match &self.target.control {
+            Some(control) => control
+                .advance(Duration::from_millis(10))
+                .await
+                .map_err(Stop::Fail),
+            None => Ok(()),
+        }
     }
 
     /// Waits until the next whole second of the server's clock: moves the fake's clock, or

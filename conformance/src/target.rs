@@ -1,16 +1,32 @@
 //! Where the API under test lives: the fake in-process, a running fake at a URL, or the real
 //! sandbox. Only a fake has the control API that clock and fault scenarios need.
+//!
+//! A running fake belongs to its user: the kit saves its whole state (files, objects, clock,
+//! timing, streams) and its faults when it connects, gives each scenario a clean copy, and puts
+//! the saved state back when the run ends ([`Target::restore`]), also on Ctrl-C.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use u21_mock::{MockServer, Timing};
 
+/// Why a run cannot start: the target, not the client, is at fault. The command exits 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
 /// A server to run scenarios against.
 pub struct Target {
     /// What the report calls it.
     pub name: String,
-    /// Unit21 base URL.
+    /// Unit21 base URL, as the client under test is given it.
     pub base_url: String,
     /// The `u21-key`.
     pub api_key: String,
@@ -23,37 +39,55 @@ pub struct Target {
 }
 
 impl Target {
-    /// A fresh in-process fake: `instant` timing, no rate limit worries.
+    /// A fresh in-process fake: `instant` timing.
+    ///
+    /// Clients are given `http://localhost:PORT` while the fake's forms say
+    /// `http://127.0.0.1:PORT/…`, so a client that builds the upload URL from its base URL
+    /// instead of using the returned one is seen (its upload arrives with another `Host`).
     pub async fn in_process() -> Target {
         let server = MockServer::builder().timing(Timing::Instant).start().await;
+        let base_url = format!("http://localhost:{}", server.address().port());
+        let control = Control::connect(server.uri(), None)
+            .await
+            .expect("the in-process fake's control API answers");
         Target {
             name: "in-process fake".into(),
-            base_url: server.uri(),
+            base_url,
             api_key: server.api_key().to_owned(),
             stream: "conformance".into(),
-            control: Some(Control::new(server.uri(), None)),
+            control,
             _server: Some(server),
         }
     }
 
-    /// A running fake (or anything) at `base_url`. Its control API is used when it answers.
+    /// A running fake (or anything) at `base_url`. Its control API is used when it answers;
+    /// then its state is saved, to be put back by [`Target::restore`].
+    ///
+    /// # Errors
+    /// When the URL is not one, or the control API refuses the token or cannot be saved.
     pub async fn at_url(
         base_url: &str,
         api_key: &str,
         stream: &str,
         control_token: Option<String>,
-    ) -> Target {
+    ) -> Result<Target, SetupError> {
+        let parsed = reqwest::Url::parse(base_url)
+            .map_err(|e| SetupError(format!("--url {base_url} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(SetupError(format!(
+                "--url {base_url} must start with http:// or https://"
+            )));
+        }
         let base_url = base_url.trim_end_matches('/').to_owned();
-        let control = Control::new(base_url.clone(), control_token);
-        let control = control.available().await.then_some(control);
-        Target {
+        let control = Control::connect(base_url.clone(), control_token).await?;
+        Ok(Target {
             name: base_url.clone(),
             base_url,
             api_key: api_key.into(),
             stream: stream.into(),
             control,
             _server: None,
-        }
+        })
     }
 
     /// The real sandbox, from `U21_BASE_URL`, `U21_API_KEY` and `U21_STREAM`.
@@ -72,6 +106,97 @@ impl Target {
             _server: None,
         })
     }
+
+    /// Checks, before any scenario, that the target answers and takes the key, so a wrong URL
+    /// or key is reported as what it is rather than as every scenario failing.
+    ///
+    /// # Errors
+    /// "cannot reach …", "the key is refused …", or an answer that is not Unit21's.
+    pub async fn preflight(&self) -> Result<(), SetupError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SetupError(e.to_string()))?;
+        let url = format!("{}/v1/imports/list", self.base_url);
+        let response = http
+            .post(&url)
+            .header("u21-key", &self.api_key)
+            .json(&json!({"limit": 1}))
+            .send()
+            .await
+            .map_err(|e| {
+                SetupError(format!(
+                    "cannot reach {}: {} (is the server running, and is --url right?)",
+                    self.base_url,
+                    error_chain(&e)
+                ))
+            })?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        match status {
+            200..=299 | 429 => Ok(()),
+            401 | 403 => Err(SetupError(format!(
+                "the key is refused: POST /v1/imports/list answered {status} {} (check --api-key)",
+                body.chars().take(200).collect::<String>()
+            ))),
+            _ => Err(SetupError(format!(
+                "{} does not answer like Unit21's imports API: POST /v1/imports/list answered {status} {}",
+                self.base_url,
+                body.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+
+    /// Puts a running fake back as the kit found it: state and faults. Nothing to do for other
+    /// targets.
+    ///
+    /// # Errors
+    /// When the fake refuses the saved state.
+    pub async fn restore(&self) -> Result<(), String> {
+        match &self.control {
+            Some(control) => control.restore().await,
+            None => Ok(()),
+        }
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The path a form's upload arrives at on the fake: `/{bucket}/`, the bucket read from the
+/// policy the create call returned (so a proxy prefix or another host changes nothing), or the
+/// returned URL's own path when the policy names none.
+pub fn upload_path(form: &Value) -> String {
+    use base64::Engine;
+    let bucket = form["form_fields"]["policy"]
+        .as_str()
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|policy| {
+            policy["conditions"].as_array()?.iter().find_map(|c| {
+                c.as_object()?
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("bucket"))
+                    .and_then(|(_, v)| v.as_str().map(str::to_owned))
+            })
+        });
+    match bucket {
+        Some(bucket) => format!("/{bucket}/"),
+        None => form["url"]
+            .as_str()
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .map_or_else(|| "/".to_owned(), |u| u.path().to_owned()),
+    }
 }
 
 /// The fake's `/_mock/` API, as the scenarios use it.
@@ -80,19 +205,46 @@ pub struct Control {
     base_url: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The state and faults found when the kit connected.
+    saved: Value,
+    saved_faults: Vec<Value>,
 }
 
 impl Control {
-    fn new(base_url: String, token: Option<String>) -> Self {
-        Self {
+    /// The control API at `base_url`, with its state saved; `None` when there is none.
+    async fn connect(base_url: String, token: Option<String>) -> Result<Option<Self>, SetupError> {
+        let mut control = Self {
             base_url,
             token,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| SetupError(e.to_string()))?,
+            saved: Value::Null,
+            saved_faults: Vec::new(),
+        };
+        match control.call(reqwest::Method::GET, "/_mock/clock", None).await {
+            Ok(clock) if clock.get("now_ms").is_some() => {}
+            Err(CallError::Refused(status, _)) if status == 401 || status == 403 => {
+                return Err(SetupError(format!(
+                    "the fake's control API refused the token ({status}): pass --control-token, or run without a control API"
+                )))
+            }
+            // No control API (the sandbox, or a fake run with --no-control).
+            _ => return Ok(None),
         }
-    }
-
-    async fn available(&self) -> bool {
-        matches!(self.call(reqwest::Method::GET, "/_mock/clock", None).await, Ok(v) if v.get("now_ms").is_some())
+        control.saved = control
+            .call(reqwest::Method::GET, "/_mock/state", None)
+            .await
+            .map_err(|e| SetupError(format!("cannot save the fake's state: {e}")))?;
+        control.saved_faults = control
+            .call(reqwest::Method::GET, "/_mock/faults", None)
+            .await
+            .map_err(|e| SetupError(format!("cannot save the fake's faults: {e}")))?
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some(control))
     }
 
     async fn call(
@@ -100,7 +252,7 @@ impl Control {
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, CallError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base_url));
@@ -110,37 +262,101 @@ impl Control {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Unreachable(e.to_string()))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| e.to_string())?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CallError::Unreachable(e.to_string()))?;
         if !status.is_success() {
-            return Err(format!("control call {path} answered {status}: {text}"));
+            return Err(CallError::Refused(
+                status.as_u16(),
+                format!("control call {path} answered {status}: {text}"),
+            ));
         }
         Ok(if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).map_err(|e| e.to_string())?
+            serde_json::from_str(&text).map_err(|e| CallError::Unreachable(e.to_string()))?
         })
     }
 
-    /// Forgets every file, fault and journal entry.
-    pub async fn reset(&self) -> Result<(), String> {
-        self.call(reqwest::Method::POST, "/_mock/reset", None)
+    async fn call_ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        self.call(method, path, body)
             .await
-            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A clean slate for one scenario: no files, no faults, no streams, `instant` timing and a
+    /// clock that follows real time. The journal is kept (scenarios count from a mark).
+    pub async fn clean(&self) -> Result<(), String> {
+        let mut clean = self.saved.clone();
+        clean["clock"] = json!({"frozen_at_ms": null, "offset_ms": 0});
+        clean["timing"] = json!("instant");
+        clean["streams"] = json!([]);
+        clean["files"] = json!([]);
+        clean["objects"] = json!([]);
+        self.call_ok(reqwest::Method::PUT, "/_mock/state", Some(clean))
+            .await?;
+        self.clear_faults().await
+    }
+
+    /// Puts back the state and faults saved when the kit connected.
+    pub async fn restore(&self) -> Result<(), String> {
+        self.call_ok(
+            reqwest::Method::PUT,
+            "/_mock/state",
+            Some(self.saved.clone()),
+        )
+        .await?;
+        self.clear_faults().await?;
+        for saved in &self.saved_faults {
+            let mut fault = saved["fault"].clone();
+            if let Some(remaining) = saved["remaining"].as_u64() {
+                fault["times"] = remaining.into();
+            }
+            self.fault(fault).await?;
+        }
+        Ok(())
     }
 
     /// Moves the clock forward.
     pub async fn advance(&self, by: Duration) -> Result<(), String> {
         let body = json!({"ms": by.as_millis() as u64});
-        self.call(reqwest::Method::POST, "/_mock/clock/advance", Some(body))
+        self.call_ok(reqwest::Method::POST, "/_mock/clock/advance", Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// The fake's time, in milliseconds since the epoch.
+    pub async fn now_ms(&self) -> Result<u64, String> {
+        self.call_ok(reqwest::Method::GET, "/_mock/clock", None)
+            .await?["now_ms"]
+            .as_u64()
+            .ok_or_else(|| "the fake's clock has no now_ms".to_owned())
+    }
+
+    /// Freezes the clock at the next whole second of its current time, so files made in one
+    /// scenario step share a second and the list bounds are exact.
+    pub async fn freeze(&self) -> Result<(), String> {
+        let now = self.now_ms().await?;
+        let body = json!({"epoch_ms": now.div_ceil(1000) * 1000});
+        self.call_ok(reqwest::Method::POST, "/_mock/clock/set", Some(body))
             .await
             .map(drop)
     }
 
     /// Switches the timing profile.
     pub async fn timing(&self, timing: &str) -> Result<(), String> {
-        self.call(
+        self.call_ok(
             reqwest::Method::POST,
             "/_mock/timing",
             Some(json!({"timing": timing})),
@@ -149,23 +365,35 @@ impl Control {
         .map(drop)
     }
 
-    /// Adds a fault (the JSON of `POST /_mock/faults`).
-    pub async fn fault(&self, fault: Value) -> Result<(), String> {
-        self.call(reqwest::Method::POST, "/_mock/faults", Some(fault))
-            .await
-            .map(drop)
+    /// Adds a fault (the JSON of `POST /_mock/faults`); returns its id.
+    pub async fn fault(&self, fault: Value) -> Result<u64, String> {
+        let added = self
+            .call_ok(reqwest::Method::POST, "/_mock/faults", Some(fault))
+            .await?;
+        Ok(added["id"].as_u64().unwrap_or(0))
+    }
+
+    /// Removes one fault.
+    pub async fn remove_fault(&self, id: u64) -> Result<(), String> {
+        self.call_ok(
+            reqwest::Method::DELETE,
+            &format!("/_mock/faults/{id}"),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// Removes every fault.
     pub async fn clear_faults(&self) -> Result<(), String> {
-        self.call(reqwest::Method::DELETE, "/_mock/faults", None)
+        self.call_ok(reqwest::Method::DELETE, "/_mock/faults", None)
             .await
             .map(drop)
     }
 
     /// Forces a file's status (the JSON of `POST /_mock/files/{id}/transition`).
     pub async fn force(&self, file_id: &str, body: Value) -> Result<(), String> {
-        self.call(
+        self.call_ok(
             reqwest::Method::POST,
             &format!("/_mock/files/{file_id}/transition"),
             Some(body),
@@ -183,7 +411,7 @@ impl Control {
     ) -> Result<String, String> {
         let body = json!({"stream_name": stream, "file_name": file_name, "content": content});
         let file = self
-            .call(reqwest::Method::POST, "/_mock/files", Some(body))
+            .call_ok(reqwest::Method::POST, "/_mock/files", Some(body))
             .await?;
         file["file_id"]
             .as_str()
@@ -191,22 +419,51 @@ impl Control {
             .ok_or_else(|| format!("no file_id in {file}"))
     }
 
-    /// Journal entries for a method and path prefix.
-    pub async fn requests(&self, method: &str, path: &str) -> Result<Vec<Value>, String> {
+    /// The newest journal entry's sequence number: later calls count from it.
+    pub async fn mark(&self) -> Result<u64, String> {
         let journal = self
-            .call(
+            .call_ok(reqwest::Method::GET, "/_mock/requests?limit=1", None)
+            .await?;
+        Ok(journal["requests"][0]["seq"].as_u64().unwrap_or(0))
+    }
+
+    /// Journal entries after `mark` for a method and path prefix, oldest first.
+    pub async fn requests(
+        &self,
+        method: &str,
+        path: &str,
+        mark: u64,
+    ) -> Result<Vec<Value>, String> {
+        let mark = mark.to_string();
+        let params = [("method", method), ("path", path), ("after", mark.as_str())];
+        let url = reqwest::Url::parse_with_params(
+            "http://journal/_mock/requests",
+            params.iter().filter(|(_, v)| !v.is_empty()),
+        )
+        .map_err(|e| e.to_string())?;
+        let query = url.query().unwrap_or_default();
+        let journal = self
+            .call_ok(
                 reqwest::Method::GET,
-                &format!("/_mock/requests?method={method}&path={path}"),
+                &format!("/_mock/requests?{query}"),
                 None,
             )
             .await?;
         Ok(journal["requests"].as_array().cloned().unwrap_or_default())
     }
+}
 
-    /// Empties the journal.
-    pub async fn clear_requests(&self) -> Result<(), String> {
-        self.call(reqwest::Method::DELETE, "/_mock/requests", None)
-            .await
-            .map(drop)
+/// A control call that did not go through.
+#[derive(Debug)]
+enum CallError {
+    Unreachable(String),
+    Refused(u16, String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(why) | CallError::Refused(_, why) => f.write_str(why),
+        }
     }
 }

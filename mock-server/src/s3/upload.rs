@@ -28,6 +28,9 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+/// What may follow the file part in a request: the closing boundary, and fields that S3
+/// ignores but whose content is bounded like the fields before the file, with their headers.
+const MAX_TAIL_BYTES: u64 = MAX_PRE_DATA_BYTES + 64 * 1024;
 /// Per upload: 200 concurrent uploads hold 200 of these, so it stays small.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -101,7 +104,18 @@ async fn receive(
         return Err(S3Error::precondition_failed());
     }
     let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::malformed_post())?;
-    let mut parts = multer::Multipart::new(body, boundary);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Bytes taken from the connection so far: the file part starts no later than this.
+    let pulled = std::sync::atomic::AtomicU64::new(0);
+    let counted = futures_util::StreamExt::inspect(&mut *body, |chunk| {
+        if let Ok(chunk) = chunk {
+            pulled.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let mut parts = multer::Multipart::new(counted, boundary);
 
     let mut form = FormFields::default();
     let mut pre_data = 0u64;
@@ -120,6 +134,16 @@ async fn receive(
                 file_name.as_deref(),
                 state.clock.now_millis(),
             )?;
+            // As S3 does, a request whose declared length cannot hold a file within the
+            // policy's range is refused before the file is read.
+            if let Some(declared) = declared {
+                let at_least = declared
+                    .saturating_sub(pulled.load(std::sync::atomic::Ordering::Relaxed))
+                    .saturating_sub(MAX_TAIL_BYTES);
+                if at_least > accepted.size.max {
+                    return Err(S3Error::entity_too_large(at_least, accepted.size.max));
+                }
+            }
             let incoming =
                 stream_to_disk(state, &mut part, accepted.size.min, accepted.size.max).await?;
             stored = Some((incoming, accepted));

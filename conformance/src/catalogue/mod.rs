@@ -1,0 +1,387 @@
+//! The scenarios. Each checks one documented behaviour (or settles one decided point of
+//! FIDELITY.md) through the client under test, or through raw calls when it checks the server.
+//! A failure names the client's fault and what a careful client does instead.
+//!
+//! # Layout
+//! - `basics`: the happy path, the contract of every answer, auth, statuses and failure codes.
+//! - `paging`: list order, offsets, bounds, and `list_all` across pages (filters kept, empty
+//!   last pages, files arriving while it pages).
+//! - `retries`: 429 (`Retry-After`, `X-RateLimit-Reset`), 5xx, dropped connections, bounded
+//!   attempts, and the create call that must not be repeated.
+//! - `s3`: the form POST: the returned url, fields verbatim, one upload per accepted form, S3's
+//!   own errors.
+//! - `waiting`: `wait` stops on every final status, honours its timeout, and polls politely.
+//! - `secrecy`: the key only in its header, never in output; tolerance of new fields.
+
+mod basics;
+mod paging;
+mod retries;
+mod s3;
+mod secrecy;
+mod waiting;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::driver::DriverError;
+use crate::scenario::{ensure, Ctx, Scenario, Stop};
+
+macro_rules! body {
+    ($name:ident, |$ctx:ident| $body:block) => {
+        pub(super) fn $name<'a>(
+            $ctx: &'a crate::scenario::Ctx<'a>,
+        ) -> futures_util::future::BoxFuture<'a, crate::scenario::Check> {
+            Box::pin(async move { $body })
+        }
+    };
+}
+pub(crate) use body;
+
+/// Every scenario, in the order they run.
+pub fn catalogue() -> Vec<Scenario> {
+    let s = |name, tags, description, needs_control, run| Scenario {
+        name,
+        tags,
+        description,
+        needs_control,
+        run,
+    };
+    vec![
+        s(
+            "upload-csv-finishes",
+            &["happy-path", "csv"],
+            "A CSV uploaded and waited for ends FINISHED with a count per row",
+            false,
+            basics::upload_csv,
+        ),
+        s(
+            "upload-json-finishes",
+            &["happy-path", "json"],
+            "A JSON array ends FINISHED with a count per item",
+            false,
+            basics::upload_json,
+        ),
+        s(
+            "upload-jsonl-finishes",
+            &["happy-path", "jsonl"],
+            "A JSONL file ends FINISHED with a count per line",
+            false,
+            basics::upload_jsonl,
+        ),
+        s(
+            "contract-create",
+            &["contract"],
+            "The create answer has exactly Unit21's fields and types",
+            false,
+            basics::contract_create,
+        ),
+        s(
+            "contract-status",
+            &["contract"],
+            "A new file's status has exactly Unit21's fields, with nulls until processing",
+            false,
+            basics::contract_status,
+        ),
+        s(
+            "contract-list",
+            &["contract", "list"],
+            "The list answer and its items have exactly Unit21's fields and types",
+            false,
+            basics::contract_list,
+        ),
+        s(
+            "contract-errors",
+            &["contract", "errors"],
+            "Errors carry error_code, and a message on 400s",
+            false,
+            basics::contract_errors,
+        ),
+        s(
+            "auth-missing-key",
+            &["auth"],
+            "No u21-key answers 401 unauthorized",
+            false,
+            basics::auth_missing_key,
+        ),
+        s(
+            "auth-unknown-key",
+            &["auth"],
+            "An unknown u21-key answers 401 unauthorized",
+            false,
+            basics::auth_unknown_key,
+        ),
+        s(
+            "auth-key-only-in-header",
+            &["auth", "secrecy"],
+            "The client sends the key in the u21-key header only: never in a URL, never to S3",
+            true,
+            secrecy::key_only_in_header,
+        ),
+        s(
+            "secrecy-key-not-in-output",
+            &["secrecy"],
+            "The key never appears in the client's error messages or logs",
+            false,
+            secrecy::key_not_in_output,
+        ),
+        s(
+            "tolerates-new-fields-and-statuses",
+            &["tolerance", "faults"],
+            "An answer with fields or a status the client does not know does not break it",
+            true,
+            secrecy::tolerates_new_fields,
+        ),
+        s(
+            "client-reports-not-found",
+            &["errors"],
+            "The client reports an unknown file as a 404",
+            false,
+            basics::client_not_found,
+        ),
+        s(
+            "failed-unparseable-file",
+            &["status", "failure-codes"],
+            "A .json file that is not JSON ends FAILED unparseable_file",
+            false,
+            basics::failed_unparseable,
+        ),
+        s(
+            "forced-statuses",
+            &["status", "failure-codes", "control"],
+            "The client reports every status (ADDED included) and failure code as the server sets them",
+            true,
+            basics::forced_statuses,
+        ),
+        s(
+            "list-newest-first",
+            &["list", "decided"],
+            "List orders files newest first (FIDELITY: list_newest_first)",
+            false,
+            paging::list_newest_first,
+        ),
+        s(
+            "list-offset-counts-pages",
+            &["list", "decided", "paging"],
+            "offset counts 1-based pages of limit files (FIDELITY: list_offset)",
+            false,
+            paging::list_offset_pages,
+        ),
+        s(
+            "list-bounds",
+            &["list", "decided"],
+            "created_after is inclusive, created_before exclusive (FIDELITY)",
+            false,
+            paging::list_bounds,
+        ),
+        s(
+            "list-all-pages",
+            &["list", "paging"],
+            "The client follows every page, not just the first",
+            false,
+            paging::list_all_pages,
+        ),
+        s(
+            "list-keeps-filters-on-every-page",
+            &["list", "paging"],
+            "Every page carries every filter, 1-based page offsets, and paging stops at total_count",
+            true,
+            paging::keeps_filters,
+        ),
+        s(
+            "list-empty-last-page",
+            &["list", "paging", "faults"],
+            "A page that comes back empty (files left the filter meanwhile) ends the listing",
+            true,
+            paging::empty_last_page,
+        ),
+        s(
+            "list-files-arriving",
+            &["list", "paging", "faults"],
+            "Files created while the client pages are not returned twice",
+            true,
+            paging::files_arriving,
+        ),
+        s(
+            "retry-rate-limited",
+            &["retries", "rate-limit", "faults"],
+            "The client retries a 429 no sooner than its Retry-After",
+            true,
+            retries::rate_limited,
+        ),
+        s(
+            "retry-rate-limit-reset",
+            &["retries", "rate-limit", "faults"],
+            "The client retries a 429 without Retry-After no sooner than X-RateLimit-Reset",
+            true,
+            retries::rate_limit_reset,
+        ),
+        s(
+            "retry-server-errors",
+            &["retries", "faults"],
+            "The client retries 500 and 503 on reads and succeeds",
+            true,
+            retries::server_errors,
+        ),
+        s(
+            "retry-dropped-connection",
+            &["retries", "faults"],
+            "The client retries a read whose connection dropped",
+            true,
+            retries::dropped,
+        ),
+        s(
+            "retry-gives-up",
+            &["retries", "faults"],
+            "Against a server that keeps answering 503 the client gives up after a few attempts",
+            true,
+            retries::gives_up,
+        ),
+        s(
+            "create-not-repeated",
+            &["retries", "faults"],
+            "A create answered 500, or whose connection dropped, is not sent again",
+            true,
+            retries::create_not_repeated,
+        ),
+        s(
+            "s3-uses-returned-url",
+            &["s3"],
+            "The client posts to the url the create call returned",
+            false,
+            s3::returned_url,
+        ),
+        s(
+            "s3-accepted-upload-sent-once",
+            &["s3"],
+            "An upload S3 accepted is never sent again",
+            true,
+            s3::sent_once,
+        ),
+        s(
+            "s3-slow-down-retried",
+            &["s3", "retries", "faults"],
+            "The client retries S3's SlowDown and the upload lands once",
+            true,
+            s3::slow_down,
+        ),
+        s(
+            "s3-expired-form",
+            &["s3", "control"],
+            "An expired form is refused by S3, reported as AccessDenied, and not posted again",
+            true,
+            s3::expired,
+        ),
+        s(
+            "s3-tampered-signature",
+            &["s3"],
+            "A tampered signature is refused with SignatureDoesNotMatch",
+            false,
+            s3::tampered,
+        ),
+        s(
+            "s3-oversized-file",
+            &["s3", "slow"],
+            "A file over 300 MiB is refused with EntityTooLarge",
+            false,
+            s3::oversized,
+        ),
+        s(
+            "wait-stops-on-final-status",
+            &["wait", "control"],
+            "wait returns at once on FINISHED, FAILED (with its failure_code) and DELETED",
+            true,
+            waiting::stops_on_final_status,
+        ),
+        s(
+            "wait-honours-timeout",
+            &["wait", "control"],
+            "wait gives up when its own timeout passes, and says it timed out",
+            true,
+            waiting::honours_timeout,
+        ),
+        s(
+            "wait-polls-politely",
+            &["wait", "control"],
+            "While a file processes, the client polls a few times a second with growing pauses",
+            true,
+            waiting::polls_politely,
+        ),
+    ]
+}
+
+/// Makes a file name unique for the run (the sandbox keeps everything it is sent).
+fn unique(ctx: &Ctx<'_>, name: &str) -> String {
+    format!("{}-{name}", ctx.run_id)
+}
+
+/// The `file_id` of a create answer.
+fn file_id(form: &Value) -> Result<String, Stop> {
+    form["file_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Stop::Fail(format!("the client returned no file_id: {form}")))
+}
+
+/// A create call made by the kit itself, not the client.
+async fn raw_create(ctx: &Ctx<'_>, name: &str) -> Result<Value, Stop> {
+    let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, name)});
+    let (status, created) = ctx
+        .raw(
+            Method::POST,
+            "/v1/imports/pre-signed-url/create",
+            Some(&body),
+            None,
+        )
+        .await?;
+    ensure(status == 200, || {
+        format!("create answered {status}: {created}")
+    })?;
+    Ok(created)
+}
+
+/// Uploads through the client; a refusal is explained by what S3 said.
+async fn upload(ctx: &Ctx<'_>, name: &str, content: &[u8]) -> Result<Value, Stop> {
+    ctx.driver
+        .upload(&ctx.target.stream, &ctx.file(name, content))
+        .await
+        .map_err(|e| Stop::Fail(upload_refused(&e)))
+}
+
+/// What a refused upload says about the client.
+fn upload_refused(err: &DriverError) -> String {
+    let hint = match (err.s3_code.as_deref(), err.status) {
+        (Some("SignatureDoesNotMatch"), _) => {
+            "the form was changed on the way: a careful client sends every returned field verbatim (no re-encoding, no trimming)"
+        }
+        (Some("InvalidArgument"), _) => {
+            "a careful client sends every returned field before the file, and exactly one file part"
+        }
+        (Some("AccessDenied"), _) if err.message.contains("Extra input fields") => {
+            "a careful client sends exactly the returned fields and adds none of its own"
+        }
+        (Some("AccessDenied"), _) => {
+            "a careful client sends the returned fields unchanged, soon after the create call"
+        }
+        (Some(_), _) => "a careful client sends the returned form as it is",
+        (None, None) => {
+            "no answer from the upload: a careful client posts to the url the create call returned"
+        }
+        (None, Some(_)) => "the client failed before or after the upload",
+    };
+    match &err.s3_code {
+        Some(code) => format!("S3 refused the upload ({code}): {err}; {hint}"),
+        None => format!("the upload failed: {err}; {hint}"),
+    }
+}
+
+/// The ids of a list answer, in order.
+fn ids_of(list: &Value) -> Vec<String> {
+    list["datafiles"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["file_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

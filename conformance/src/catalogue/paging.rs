@@ -1,0 +1,345 @@
+//! Listing: order, offsets, bounds, and `list_all` across pages while the data moves.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{body, file_id, ids_of, raw_create, unique, upload};
+use crate::scenario::{ensure, Check, Ctx, Stop};
+
+/// Three files one second apart, in a window of seconds no earlier file shares (on a target
+/// that cannot be reset, such as the sandbox, earlier files must not leak into the window).
+/// Returns their ids oldest first, the first second and the second after the last.
+async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64, i64), Stop> {
+    ctx.next_second().await?;
+    let mut ids = Vec::new();
+    let mut seconds = Vec::new();
+    for i in 0..3 {
+        if i > 0 {
+            ctx.next_second().await?;
+        }
+        let form = ctx
+            .driver
+            .create(
+                &ctx.target.stream,
+                &unique(ctx, &format!("{prefix}{i}.csv")),
+            )
+            .await?;
+        let id = form["file_id"].as_str().unwrap_or("").to_owned();
+        seconds.push(
+            ctx.driver.status(&id).await?["date_created"]
+                .as_i64()
+                .unwrap_or(0),
+        );
+        ids.push(id);
+    }
+    ensure(seconds[0] < seconds[1] && seconds[1] < seconds[2], || {
+        format!("the three files should be a second apart: {seconds:?}")
+    })?;
+    Ok((ids, seconds[0], seconds[2] + 1))
+}
+
+body!(list_newest_first, |ctx| {
+    let (ids, first, end) = three_files(ctx, "order").await?;
+    let window = json!({"created_after": first, "created_before": end, "stream_names": [ctx.target.stream], "limit": 10});
+    let list = ctx.driver.list(&window).await?;
+    let got = ids_of(&list);
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    ensure(got == newest_first, || {
+        if got == ids {
+            format!("the list is oldest first ({got:?}): set list_newest_first = false")
+        } else {
+            format!("expected {newest_first:?}, got {got:?}")
+        }
+    })
+});
+
+body!(list_offset_pages, |ctx| {
+    let (ids, first, end) = three_files(ctx, "offset").await?;
+    let list = ctx.driver.list(&json!({"created_after": first, "created_before": end, "stream_names": [ctx.target.stream], "offset": 2, "limit": 1})).await?;
+    let got = ids_of(&list);
+    // Newest first: page 2 of size 1 is the middle file; a record offset of 2 is the oldest.
+    ensure(got == [ids[1].clone()], || {
+        if got == [ids[0].clone()] {
+            "offset counted records, not pages: set list_offset = \"record\"".to_owned()
+        } else {
+            format!("expected [{}], got {got:?}", ids[1])
+        }
+    })
+});
+
+body!(list_bounds, |ctx| {
+    let (ids, first, end) = three_files(ctx, "bounds").await?;
+    let stream = json!([ctx.target.stream]);
+    let window = json!({"created_after": first + 1, "created_before": end, "stream_names": stream, "limit": 10});
+    let after = ids_of(&ctx.driver.list(&window).await?);
+    ensure(after.len() == 2 && after.contains(&ids[1]), || {
+        format!("created_after = the middle file's second should include it: {after:?} of {ids:?}")
+    })?;
+    let before = ids_of(&ctx.driver.list(&json!({"created_after": first, "created_before": first + 1, "stream_names": stream, "limit": 10})).await?);
+    ensure(before == [ids[0].clone()], || {
+        format!(
+            "created_before = the middle file's second should exclude it: {before:?} of {ids:?}"
+        )
+    })
+});
+
+body!(list_all_pages, |ctx| {
+    ctx.next_second().await?;
+    let mut ids = Vec::new();
+    let start = {
+        let form = ctx
+            .driver
+            .create(&ctx.target.stream, &unique(ctx, "page0.csv"))
+            .await?;
+        let id = form["file_id"].as_str().unwrap_or("").to_owned();
+        let second = ctx.driver.status(&id).await?["date_created"]
+            .as_i64()
+            .unwrap_or(0);
+        ids.push(id);
+        second
+    };
+    for i in 1..5 {
+        let form = ctx
+            .driver
+            .create(&ctx.target.stream, &unique(ctx, &format!("page{i}.csv")))
+            .await?;
+        ids.push(form["file_id"].as_str().unwrap_or("").to_owned());
+    }
+    let all = ctx
+        .driver
+        .list_all(&json!({"created_after": start, "stream_names": [ctx.target.stream], "limit": 2}))
+        .await?;
+    let mut got = ids_of(&all);
+    got.sort();
+    ids.sort();
+    ensure(got == ids, || {
+        format!("with pages of 2, expected all of {ids:?}, got {got:?}")
+    })
+});
+
+/// Files for the paging scenarios: uploaded under `manual` timing, so each stays QUEUED until
+/// the scenario says otherwise. Returns their ids, oldest first.
+async fn queued_files(ctx: &Ctx<'_>, prefix: &str, n: usize) -> Result<Vec<String>, Stop> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let form = upload(ctx, &format!("{prefix}{i}.csv"), b"a\n1\n").await?;
+        ids.push(file_id(&form)?);
+        ctx.tick().await?;
+    }
+    Ok(ids)
+}
+
+/// The list calls the client made after `mark`, as their JSON bodies.
+async fn list_bodies(ctx: &Ctx<'_>, mark: u64) -> Result<Vec<Value>, Stop> {
+    Ok(ctx
+        .requests("POST", "/v1/imports/list", mark)
+        .await?
+        .into_iter()
+        .map(|entry| entry["body"]["json"].clone())
+        .collect())
+}
+
+/// The ids `list_all` returned, failing on a repeated one.
+fn distinct_ids(all: &Value, why: &str) -> Result<Vec<String>, Stop> {
+    let ids = ids_of(all);
+    let mut seen = std::collections::BTreeSet::new();
+    for id in &ids {
+        if !seen.insert(id) {
+            return Err(Stop::Fail(format!(
+                "file {id} came back twice ({ids:?}): {why}"
+            )));
+        }
+    }
+    Ok(ids)
+}
+
+body!(keeps_filters, |ctx| {
+    let control = ctx.control()?;
+    control.timing("manual").await.map_err(Stop::Fail)?;
+    control.freeze().await.map_err(Stop::Fail)?;
+    let stream = ctx.target.stream.clone();
+    let other = format!("{stream}-other");
+    // One file before the window, five that match, one per filter that must not, one after.
+    ctx.next_second().await?;
+    queued_files(ctx, "early", 1).await?;
+    ctx.next_second().await?;
+    let matching = queued_files(ctx, "match", 5).await?;
+    let first = ctx.driver.status(&matching[0]).await?["date_created"]
+        .as_i64()
+        .unwrap_or(0);
+    raw_create(ctx, "pending.csv").await?;
+    ctx.driver
+        .upload(&other, &ctx.file("elsewhere.csv", b"a\n1\n"))
+        .await?;
+    ctx.tick().await?;
+    ctx.next_second().await?;
+    queued_files(ctx, "late", 1).await?;
+    let request = json!({
+        "statuses": ["QUEUED"],
+        "stream_names": [stream],
+        "created_after": first,
+        "created_before": first + 1,
+        "limit": 2,
+    });
+    let mark = ctx.mark().await?;
+    let all = ctx.driver.list_all(&request).await?;
+    let bodies = list_bodies(ctx, mark).await?;
+    for (page, body) in bodies.iter().enumerate() {
+        for filter in [
+            "statuses",
+            "stream_names",
+            "created_after",
+            "created_before",
+            "limit",
+        ] {
+            ensure(body[filter] == request[filter], || {
+                format!(
+                    "page {} was asked with {filter} = {} instead of {}: a careful client sends every filter on every page (sent {body})",
+                    page + 1,
+                    body[filter],
+                    request[filter]
+                )
+            })?;
+        }
+    }
+    let offsets: Vec<Value> = bodies.iter().map(|b| b["offset"].clone()).collect();
+    ensure(offsets.first() == Some(&json!(1)), || {
+        format!("the pages asked had offsets {offsets:?}: Unit21's offset counts pages from 1 (FIDELITY: list_offset), so the first page is offset 1")
+    })?;
+    ensure(
+        offsets.iter().enumerate().all(|(i, o)| *o == json!(i + 1)),
+        || {
+            format!("the pages asked had offsets {offsets:?}: offset counts pages of `limit` files (1, 2, 3), not records")
+        },
+    )?;
+    // Five files in pages of two: three pages, or a fourth, empty, for a client that stops only
+    // on a short or empty page.
+    ensure(bodies.len() <= 4, || {
+        format!(
+            "{} pages were asked for 5 files in pages of 2: a careful client stops once it has total_count files",
+            bodies.len()
+        )
+    })?;
+    let mut got = distinct_ids(&all, "a careful client keeps each file once")?;
+    got.sort();
+    let mut want = matching.clone();
+    want.sort();
+    ensure(got == want, || {
+        format!("with statuses, stream_names, created_after and created_before, expected exactly {want:?}, got {got:?}")
+    })
+});
+
+/// Runs `list_all(request)` with each list answer slowed down, and calls `between` once the
+/// first page has been answered, while the client has yet to get the second. Returns what the
+/// client returned and the list calls it made.
+async fn list_while_changing<'a>(
+    ctx: &'a Ctx<'a>,
+    request: &'a Value,
+    between: impl std::future::Future<Output = Check> + 'a,
+) -> Result<(Value, Vec<Value>), Stop> {
+    let control = ctx.control()?;
+    // The delay opens a window after the first answer in which the second page is asked but
+    // not yet answered, so the change lands between the two pages every time.
+    let fault = control
+        .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "latency", "ms": 100}, "times": 12}))
+        .await
+        .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
+    let done = AtomicBool::new(false);
+    let listing = async {
+        let all = ctx.driver.list_all(request).await;
+        done.store(true, Ordering::SeqCst);
+        all
+    };
+    let watcher = async {
+        while !done.load(Ordering::SeqCst) {
+            let answered = ctx
+                .requests("POST", "/v1/imports/list", mark)
+                .await?
+                .first()
+                .is_some_and(|first| !first["status"].is_null());
+            if answered {
+                return between.await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    };
+    let (all, changed) = tokio::join!(listing, watcher);
+    control.remove_fault(fault).await.ok();
+    changed?;
+    let all = all?;
+    Ok((all, list_bodies(ctx, mark).await?))
+}
+
+body!(empty_last_page, |ctx| {
+    let control = ctx.control()?;
+    control.timing("manual").await.map_err(Stop::Fail)?;
+    control.freeze().await.map_err(Stop::Fail)?;
+    ctx.next_second().await?;
+    let ids = queued_files(ctx, "leaving", 4).await?;
+    let first = ctx.driver.status(&ids[0]).await?["date_created"]
+        .as_i64()
+        .unwrap_or(0);
+    let request = json!({"statuses": ["QUEUED"], "stream_names": [ctx.target.stream], "created_after": first, "limit": 2});
+    // Newest first, page 1 holds the two newest; then the two oldest leave the filter, so
+    // page 2 comes back empty and total_count drops to 2.
+    let (all, bodies) = list_while_changing(ctx, &request, async {
+        for id in &ids[..2] {
+            control
+                .force(id, json!({"status": "DELETED"}))
+                .await
+                .map_err(Stop::Fail)?;
+        }
+        Ok(())
+    })
+    .await?;
+    ensure(bodies.len() <= 3, || {
+        format!(
+            "{} pages were asked after page 2 came back empty: a careful client stops on an empty page",
+            bodies.len()
+        )
+    })?;
+    let got = distinct_ids(&all, "a careful client keeps each file once")?;
+    let mut want = vec![ids[3].clone(), ids[2].clone()];
+    let mut sorted = got.clone();
+    sorted.sort();
+    want.sort();
+    ensure(sorted == want, || {
+        format!("expected the two files still QUEUED, {want:?}, got {got:?}")
+    })
+});
+
+body!(files_arriving, |ctx| {
+    ctx.control()?.freeze().await.map_err(Stop::Fail)?;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let form = ctx
+            .driver
+            .create(&ctx.target.stream, &unique(ctx, &format!("before{i}.csv")))
+            .await?;
+        ids.push(file_id(&form)?);
+        ctx.tick().await?;
+    }
+    let first = ctx.driver.status(&ids[0]).await?["date_created"]
+        .as_i64()
+        .unwrap_or(0);
+    let request = json!({"stream_names": [ctx.target.stream], "created_after": first, "limit": 2});
+    // A file created after page 1 is newest, so it pushes every file one place down: the
+    // last file of page 1 is the first of page 2.
+    let (all, _) = list_while_changing(ctx, &request, async {
+        ctx.tick().await?;
+        raw_create(ctx, "arriving.csv").await.map(drop)
+    })
+    .await?;
+    let got = distinct_ids(
+        &all,
+        "a file created while paging shifts later pages; a careful client drops file_ids it has already seen (or pins created_before to when it started)",
+    )?;
+    let missing: Vec<&String> = ids.iter().filter(|id| !got.contains(id)).collect();
+    ensure(missing.is_empty(), || {
+        format!("files {missing:?} that existed before paging began are missing from {got:?}")
+    })
+});

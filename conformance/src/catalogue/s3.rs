@@ -1,0 +1,185 @@
+//! The form POST: the returned url, the form as returned, one upload per accepted form, and
+//! S3's own errors surfaced with their code.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{body, file_id, unique, upload, upload_refused};
+use crate::scenario::{ensure, Ctx, Stop};
+use crate::target::upload_path;
+
+/// `host[:port]` of a URL, as a client puts it in `Host`.
+fn authority(url: &reqwest::Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
+body!(returned_url, |ctx| {
+    let mark = match ctx.target.control {
+        Some(_) => Some(ctx.mark().await?),
+        None => None,
+    };
+    let form = upload(ctx, "where.csv", b"a\n1\n").await?;
+    let file = ctx.driver.status(&file_id(&form)?).await?;
+    ensure(file["status"] != "PENDING_UPLOAD", || {
+        format!("the object never reached the returned url: {file}")
+    })?;
+    let Some(mark) = mark else { return Ok(()) };
+    let url = form["url"].as_str().unwrap_or_default();
+    let path = upload_path(&form);
+    let posts = ctx.requests("POST", &path, mark).await?;
+    ensure(!posts.is_empty(), || format!("no upload reached {url}"))?;
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Err(Stop::Fail(format!("the returned url is not a URL: {url}")));
+    };
+    // Behind a proxy the path the fake sees differs from the URL's; the host says nothing then.
+    if parsed.path() == path {
+        let expected = authority(&parsed);
+        for post in &posts {
+            let host = post["headers"]["host"].as_str().unwrap_or_default();
+            ensure(host.eq_ignore_ascii_case(&expected), || {
+                format!(
+                    "the upload was sent to {host}, but the create call returned {url}: a careful client posts to the returned url, never to one it builds"
+                )
+            })?;
+        }
+    }
+    Ok(())
+});
+
+/// S3 POSTs of a form after `mark`.
+async fn posts(ctx: &Ctx<'_>, form: &Value, mark: u64) -> Result<usize, Stop> {
+    ctx.count("POST", &upload_path(form), mark).await
+}
+
+body!(sent_once, |ctx| {
+    let mark = ctx.mark().await?;
+    let form = upload(ctx, "once.csv", b"a\n1\n").await?;
+    let sent = posts(ctx, &form, mark).await?;
+    ensure(sent == 1, || {
+        format!("S3 accepted the upload (204), yet `upload` sent it {sent} times: a careful client never sends an accepted upload again")
+    })?;
+    let form = ctx
+        .driver
+        .create(&ctx.target.stream, &unique(ctx, "once-form.csv"))
+        .await?;
+    let mark = ctx.mark().await?;
+    ctx.driver
+        .upload_form(&form, &ctx.file("once-form.csv", b"a\n1\n"))
+        .await
+        .map_err(|e| Stop::Fail(upload_refused(&e)))?;
+    let sent = posts(ctx, &form, mark).await?;
+    ensure(sent == 1, || {
+        format!("S3 accepted the upload (204), yet `upload_form` sent it {sent} times: a careful client never sends an accepted upload again")
+    })
+});
+
+body!(slow_down, |ctx| {
+    let control = ctx.control()?;
+    let created = ctx
+        .driver
+        .create(&ctx.target.stream, &unique(ctx, "slow.csv"))
+        .await?;
+    let path = upload_path(&created);
+    let mark = ctx.mark().await?;
+    control
+        .fault(
+            json!({"method": "POST", "path": path, "action": {"kind": "s3_slow_down"}, "times": 1}),
+        )
+        .await
+        .map_err(Stop::Fail)?;
+    ctx.driver
+        .upload_form(&created, &ctx.file("slow.csv", b"a\n1\n"))
+        .await
+        .map_err(|e| {
+            Stop::Fail(format!(
+                "the client gave up on S3's SlowDown (503): {e}; a careful client retries it after a pause"
+            ))
+        })?;
+    let sent = posts(ctx, &created, mark).await?;
+    ensure(sent == 2, || {
+        format!("expected the refused post and one more, saw {sent}")
+    })
+});
+
+body!(expired, |ctx| {
+    let control = ctx.control()?;
+    let created = ctx
+        .driver
+        .create(&ctx.target.stream, &unique(ctx, "late.csv"))
+        .await?;
+    control
+        .advance(Duration::from_secs(3 * 3600))
+        .await
+        .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
+    match ctx
+        .driver
+        .upload_form(&created, &ctx.file("late.csv", b"a\n1\n"))
+        .await
+    {
+        Ok(_) => Err(Stop::Fail("an expired form was accepted".into())),
+        Err(err) => ensure(
+            err.s3_code.as_deref() == Some("AccessDenied") && err.status == Some(403),
+            || {
+                format!(
+                    "expected S3's AccessDenied (403) to be reported with its code, the client said: {err} (s3_code {:?}); a careful client surfaces S3's XML <Code>",
+                    err.s3_code
+                )
+            },
+        ),
+    }?;
+    let sent = posts(ctx, &created, mark).await?;
+    ensure(sent == 1, || {
+        format!("S3 refused the form as expired (403), yet the client posted it {sent} times: a refusal is final; a careful client asks for a new form instead of re-posting the same one")
+    })?;
+    let file = ctx.driver.status(&file_id(&created)?).await?;
+    ensure(file["status"] == "PENDING_UPLOAD", || {
+        format!("a refused upload changed the status: {file}")
+    })
+});
+
+body!(tampered, |ctx| {
+    let mut created = ctx
+        .driver
+        .create(&ctx.target.stream, &unique(ctx, "tampered.csv"))
+        .await?;
+    created["form_fields"]["signature"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    match ctx
+        .driver
+        .upload_form(&created, &ctx.file("tampered.csv", b"a\n1\n"))
+        .await
+    {
+        Ok(_) => Err(Stop::Fail("a tampered signature was accepted".into())),
+        Err(err) => ensure(
+            err.s3_code.as_deref() == Some("SignatureDoesNotMatch"),
+            || {
+                format!("expected SignatureDoesNotMatch, the client said: {err} (s3_code {:?}); a careful client surfaces S3's XML <Code>", err.s3_code)
+            },
+        ),
+    }
+});
+
+body!(oversized, |ctx| {
+    let path = ctx.dir.join(format!("{}-huge.csv", ctx.run_id));
+    // Sparse: a MiB over the 300 MiB cap (so S3 can tell from the length alone), without
+    // writing 301 MiB to disk.
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(314_572_800 + 1_048_576))
+        .map_err(|e| Stop::Fail(e.to_string()))?;
+    let created = ctx
+        .driver
+        .create(&ctx.target.stream, &unique(ctx, "huge.csv"))
+        .await?;
+    let refused = ctx.driver.upload_form(&created, &path).await;
+    std::fs::remove_file(&path).ok();
+    match refused {
+        Ok(_) => Err(Stop::Fail("a file over 300 MiB was accepted".into())),
+        Err(err) => ensure(err.s3_code.as_deref() == Some("EntityTooLarge"), || {
+            format!("expected EntityTooLarge, the client said: {err}")
+        }),
+    }
+});

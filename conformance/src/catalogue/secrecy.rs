@@ -1,0 +1,144 @@
+//! The key stays secret (its header only, never a URL, never S3, never output), and answers
+//! with more than the client knows do not break it.
+
+use serde_json::{json, Value};
+
+use super::{body, file_id, upload};
+use crate::scenario::{ensure, Stop};
+use crate::target::upload_path;
+
+body!(key_only_in_header, |ctx| {
+    let key = ctx.target.api_key.clone();
+    let mark = ctx.mark().await?;
+    let form = upload(ctx, "secret.csv", b"a\n1\n").await?;
+    let id = file_id(&form)?;
+    ctx.driver.status(&id).await?;
+    ctx.driver.list(&json!({"limit": 5})).await?;
+    let s3 = upload_path(&form);
+    let sent = ctx.requests("", "/", mark).await?;
+    ensure(!sent.is_empty(), || {
+        "the journal saw none of the client's requests".to_owned()
+    })?;
+    for request in &sent {
+        let path = request["path"].as_str().unwrap_or_default();
+        let method = request["method"].as_str().unwrap_or_default();
+        let shown = path.replace(&key, "****");
+        ensure(!path.contains(&key), || {
+            format!("the key was sent in the URL of {method} {shown}: a careful client sends it only in the u21-key header (URLs end up in logs and proxies)")
+        })?;
+        let has_key = request["headers"].get("u21-key").is_some();
+        if path.starts_with("/v1/") {
+            ensure(has_key, || {
+                format!("{method} {shown} was sent without the u21-key header")
+            })?;
+        } else if path.starts_with(&s3) {
+            ensure(!has_key, || {
+                format!("the upload to S3 ({method} {shown}) carried the u21-key header: the key goes to Unit21's API only, never to the storage host")
+            })?;
+        }
+    }
+    Ok(())
+});
+
+body!(key_not_in_output, |ctx| {
+    let key = ctx.target.api_key.clone();
+    let mut errors = Vec::new();
+    if let Err(err) = ctx.driver.status("999999999").await {
+        errors.push(("a 404", err));
+    }
+    if let Err(err) = ctx.driver.list(&json!({"limit": 0})).await {
+        errors.push(("a 400", err));
+    }
+    let mut form = ctx
+        .driver
+        .create(&ctx.target.stream, &super::unique(ctx, "leak.csv"))
+        .await?;
+    form["form_fields"]["signature"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    if let Err(err) = ctx
+        .driver
+        .upload_form(&form, &ctx.file("leak.csv", b"a\n1\n"))
+        .await
+    {
+        errors.push(("an S3 refusal", err));
+    }
+    ensure(errors.len() == 3, || {
+        format!(
+            "expected three errors (a 404, a 400, an S3 refusal), the client reported {}",
+            errors.len()
+        )
+    })?;
+    for (what, err) in &errors {
+        let text = format!("{err} {:?} {:?}", err.error_code, err.s3_code);
+        ensure(!text.contains(&key), || {
+            format!(
+                "the key appeared in the client's error for {what}: {}; a careful client never repeats its key in errors",
+                text.replace(&key, "****")
+            )
+        })?;
+    }
+    let logs = ctx.driver.diagnostics();
+    ensure(!logs.contains(&key), || {
+        let line = logs
+            .lines()
+            .find(|l| l.contains(&key))
+            .unwrap_or_default()
+            .replace(&key, "****");
+        format!("the key appeared in the client's log (stderr): {line}; a careful client masks it")
+    })
+});
+
+/// A copy of `file` with a field and a status no client knows today.
+fn from_the_future(file: &Value) -> Value {
+    let mut file = file.clone();
+    file["status"] = json!("ARCHIVED");
+    file["retention_days"] = json!(30);
+    file["source"] = json!({"kind": "api", "labels": ["x"]});
+    file
+}
+
+body!(tolerates_new_fields, |ctx| {
+    let control = ctx.control()?;
+    let form = upload(ctx, "future.csv", b"a\n1\n").await?;
+    let id = file_id(&form)?;
+    let (_, file) = ctx
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v1/imports/{id}"),
+            None,
+            None,
+        )
+        .await?;
+    let json_headers = json!({"content-type": "application/json"});
+    let future = from_the_future(&file);
+    control
+        .fault(json!({"method": "GET", "path": format!("/v1/imports/{id}"), "times": 1,
+            "action": {"kind": "status", "status": 200, "body": future.to_string(), "headers": json_headers}}))
+        .await
+        .map_err(Stop::Fail)?;
+    let seen = ctx.driver.status(&id).await.map_err(|e| {
+        Stop::Fail(format!(
+            "the client broke on a file with fields it does not know (retention_days, source) and the status ARCHIVED: {e}; a careful client ignores unknown fields and keeps an unknown status as it is"
+        ))
+    })?;
+    ensure(seen["file_id"] == id.as_str(), || {
+        format!("wrong file: {seen}")
+    })?;
+    ensure(seen["status"] == "ARCHIVED", || {
+        format!("the client turned the unknown status ARCHIVED into {}: a careful client keeps the server's word", seen["status"])
+    })?;
+    let list =
+        json!({"datafiles": [future], "response_count": 1, "total_count": 1, "next_cursor": null});
+    control
+        .fault(json!({"method": "POST", "path": "/v1/imports/list", "times": 1,
+            "action": {"kind": "status", "status": 200, "body": list.to_string(), "headers": json_headers}}))
+        .await
+        .map_err(Stop::Fail)?;
+    let listed = ctx.driver.list(&json!({"limit": 5})).await.map_err(|e| {
+        Stop::Fail(format!(
+            "the client broke on a list answer with a field it does not know (next_cursor) and an unknown status: {e}"
+        ))
+    })?;
+    ensure(super::ids_of(&listed) == [id.clone()], || {
+        format!("expected the one listed file {id}, got {listed}")
+    })
+});

@@ -1,0 +1,167 @@
+//! `wait`: it stops on every final status, gives up at its own timeout, and polls politely.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{body, file_id, upload};
+use crate::scenario::{ensure, Ctx, Stop};
+
+/// A file that stays QUEUED until the scenario moves it (timing is `manual`).
+async fn queued_file(ctx: &Ctx<'_>, name: &str) -> Result<String, Stop> {
+    ctx.control()?.timing("manual").await.map_err(Stop::Fail)?;
+    let form = upload(ctx, name, b"a\n1\n").await?;
+    file_id(&form)
+}
+
+body!(stops_on_final_status, |ctx| {
+    let control = ctx.control()?;
+    let limit = Duration::from_secs(3);
+    let cases = [
+        (
+            json!({"status": "FINISHED", "successful_count": 1, "failure_count": 0}),
+            "FINISHED",
+            Value::Null,
+        ),
+        (
+            json!({"status": "FAILED", "failure_code": "invalid_schema"}),
+            "FAILED",
+            json!("invalid_schema"),
+        ),
+        (json!({"status": "DELETED"}), "DELETED", Value::Null),
+    ];
+    for (i, (transition, status, code)) in cases.into_iter().enumerate() {
+        let id = queued_file(ctx, &format!("final{i}.csv")).await?;
+        control.force(&id, transition).await.map_err(Stop::Fail)?;
+        let started = Instant::now();
+        let file = ctx.driver.wait(&id, limit).await.map_err(|e| {
+            Stop::Fail(format!(
+                "wait on a file already {status} failed after {:.1} s: {e}; {status} is final, so a careful client returns the file at once",
+                started.elapsed().as_secs_f64()
+            ))
+        })?;
+        ensure(
+            file["status"] == status && file["failure_code"] == code,
+            || format!("wait returned {file}, expected {status} with failure_code {code}"),
+        )?;
+        ensure(started.elapsed() < Duration::from_secs(2), || {
+            format!(
+                "wait took {:.1} s to return a file that was already {status}: a careful client stops polling on the first final status",
+                started.elapsed().as_secs_f64()
+            )
+        })?;
+    }
+    Ok(())
+});
+
+body!(honours_timeout, |ctx| {
+    let control = ctx.control()?;
+    let id = queued_file(ctx, "forever.csv").await?;
+    let timeout = Duration::from_millis(500);
+    let grace = Duration::from_secs(3);
+    let started = Instant::now();
+    let waited = tokio::time::timeout(timeout + grace, ctx.driver.wait(&id, timeout)).await;
+    let took = started.elapsed();
+    match waited {
+        Err(_) => {
+            // Let the client's wait end, so the next scenario gets its attention.
+            control
+                .force(&id, json!({"status": "DELETED"}))
+                .await
+                .map_err(Stop::Fail)?;
+            Err(Stop::Fail(format!(
+                "wait with a timeout of 0.5 s was still waiting after {:.1} s on a file that stays QUEUED: a careful client gives up when its own timeout passes",
+                took.as_secs_f64()
+            )))
+        }
+        Ok(Ok(file)) => Err(Stop::Fail(format!(
+            "wait returned a file that is not final as if it were: {file}; a careful client reports a timeout"
+        ))),
+        Ok(Err(err)) => {
+            ensure(err.timed_out, || {
+                format!("wait failed without saying it timed out (\"timed_out\": true): {err}")
+            })?;
+            ensure(took >= timeout.mul_f64(0.9), || {
+                format!("wait gave up after {:.2} s, before its timeout of 0.5 s", took.as_secs_f64())
+            })
+        }
+    }
+});
+
+/// How long the file stays PROCESSING while the client waits.
+const PROCESSING: Duration = Duration::from_millis(1000);
+/// Polls a polite client makes per second of processing (plus two).
+const POLLS_PER_SECOND: f64 = 6.0;
+
+body!(polls_politely, |ctx| {
+    let control = ctx.control()?;
+    let id = queued_file(ctx, "polled.csv").await?;
+    control
+        .force(&id, json!({"status": "PROCESSING"}))
+        .await
+        .map_err(Stop::Fail)?;
+    let path = format!("/v1/imports/{id}");
+    let most = 2 + (POLLS_PER_SECOND * PROCESSING.as_secs_f64()) as usize;
+    let mark = ctx.mark().await?;
+    let done = AtomicBool::new(false);
+    let waiting = async {
+        let file = ctx.driver.wait(&id, ctx.wait_timeout()).await;
+        done.store(true, Ordering::SeqCst);
+        file
+    };
+    // Keep the file PROCESSING for a while (real time: politeness is about real time), then
+    // finish it; a client that hammers is let go at once.
+    let stepper = async {
+        let started = Instant::now();
+        while started.elapsed() < PROCESSING && !done.load(Ordering::SeqCst) {
+            if ctx.count("GET", &path, mark).await? > most {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let polls = ctx.requests("GET", &path, mark).await?;
+        control
+            .force(
+                &id,
+                json!({"status": "FINISHED", "successful_count": 1, "failure_count": 0}),
+            )
+            .await
+            .map_err(Stop::Fail)?;
+        Ok::<_, Stop>((polls, started.elapsed()))
+    };
+    let (file, stepped) = tokio::join!(waiting, stepper);
+    let (polls, window) = stepped?;
+    let file = file?;
+    ensure(file["status"] == "FINISHED", || {
+        format!("expected FINISHED, got {file}")
+    })?;
+    let gaps: Vec<i64> = polls
+        .windows(2)
+        .map(|w| w[1]["at_ms"].as_i64().unwrap_or(0) - w[0]["at_ms"].as_i64().unwrap_or(0))
+        .collect();
+    let gaps_text = || {
+        gaps.iter()
+            .map(|g| format!("{:.2}", *g as f64 / 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    ensure(polls.len() <= most, || {
+        format!(
+            "polled {} times in {:.1} s of processing (pauses of {} s): a careful client polls at most about {POLLS_PER_SECOND} times a second, with growing pauses",
+            polls.len(),
+            window.as_secs_f64(),
+            gaps_text()
+        )
+    })?;
+    if gaps.len() >= 3 {
+        let (first, last) = (gaps[0], gaps[gaps.len() - 1]);
+        ensure(last as f64 >= first as f64 * 1.5, || {
+            format!(
+                "the pauses between polls did not grow ({} s): a careful client backs off while a file processes",
+                gaps_text()
+            )
+        })?;
+    }
+    Ok(())
+});
