@@ -518,6 +518,35 @@ async fn list_all_pages_past_a_thousand_files() {
 }
 
 #[tokio::test]
+async fn list_all_returns_each_file_once_when_files_arrive_while_it_pages() {
+    let start = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let server = MockServer::builder()
+        .clock(u21_mock::Clock::frozen(start))
+        .start()
+        .await;
+    for i in 0..3 {
+        server
+            .add_file("s", &format!("f{i}.csv"), "a\n1\n")
+            .await
+            .unwrap();
+        server.clock().advance(Duration::from_millis(10));
+    }
+    let client = client(&server);
+    let mut files = Box::pin(client.list_all(ListRequest::new().limit(2)));
+    let mut ids = Vec::new();
+    // The first page (files 3 and 2) is fetched and read…
+    for _ in 0..2 {
+        ids.push(files.try_next().await.unwrap().unwrap().file_id);
+    }
+    // …then a new file pushes every file one place down: page 2 is now files 2 and 1.
+    server.add_file("s", "late.csv", "a\n1\n").await.unwrap();
+    while let Some(file) = files.try_next().await.unwrap() {
+        ids.push(file.file_id);
+    }
+    assert_eq!(ids, ["3", "2", "1"]);
+}
+
+#[tokio::test]
 async fn a_large_file_streams_from_disk() {
     let server = MockServer::start().await;
     let client = client(&server);

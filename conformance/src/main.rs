@@ -154,7 +154,7 @@ async fn main_inner() -> anyhow::Result<bool> {
         }
         TargetKind::Sandbox => Target::sandbox_from_env().map_err(anyhow::Error::msg)?,
     };
-    target.preflight().await?;
+    target.preflight(op_deadline).await?;
     let mut options = RunOptions::for_target(&target);
     if let Some(secs) = args.scenario_deadline {
         options.scenario_deadline = seconds("--scenario-deadline", secs)?;
@@ -176,9 +176,9 @@ async fn main_inner() -> anyhow::Result<bool> {
         ),
     };
     // Each result is printed as it ends, so a long run shows where it is.
-    let _ = write!(
+    let _ = writeln!(
         std::io::stdout().lock(),
-        "conformance: {} against {}\n",
+        "conformance: {} against {}",
         driver.name(),
         target.name
     );

@@ -185,13 +185,16 @@ mod tests {
                 result("b", Outcome::Fail("x < y".into())),
                 result("c", Outcome::Skip("no control".into())),
             ],
+            elapsed: Duration::from_millis(20),
         }
     }
 
     #[test]
     fn summary_json_and_junit_agree() {
         let report = report();
-        assert!(report.summary().ends_with("1 passed, 1 failed, 1 skipped"));
+        assert!(report
+            .summary()
+            .ends_with("ran in 0.02 s\n1 passed, 1 failed, 1 skipped"));
         assert_eq!(report.to_json()["failed"], 1);
         let junit = report.to_junit();
         assert!(

@@ -110,11 +110,14 @@ impl Target {
     /// Checks, before any scenario, that the target answers and takes the key, so a wrong URL
     /// or key is reported as what it is rather than as every scenario failing.
     ///
+    /// `deadline` bounds the check, so a target that accepts connections and never answers
+    /// is reported too.
+    ///
     /// # Errors
     /// "cannot reach …", "the key is refused …", or an answer that is not Unit21's.
-    pub async fn preflight(&self) -> Result<(), SetupError> {
+    pub async fn preflight(&self, deadline: Duration) -> Result<(), SetupError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(deadline)
             .build()
             .map_err(|e| SetupError(e.to_string()))?;
         let url = format!("{}/v1/imports/list", self.base_url);
@@ -223,7 +226,14 @@ impl Control {
             saved: Value::Null,
             saved_faults: Vec::new(),
         };
-        match control.call(reqwest::Method::GET, "/_mock/clock", None).await {
+        // A short look: a target that never answers is reported by the pre-flight check.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(5),
+            control.call(reqwest::Method::GET, "/_mock/clock", None),
+        )
+        .await
+        .unwrap_or_else(|_| Err(CallError::Unreachable("no answer".into())));
+        match probe {
             Ok(clock) if clock.get("now_ms").is_some() => {}
             Err(CallError::Refused(status, _)) if status == 401 || status == 403 => {
                 return Err(SetupError(format!(

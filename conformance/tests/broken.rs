@@ -66,8 +66,8 @@ impl Broken {
                     return Err(DriverError {
                         status: Some(status),
                         error_code: body["error_code"].as_str().map(str::to_owned),
-                        s3_code: None,
                         message: format!("answered {status}"),
+                        ..Default::default()
                     });
                 }
                 Err(err) => {
@@ -155,18 +155,22 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_ignores_429_fails_only_the_rate_limit_scenario() {
+async fn a_client_that_ignores_429_fails_only_the_rate_limit_scenarios() {
     assert_eq!(
         failures(Fault::IgnoresRateLimit).await,
-        set(&["retry-rate-limited"])
+        set(&["retry-rate-limited", "retry-rate-limit-reset"])
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_at_the_first_page_fails_only_the_paging_scenario() {
+async fn a_client_that_stops_at_the_first_page_fails_only_the_paging_scenarios() {
     assert_eq!(
         failures(Fault::StopsAtFirstPage).await,
-        set(&["list-all-pages"])
+        set(&[
+            "list-all-pages",
+            "list-files-arriving",
+            "list-keeps-filters-on-every-page"
+        ])
     );
 }
 
@@ -178,13 +182,20 @@ async fn a_client_that_hardcodes_the_s3_host_fails_every_upload_scenario_and_not
             "upload-csv-finishes",
             "upload-json-finishes",
             "upload-jsonl-finishes",
+            "auth-key-only-in-header",
+            "tolerates-new-fields-and-statuses",
             "failed-unparseable-file",
             "forced-statuses",
+            "list-keeps-filters-on-every-page",
+            "list-empty-last-page",
             "s3-uses-returned-url",
+            "s3-accepted-upload-sent-once",
             "s3-slow-down-retried",
             "s3-expired-form",
             "s3-tampered-signature",
-            "wait-slow-processing",
+            "wait-stops-on-final-status",
+            "wait-honours-timeout",
+            "wait-polls-politely",
         ])
     );
 }

@@ -56,7 +56,9 @@ async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_
     config.control.enabled = false;
     config.timing = u21_mock::Timing::Instant;
     let server = u21_mock::MockServer::builder().config(config).start().await;
-    let target = Target::at_url(&server.uri(), server.api_key(), "conformance", None).await;
+    let target = Target::at_url(&server.uri(), server.api_key(), "conformance", None)
+        .await
+        .unwrap();
     assert!(target.control.is_none());
     let selection = Selection {
         only: vec![],

@@ -302,6 +302,77 @@ async fn a_large_file_over_the_limit_is_cut_off_without_being_stored() {
     assert_nothing_changed(&server, &created).await;
 }
 
+/// S3 refuses a request whose declared length already rules the file out, before reading it:
+/// the fake answers having read a fraction of a 64 MiB file whose policy allows 48 MiB.
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_before_the_file_is_read() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let server = MockServer::builder().clock(frozen_clock()).start().await;
+    let created = create(&server, "s", "huge.csv").await;
+    let key = created["form_fields"]["key"].as_str().unwrap();
+    let conditions = json!([["content-length-range", 0, 48 * 1024 * 1024], {"bucket": "u21-mock-uploads"}, {"key": key}]);
+    let fields = signed_v2_fields(
+        key,
+        conditions,
+        Duration::from_secs(60),
+        UNIX_EPOCH + Duration::from_secs(T0_SECS),
+    );
+    let boundary = "XyZzY";
+    let mut head = String::new();
+    for (name, value) in &fields {
+        head += &format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        );
+    }
+    head += &format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.csv\"\r\n\r\n");
+    let tail = format!("\r\n--{boundary}--\r\n");
+    const FILE: u64 = 64 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let length = head.len() as u64 + FILE + tail.len() as u64;
+    // The body is made as it is sent, and counted.
+    let sent = Arc::new(AtomicU64::new(0));
+    let chunks = {
+        let sent = Arc::clone(&sent);
+        let mut parts: Vec<bytes::Bytes> = vec![head.into_bytes().into()];
+        parts.extend((0..FILE / CHUNK as u64).map(|_| bytes::Bytes::from(vec![b'x'; CHUNK])));
+        parts.push(tail.into_bytes().into());
+        futures_util::stream::iter(parts.into_iter().map(move |part| {
+            sent.fetch_add(part.len() as u64, Ordering::Relaxed);
+            Ok::<_, std::io::Error>(part)
+        }))
+    };
+    let response = http()
+        .post(created["url"].as_str().unwrap())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("content-length", length)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let xml = assert_s3_error(
+        response,
+        400,
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed size",
+    )
+    .await;
+    assert_eq!(
+        xml_field(&xml, "MaxSizeAllowed").as_deref(),
+        Some("50331648")
+    );
+    let read = sent.load(Ordering::Relaxed);
+    assert!(
+        read < FILE / 2,
+        "the fake read {read} bytes of a {FILE}-byte file it could refuse from its length"
+    );
+    assert_nothing_changed(&server, &created).await;
+}
+
 #[tokio::test]
 async fn no_file_and_two_files() {
     let (server, created) = server_and_form().await;

@@ -205,8 +205,9 @@ body!(keeps_filters, |ctx| {
         }
     }
     let offsets: Vec<Value> = bodies.iter().map(|b| b["offset"].clone()).collect();
+    let shown = Value::from(offsets.clone());
     ensure(offsets.first() == Some(&json!(1)), || {
-        format!("the pages asked had offsets {offsets:?}: Unit21's offset counts pages from 1 (FIDELITY: list_offset), so the first page is offset 1")
+        format!("the pages asked had offsets {shown}: Unit21's offset counts pages from 1 (FIDELITY: list_offset), so the first page is offset 1")
     })?;
     ensure(
         offsets.iter().enumerate().all(|(i, o)| *o == json!(i + 1)),
@@ -231,6 +232,10 @@ body!(keeps_filters, |ctx| {
     })
 });
 
+/// More list calls than this in one listing of a handful of files is a client that does not
+/// stop.
+const RUNAWAY_PAGES: usize = 12;
+
 /// Runs `list_all(request)` with each list answer slowed down, and calls `between` once the
 /// first page has been answered, while the client has yet to get the second. Returns what the
 /// client returned and the list calls it made.
@@ -242,7 +247,7 @@ async fn list_while_changing<'a>(
     let control = ctx.control()?;
     // The delay opens a window after the first answer in which the second page is asked but
     // not yet answered, so the change lands between the two pages every time.
-    let fault = control
+    control
         .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "latency", "ms": 100}, "times": 12}))
         .await
         .map_err(Stop::Fail)?;
@@ -253,25 +258,41 @@ async fn list_while_changing<'a>(
         done.store(true, Ordering::SeqCst);
         all
     };
+    // Waits for the first page's answer, makes the change, then watches for a client that
+    // keeps paging (it is stopped with a 400 so the run goes on).
     let watcher = async {
+        let mut between = Some(between);
         while !done.load(Ordering::SeqCst) {
-            let answered = ctx
-                .requests("POST", "/v1/imports/list", mark)
-                .await?
-                .first()
-                .is_some_and(|first| !first["status"].is_null());
-            if answered {
-                return between.await;
+            let calls = ctx.requests("POST", "/v1/imports/list", mark).await?;
+            if let Some(change) =
+                between.take_if(|_| calls.first().is_some_and(|c| !c["status"].is_null()))
+            {
+                change.await?;
+            }
+            if calls.len() > RUNAWAY_PAGES {
+                control
+                    .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "status", "status": 400,
+                        "body": "{\"error_code\":\"bad_request\",\"message\":\"stopped by the conformance kit: too many pages\"}",
+                        "headers": {"content-type": "application/json"}}}))
+                    .await
+                    .map_err(Stop::Fail)?;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(())
+        Ok::<(), Stop>(())
     };
     let (all, changed) = tokio::join!(listing, watcher);
-    control.remove_fault(fault).await.ok();
+    control.clear_faults().await.map_err(Stop::Fail)?;
     changed?;
-    let all = all?;
-    Ok((all, list_bodies(ctx, mark).await?))
+    let bodies = list_bodies(ctx, mark).await?;
+    ensure(bodies.len() <= RUNAWAY_PAGES, || {
+        format!(
+            "the client asked for {} pages and was stopped: a careful client stops on an empty or short page, or once it has total_count files",
+            bodies.len()
+        )
+    })?;
+    Ok((all?, bodies))
 }
 
 body!(empty_last_page, |ctx| {

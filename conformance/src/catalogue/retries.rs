@@ -153,7 +153,7 @@ body!(gives_up, |ctx| {
     // A client that never stops is let through (the fault is lifted) so the run goes on.
     let watcher = async {
         while !done.load(Ordering::SeqCst) {
-            if ctx.count("GET", READS, mark).await? > MOST_ATTEMPTS * 3 {
+            if ctx.count("GET", READS, mark).await? > MOST_ATTEMPTS {
                 control.remove_fault(fault).await.map_err(Stop::Fail)?;
                 return Ok(());
             }

@@ -141,10 +141,17 @@ body!(polls_politely, |ctx| {
         .map(|w| w[1]["at_ms"].as_i64().unwrap_or(0) - w[0]["at_ms"].as_i64().unwrap_or(0))
         .collect();
     let gaps_text = || {
-        gaps.iter()
+        let shown: Vec<String> = gaps
+            .iter()
+            .take(8)
             .map(|g| format!("{:.2}", *g as f64 / 1000.0))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        let more = if gaps.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        format!("{}{more}", shown.join(", "))
     };
     ensure(polls.len() <= most, || {
         format!(

@@ -1,0 +1,228 @@
+//! The `u21-conformance` command as a user runs it: the README's commands against a running
+//! fake, the fake left as it was found, setup errors that are not blamed on the client, and a
+//! client that never answers.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::process::Command;
+
+fn conformance(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_u21-conformance"));
+    command.args(args).kill_on_drop(true);
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn adapter(name: &str) -> String {
+    format!("{}/adapters/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn control(
+    server: &u21_mock::MockServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.uri()));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap_or(Value::Null)
+}
+
+/// The README starts the fake with its defaults (forms say `127.0.0.1`) and gives the kit
+/// `http://localhost:8021`: every scenario must pass that way, with the reference client and
+/// with the curl adapter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_commands_pass_against_a_default_fake_and_leave_it_as_found() {
+    let server = u21_mock::MockServer::builder()
+        .config(u21_mock::Config::default())
+        .start()
+        .await;
+    let url = format!("http://localhost:{}", server.address().port());
+
+    // The user's own state: a file, a fault on a path the kit never uses, a slow timing, a
+    // moved clock and a stream.
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/v1/imports/pre-signed-url/create", server.uri()))
+        .header("u21-key", server.api_key())
+        .json(&json!({"stream_name": "mine", "file_name": "mine.csv"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["file_id"], "1");
+    control(
+        &server,
+        reqwest::Method::POST,
+        "/_mock/faults",
+        Some(json!({"path": "/nowhere", "action": {"kind": "internal_error"}, "times": 3})),
+    )
+    .await;
+    control(
+        &server,
+        reqwest::Method::POST,
+        "/_mock/timing",
+        Some(json!({"timing": "realistic"})),
+    )
+    .await;
+    control(
+        &server,
+        reqwest::Method::POST,
+        "/_mock/clock/advance",
+        Some(json!({"seconds": 3600})),
+    )
+    .await;
+    control(
+        &server,
+        reqwest::Method::PUT,
+        "/_mock/streams",
+        Some(json!([{"name": "mine"}])),
+    )
+    .await;
+    let state_before = control(&server, reqwest::Method::GET, "/_mock/state", None).await;
+    let faults_before = control(&server, reqwest::Method::GET, "/_mock/faults", None).await;
+
+    let curl = adapter("curl.sh");
+    for extra in [vec![], vec!["--adapter", curl.as_str()]] {
+        let mut args = vec!["--target", "url", "--url", url.as_str()];
+        args.extend(extra);
+        let output = conformance(&args).output().await.unwrap();
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{out}");
+        assert!(out.contains(" passed, 0 failed, 0 skipped"), "{out}");
+        assert!(out.contains("s3-slow-down-retried"), "{out}");
+    }
+
+    let state_after = control(&server, reqwest::Method::GET, "/_mock/state", None).await;
+    let faults_after = control(&server, reqwest::Method::GET, "/_mock/faults", None).await;
+    assert_eq!(state_after["files"], state_before["files"]);
+    assert_eq!(state_after["timing"], json!("realistic"));
+    assert_eq!(state_after["streams"], state_before["streams"]);
+    assert_eq!(state_after["clock"], state_before["clock"]);
+    assert_eq!(state_after["next_id"], state_before["next_id"]);
+    let strip_ids = |faults: &Value| -> Vec<Value> {
+        faults
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| json!([f["fault"], f["remaining"]]))
+            .collect()
+    };
+    assert_eq!(strip_ids(&faults_after), strip_ids(&faults_before));
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_a_setup_error_not_a_client_failure() {
+    // Nothing listens on port 1.
+    let output = conformance(&["--target", "url", "--url", "http://127.0.0.1:1"])
+        .output()
+        .await
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("cannot reach http://127.0.0.1:1"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[tokio::test]
+async fn a_target_that_never_answers_is_reported_within_the_deadline() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts connections and reads nothing: a hung server.
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let output = conformance(&["--target", "url", "--url", &url, "--op-deadline", "1"])
+        .output()
+        .await
+        .unwrap();
+    held.abort();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("cannot reach"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_key_is_a_setup_error() {
+    let server = u21_mock::MockServer::start().await;
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--api-key",
+        "not-a-key",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("the key is refused"), "{out}");
+}
+
+#[tokio::test]
+async fn a_client_that_never_answers_fails_each_scenario_within_its_deadline() {
+    let server = u21_mock::MockServer::start().await;
+    let started = Instant::now();
+    // `sleep` reads no request and writes no answer.
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--only",
+        "happy-path",
+        "--op-deadline",
+        "0.5",
+        "--adapter",
+        "sleep",
+        "--",
+        "600",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert_eq!(
+        out.matches("did not answer upload within its deadline")
+            .count(),
+        3,
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 3 failed"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

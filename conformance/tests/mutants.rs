@@ -1,0 +1,447 @@
+//! Mutation testing of the kit: clients made from the shipped Python adapter by changing a line
+//! or two, each a bug real integrations have, must each fail the scenario meant to catch it.
+//! The test prints the mutation score and fails if any mutant survives. Changes that are not
+//! bugs (equivalent mutants) are listed with the reason, and must pass.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use u21_conformance::{run_with, AdapterDriver, Deadlines, Outcome, RunOptions, Selection, Target};
+
+/// One realistic bug: the lines it changes in `python_client.py`, and the scenario that must
+/// fail because of it.
+struct Mutant {
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    killed_by: &'static str,
+}
+
+const fn m(
+    name: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    killed_by: &'static str,
+) -> Mutant {
+    Mutant {
+        name,
+        edits,
+        killed_by,
+    }
+}
+
+const MUTANTS: &[Mutant] = &[
+    // Retry discipline.
+    m(
+        "retries a 429 after a fixed 0.1 s",
+        &[("def pause(attempt, headers):\n", "def pause(attempt, headers):\n    return 0.1\n")],
+        "retry-rate-limited",
+    ),
+    m(
+        "reads Retry-After as milliseconds",
+        &[("return float(retry_after)", "return float(retry_after) / 1000")],
+        "retry-rate-limited",
+    ),
+    m(
+        "ignores X-RateLimit-Reset",
+        &[("    if reset and reset.isdigit():", "    if False:")],
+        "retry-rate-limit-reset",
+    ),
+    m(
+        "treats 429 as final",
+        &[(
+            "retryable = status in (429, 503) or (idempotent and status >= 500)",
+            "retryable = status == 503 or (idempotent and status >= 500)",
+        )],
+        "retry-rate-limited",
+    ),
+    m(
+        "does not retry 5xx on reads",
+        &[(
+            "retryable = status in (429, 503) or (idempotent and status >= 500)",
+            "retryable = status == 429",
+        )],
+        "retry-server-errors",
+    ),
+    m(
+        "does not retry a dropped read",
+        &[(
+            "            if idempotent and attempt < RETRIES:\n                time.sleep(pause(attempt, None))",
+            "            if False:\n                time.sleep(pause(attempt, None))",
+        )],
+        "retry-dropped-connection",
+    ),
+    m(
+        "retries far too often (RETRIES = 25)",
+        &[("RETRIES = 4\n", "RETRIES = 25\n")],
+        "retry-gives-up",
+    ),
+    m(
+        "repeats a create answered 500",
+        &[("file_name}, idempotent=False)", "file_name}, idempotent=True)")],
+        "create-not-repeated",
+    ),
+    m(
+        "repeats a create whose connection dropped",
+        &[(
+            "            if idempotent and attempt < RETRIES:\n                time.sleep(pause(attempt, None))",
+            "            if attempt < RETRIES:\n                time.sleep(pause(attempt, None))",
+        )],
+        "create-not-repeated",
+    ),
+    // The S3 form.
+    m(
+        "takes a 204 without a body for a lost answer and posts again",
+        &[(
+            "                pass  # S3 may answer (and close) before the body is done: read what it said.\n            response = conn.getresponse()\n            raw = response.read()\n",
+            "                pass  # S3 may answer (and close) before the body is done: read what it said.\n            response = conn.getresponse()\n            raw = response.read()\n            if not raw and attempt < RETRIES:\n                raise ConnectionResetError(\"empty answer\")\n",
+        )],
+        "s3-accepted-upload-sent-once",
+    ),
+    m(
+        "re-posts a refused form",
+        &[(
+            "if response.status >= 500 and attempt < RETRIES:",
+            "if response.status >= 400 and attempt < RETRIES:",
+        )],
+        "s3-expired-form",
+    ),
+    m(
+        "builds the upload URL from its base URL",
+        &[(
+            "conn, target = connect(form[\"url\"])",
+            "conn, target = connect(BASE + \"/u21-mock-uploads/\")",
+        )],
+        "s3-uses-returned-url",
+    ),
+    m(
+        "sends a hard-coded list of fields (policy forgotten)",
+        &[(
+            "for name, value in form[\"form_fields\"].items():",
+            "for name, value in ((k, form[\"form_fields\"][k]) for k in (\"key\", \"AWSAccessKeyId\", \"signature\")):",
+        )],
+        "upload-csv-finishes",
+    ),
+    m(
+        "URL-encodes the field values",
+        &[("\\r\\n\\r\\n{value}\\r\\n'", "\\r\\n\\r\\n{urllib.parse.quote(value)}\\r\\n'")],
+        "upload-csv-finishes",
+    ),
+    m(
+        "sends two file parts",
+        &[(
+            "    tail = f\"\\r\\n--{boundary}--\\r\\n\".encode()",
+            "    head = head + b\"\\r\\n\" + head[head.rindex(b\"--\" + boundary.encode()):]\n    tail = f\"\\r\\n--{boundary}--\\r\\n\".encode()",
+        )],
+        "upload-csv-finishes",
+    ),
+    m(
+        "adds a Content-Type field of its own",
+        &[(
+            "    filename = os.path.basename(path)\n",
+            "    filename = os.path.basename(path)\n    head += f'--{boundary}\\r\\nContent-Disposition: form-data; name=\"Content-Type\"\\r\\n\\r\\ntext/csv\\r\\n'.encode()\n",
+        )],
+        "upload-csv-finishes",
+    ),
+    m(
+        "does not retry S3's SlowDown",
+        &[(
+            "if response.status >= 500 and attempt < RETRIES:",
+            "if response.status >= 500 and response.status != 503 and attempt < RETRIES:",
+        )],
+        "s3-slow-down-retried",
+    ),
+    m(
+        "drops S3's error code",
+        &[(
+            "raise Failure(message.group(1) if message else text[:200], response.status, None, code.group(1) if code else None)",
+            "raise Failure(message.group(1) if message else text[:200], response.status)",
+        )],
+        "s3-tampered-signature",
+    ),
+    // Waiting.
+    m(
+        "takes DELETED for still running",
+        &[(
+            "if file[\"status\"] in (\"FINISHED\", \"FAILED\", \"DELETED\"):",
+            "if file[\"status\"] in (\"FINISHED\", \"FAILED\"):",
+        )],
+        "wait-stops-on-final-status",
+    ),
+    m(
+        "takes FAILED for still running",
+        &[(
+            "if file[\"status\"] in (\"FINISHED\", \"FAILED\", \"DELETED\"):",
+            "if file[\"status\"] in (\"FINISHED\", \"DELETED\"):",
+        )],
+        "wait-stops-on-final-status",
+    ),
+    m(
+        "takes the wait timeout for milliseconds",
+        &[(
+            "deadline, interval = time.monotonic() + timeout, 0.1",
+            "deadline, interval = time.monotonic() + timeout * 1000, 0.1",
+        )],
+        "wait-honours-timeout",
+    ),
+    m(
+        "returns the first answer as final",
+        &[(
+            "if file[\"status\"] in (\"FINISHED\", \"FAILED\", \"DELETED\"):",
+            "if True:",
+        )],
+        "wait-honours-timeout",
+    ),
+    m(
+        "polls in a tight loop",
+        &[("        time.sleep(min(interval, left))\n", "")],
+        "wait-polls-politely",
+    ),
+    m(
+        "polls every 0.1 s without backing off",
+        &[("interval = min(interval * 1.5, 2.0)", "interval = 0.1")],
+        "wait-polls-politely",
+    ),
+    // Paging.
+    m(
+        "drops the filters after the first page",
+        &[(
+            "dict(request, offset=page, limit=limit)",
+            "dict(request if page == 1 else {}, offset=page, limit=limit)",
+        )],
+        "list-keeps-filters-on-every-page",
+    ),
+    m(
+        "counts pages from 0",
+        &[("files, seen, page = [], set(), 1", "files, seen, page = [], set(), 0")],
+        "list-keeps-filters-on-every-page",
+    ),
+    m(
+        "counts the offset in records",
+        &[("        page += 1\n", "        page += limit\n")],
+        "list-keeps-filters-on-every-page",
+    ),
+    m(
+        "stops after the first page",
+        &[("        page += 1\n", "        return {\"datafiles\": files}\n")],
+        "list-all-pages",
+    ),
+    m(
+        "pages until the first page's total_count, empty pages or not",
+        &[
+            (
+                "files, seen, page = [], set(), 1",
+                "files, seen, page, total = [], set(), 1, None",
+            ),
+            (
+                "if len(answer[\"datafiles\"]) < limit or len(files) >= answer[\"total_count\"]:",
+                "if len(files) >= (total := total or answer[\"total_count\"]):",
+            ),
+        ],
+        "list-empty-last-page",
+    ),
+    m(
+        "keeps a file seen on two pages twice",
+        &[("            if file[\"file_id\"] not in seen:", "            if True:")],
+        "list-files-arriving",
+    ),
+    // The key.
+    m(
+        "also sends the key in the query string",
+        &[(
+            "conn, target = connect(BASE + path)",
+            "conn, target = connect(BASE + path + \"?u21-key=\" + KEY)",
+        )],
+        "auth-key-only-in-header",
+    ),
+    m(
+        "sends the key to S3 too",
+        &[(
+            "            conn.putheader(\"content-length\", str(size))\n",
+            "            conn.putheader(\"content-length\", str(size))\n            conn.putheader(\"u21-key\", KEY)\n",
+        )],
+        "auth-key-only-in-header",
+    ),
+    m(
+        "logs every request with its headers",
+        &[(
+            "            conn.request(method, target, body=data, headers=headers)\n",
+            "            print(f\"> {method} {target} {headers}\", file=sys.stderr)\n            conn.request(method, target, body=data, headers=headers)\n",
+        )],
+        "secrecy-key-not-in-output",
+    ),
+    m(
+        "puts the key in its error messages",
+        &[(
+            "raise Failure(answer.get(\"message\") or f\"{method} {path} answered {status}\", status, answer.get(\"error_code\"))",
+            "raise Failure(f\"{method} {path} (key {KEY}) answered {status}\", status, answer.get(\"error_code\"))",
+        )],
+        "secrecy-key-not-in-output",
+    ),
+    // Tolerance and errors.
+    m(
+        "refuses a status it does not know",
+        &[(
+            "        return api(\"GET\", f\"/v1/imports/{request['file_id']}\")\n",
+            "        file = api(\"GET\", f\"/v1/imports/{request['file_id']}\")\n        if file[\"status\"] not in (\"PENDING_UPLOAD\", \"ADDED\", \"QUEUED\", \"PROCESSING\", \"FINISHED\", \"FAILED\", \"DELETED\"):\n            raise Failure(f\"unknown status {file['status']}\")\n        return file\n",
+        )],
+        "tolerates-new-fields-and-statuses",
+    ),
+    m(
+        "refuses fields it does not know",
+        &[(
+            "        return api(\"POST\", \"/v1/imports/list\", request[\"request\"])\n",
+            "        answer = api(\"POST\", \"/v1/imports/list\", request[\"request\"])\n        if set(answer) != {\"datafiles\", \"response_count\", \"total_count\"}:\n            raise Failure(f\"unexpected fields in {sorted(answer)}\")\n        return answer\n",
+        )],
+        "tolerates-new-fields-and-statuses",
+    ),
+    m(
+        "reports errors without their status",
+        &[(
+            "raise Failure(answer.get(\"message\") or f\"{method} {path} answered {status}\", status, answer.get(\"error_code\"))",
+            "raise Failure(answer.get(\"message\") or f\"{method} {path} answered {status}\")",
+        )],
+        "client-reports-not-found",
+    ),
+];
+
+/// Changes that are not bugs: the scenario named must still pass with them.
+const EQUIVALENT: &[(Mutant, &str)] = &[
+    (
+        m(
+            "pauses grow by 2 instead of 1.5",
+            &[(
+                "interval = min(interval * 1.5, 2.0)",
+                "interval = min(interval * 2, 2.0)",
+            )],
+            "wait-polls-politely",
+        ),
+        "a steeper backoff is politer still",
+    ),
+    (
+        m(
+            "retries 3 times instead of 4",
+            &[("RETRIES = 4\n", "RETRIES = 3\n")],
+            "retry-server-errors",
+        ),
+        "any small bound on attempts is careful",
+    ),
+    (
+        m(
+            "backs off without jitter",
+            &[(
+                "return random.uniform(0, min(5.0, 0.05 * 2 ** attempt))",
+                "return min(5.0, 0.05 * 2 ** attempt)",
+            )],
+            "retry-gives-up",
+        ),
+        "jitter spreads many clients out; one client is as careful without it",
+    ),
+];
+
+fn adapter_source() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/adapters/python_client.py"
+    ))
+    .expect("the Python adapter")
+}
+
+/// The adapter with the mutant's edits; each edit must match exactly once, so a mutant cannot
+/// silently stop applying when the adapter changes.
+fn mutate(source: &str, mutant: &Mutant) -> String {
+    let mut text = source.to_owned();
+    for (find, replace) in mutant.edits {
+        assert_eq!(
+            text.matches(find).count(),
+            1,
+            "mutant {:?}: {find:?} must occur exactly once in python_client.py",
+            mutant.name
+        );
+        text = text.replacen(find, replace, 1);
+    }
+    text
+}
+
+/// Runs the mutant's scenario; returns how it ended.
+async fn try_mutant(source: &str, mutant: &Mutant, dir: &std::path::Path) -> Outcome {
+    let path = dir.join(format!("mutant-{}.py", mutant.name.replace(' ', "-")));
+    std::fs::write(&path, mutate(source, mutant)).unwrap();
+    let target = Target::in_process().await;
+    let driver = AdapterDriver::spawn(
+        "python3",
+        &[path.display().to_string()],
+        &target.base_url,
+        &target.api_key,
+    )
+    .unwrap()
+    .deadlines(Deadlines {
+        op: Duration::from_secs(8),
+    });
+    let selection = Selection {
+        only: vec![mutant.killed_by.into()],
+        skip: vec![],
+    };
+    let options = RunOptions {
+        budget: Duration::from_secs(120),
+        scenario_deadline: Duration::from_secs(60),
+    };
+    let report = run_with(&target, &driver, &selection, options, &mut |_| {}).await;
+    assert_eq!(report.results.len(), 1, "no scenario {}", mutant.killed_by);
+    report.results[0].outcome.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_realistic_client_bug_is_caught_by_the_scenario_meant_for_it() {
+    let source = adapter_source();
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let outcomes: Vec<(usize, Outcome)> = futures_util::stream::iter(MUTANTS.iter().enumerate())
+        .map(|(i, mutant)| {
+            let (source, dir) = (&source, dir.path());
+            async move { (i, try_mutant(source, mutant, dir).await) }
+        })
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    let mut outcomes = outcomes;
+    outcomes.sort_by_key(|(i, _)| *i);
+    let mut survivors = Vec::new();
+    println!("mutants of conformance/adapters/python_client.py:");
+    for (i, outcome) in &outcomes {
+        let mutant = &MUTANTS[*i];
+        match outcome {
+            Outcome::Fail(why) => println!(
+                "  killed    {:<58} by {:<34} {}",
+                mutant.name,
+                mutant.killed_by,
+                why.lines().next().unwrap_or_default()
+            ),
+            other => {
+                println!(
+                    "  SURVIVED  {:<58} {} {other:?}",
+                    mutant.name, mutant.killed_by
+                );
+                survivors.push(mutant.name);
+            }
+        }
+    }
+    let killed = MUTANTS.len() - survivors.len();
+    println!(
+        "mutation score: {killed}/{} killed ({:.0}%) in {:.1} s",
+        MUTANTS.len(),
+        100.0 * killed as f64 / MUTANTS.len() as f64,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(MUTANTS.len() >= 30, "the kit promises at least 30 mutants");
+    assert!(survivors.is_empty(), "mutants survived: {survivors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_that_are_not_bugs_still_pass() {
+    let source = adapter_source();
+    let dir = tempfile::tempdir().unwrap();
+    for (mutant, why) in EQUIVALENT {
+        let outcome = try_mutant(&source, mutant, dir.path()).await;
+        println!("  equivalent  {:<40} ({why}): {outcome:?}", mutant.name);
+        assert_eq!(outcome, Outcome::Pass, "{}: {why}", mutant.name);
+    }
+}
