@@ -50,6 +50,40 @@ async fn the_curl_adapter_passes_every_scenario() {
     check(&target, &driver).await;
 }
 
+/// Node.js 20 or later: `.ci/run` installs it where it is missing. Elsewhere the test says it
+/// did not run, and under CI (`CI` set) a missing Node fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_adapter_passes_every_scenario() {
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let major = version.as_deref().and_then(|v| {
+        v.trim_start_matches('v')
+            .split('.')
+            .next()?
+            .parse::<u32>()
+            .ok()
+    });
+    if !major.is_some_and(|m| m >= 20) {
+        let why = format!("needs Node.js 20 or later, found {version:?}");
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("not run: {why}");
+        return;
+    }
+    let target = Target::in_process().await;
+    let driver = AdapterDriver::spawn(
+        "node",
+        &[adapter("node_client.mjs")],
+        &target.base_url,
+        &target.api_key,
+    )
+    .unwrap();
+    check(&target, &driver).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_reason() {
     let mut config = u21_mock::Config::default();
