@@ -245,12 +245,15 @@ async fn list_while_changing<'a>(
     between: impl std::future::Future<Output = Check> + 'a,
 ) -> Result<(Value, Vec<Value>), Stop> {
     let control = ctx.control()?;
-    // The delay opens a window after the first answer in which the second page is asked but
-    // not yet answered, so the change lands between the two pages every time.
-    control
-        .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "latency", "ms": 100}, "times": 12}))
-        .await
-        .map_err(Stop::Fail)?;
+    // Page 1 is answered at once; every later page waits 400 ms before it is read, a window
+    // in which the kit, seeing page 1 answered, makes its change, so the change lands between
+    // the two pages every time (even on a loaded machine).
+    for (ms, times) in [(0, 1), (400, 11)] {
+        control
+            .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "latency", "ms": ms}, "times": times}))
+            .await
+            .map_err(Stop::Fail)?;
+    }
     let mark = ctx.mark().await?;
     let done = AtomicBool::new(false);
     let listing = async {

@@ -81,9 +81,9 @@ body!(rate_limit_reset, |ctx| {
     let control = ctx.control()?;
     let (id, mark) = file_to_read(ctx).await?;
     // Unit21 documents only the X-RateLimit-* headers, so a 429 may come without Retry-After.
-    // The reset is 0.5 to 1.5 s away: any backoff shorter than that retries too soon.
+    // The reset is 0.3 to 1.3 s away: any backoff shorter than that retries too soon.
     let now_ms = control.now_ms().await.map_err(Stop::Fail)? as i64;
-    let reset = (now_ms + 1500) / 1000;
+    let reset = (now_ms + 1300) / 1000;
     control
         .fault(json!({
             "method": "GET", "path": "/v1/imports/*", "times": 1,
