@@ -137,7 +137,7 @@ async fn main_inner() -> anyhow::Result<bool> {
             };
             let _ = writeln!(
                 out,
-                "{:<28} {:<36} {}{control}",
+                "{:<34} {:<36} {}{control}",
                 scenario.name,
                 scenario.tags.join(","),
                 scenario.description
