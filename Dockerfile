@@ -5,15 +5,22 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin u21-mock --bin u21-conformance --bin u21 \
- && strip target/release/u21-mock target/release/u21-conformance target/release/u21
+# The root manifest is a package too (the cross-crate tests), so the binaries are named
+# across the workspace.
+RUN cargo build --release --locked --workspace --bin u21-mock --bin u21-conformance --bin u21 \
+ && mkdir /out \
+ && cp target/release/u21-mock target/release/u21-conformance target/release/u21 /out/ \
+ && strip /out/*
 
 FROM debian:bookworm-slim
+# python3, nodejs, curl and jq run the conformance kit's adapters.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 \
+ && apt-get install -y --no-install-recommends ca-certificates python3 nodejs curl jq \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /data --create-home u21
-COPY --from=build /src/target/release/u21-mock /src/target/release/u21-conformance /src/target/release/u21 /usr/local/bin/
+ && useradd --system --uid 10001 --home-dir /data --create-home u21 \
+ && mkdir /reports \
+ && chown u21 /reports
+COPY --from=build /out/ /usr/local/bin/
 COPY conformance/adapters /opt/u21/adapters
 USER u21
 WORKDIR /data

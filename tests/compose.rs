@@ -55,7 +55,7 @@ fn the_mock_service_command_is_accepted_by_u21_mock() {
         "u21-mock {command:?} --check: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("listen 0.0.0.0:8021, timing Fast"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("listen 0.0.0.0:8021, timing fast"));
 }
 
 #[test]
@@ -83,6 +83,17 @@ fn the_health_checks_run_against_a_live_fake() {
     )
     .unwrap();
     let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    // The checks run inside the image, with its environment (`ENV U21_MOCK_LISTEN=…`).
+    let image_env: Vec<(String, String)> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    assert!(
+        image_env.iter().any(|(k, _)| k == "U21_MOCK_LISTEN"),
+        "{image_env:?}"
+    );
     // Compose writes ["CMD", program, …]; the Dockerfile's exec form is [program, …].
     assert_eq!(from_compose[0], "CMD");
     for check in [&from_compose[1..], &from_dockerfile[..]] {
@@ -92,11 +103,16 @@ fn the_health_checks_run_against_a_live_fake() {
             .iter()
             .map(|a| a.replace(":8021", &format!(":{port}")))
             .collect();
-        let status = Command::new(binary("u21-mock"))
+        let output = Command::new(binary("u21-mock"))
             .args(&args)
-            .status()
+            .envs(image_env.iter().map(|(k, v)| (k, v)))
+            .output()
             .unwrap();
-        assert!(status.success(), "u21-mock {args:?}");
+        assert!(
+            output.status.success(),
+            "u21-mock {args:?} with {image_env:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let _ = server.kill();
     let _ = server.wait();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// A Unit21 imports client in Node.js (20 or later) with no packages: the built-in fetch,
-// FormData and file-backed Blobs. It speaks the conformance adapter protocol
+// A Unit21 imports client in Node.js (18 or later) with no packages: the built-in fetch for
+// Unit21's API, node:http(s) to stream uploads from disk. It speaks the conformance adapter protocol
 // (conformance/ADAPTERS.md): one JSON request per line on stdin, one JSON answer per line on
 // stdout. U21_BASE_URL and U21_API_KEY say where and who.
 //
@@ -9,7 +9,10 @@
 // only where repeating is safe (reads, and uploads, which S3 stores once per key), never
 // repeats a create that may have made a file, streams uploads from disk, and never re-sends an
 // upload S3 accepted.
-import { openAsBlob } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import { basename } from "node:path";
 import { createInterface } from "node:readline";
 
@@ -88,32 +91,61 @@ function xmlField(text, name) {
   return match ? match[1] : null;
 }
 
+// One form POST: every returned field, as returned and in order, then the one file, streamed
+// from disk with its length declared. Resolves with the status, headers and body text.
+function postForm(form, path) {
+  const boundary = randomUUID().replaceAll("-", "");
+  let head = "";
+  for (const [name, value] of Object.entries(form.form_fields)) {
+    head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  }
+  head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${basename(path)}"\r\n\r\n`;
+  const tail = `\r\n--${boundary}--\r\n`;
+  const length = Buffer.byteLength(head) + statSync(path).size + Buffer.byteLength(tail);
+  const url = new URL(form.url);
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === "https:" ? https : http).request(url, {
+      method: "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": length },
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+    request.on("timeout", () => request.destroy(new Error("no answer in time")));
+    request.on("error", reject);
+    request.on("response", (response) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk) => (text += chunk));
+      response.on("end", () => resolve({ status: response.statusCode, headers: response.headers, text }));
+      response.on("error", reject);
+    });
+    request.write(head);
+    const file = createReadStream(path);
+    file.on("error", (error) => request.destroy(error));
+    file.on("end", () => request.end(tail));
+    // S3 may answer (and stop reading) before the body is done: the answer still comes.
+    file.pipe(request, { end: false });
+  });
+}
+
 async function uploadForm(form, path) {
   for (let attempt = 0; ; attempt++) {
-    // Every returned field, as returned and in order, then the one file, streamed from disk.
-    const body = new FormData();
-    for (const [name, value] of Object.entries(form.form_fields)) body.append(name, value);
-    body.append("file", await openAsBlob(path), basename(path));
-    let response, text;
+    let answer;
     try {
-      response = await fetch(form.url, { method: "POST", body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      text = await response.text();
+      answer = await postForm(form, path);
     } catch (error) {
       if (attempt < RETRIES) {
         await sleep(pause(attempt, null));
         continue;
       }
-      throw new Failure(`upload: ${error.cause?.message ?? error.message}`);
+      throw new Failure(`upload: ${error.message}`);
     }
-    if (response.status >= 200 && response.status < 300) return {}; // accepted: never sent again
-    if (response.status >= 500 && attempt < RETRIES) {
-      await sleep(pause(attempt, response.headers));
+    const { status, headers, text } = answer;
+    if (status >= 200 && status < 300) return {}; // accepted: never sent again
+    if (status >= 500 && attempt < RETRIES) {
+      await sleep(pause(attempt, new Headers(Object.entries(headers).map(([k, v]) => [k, String(v)]))));
       continue;
     }
-    throw new Failure(xmlField(text, "Message") ?? text.slice(0, 200), {
-      status: response.status,
-      s3Code: xmlField(text, "Code"),
-    });
+    throw new Failure(xmlField(text, "Message") ?? text.slice(0, 200), { status, s3Code: xmlField(text, "Code") });
   }
 }
 

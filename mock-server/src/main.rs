@@ -1,23 +1,25 @@
 //! `u21-mock`: runs the Unit21 imports fake until interrupted.
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser};
 use u21_mock::{Config, KeyConfig, MockServer, Timing};
 
 /// A faithful local fake of Unit21's file imports API, with its S3 upload endpoint.
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "Examples:\n  u21-mock\n  u21-mock --timing instant --listen 0.0.0.0:8021 --public-url http://localhost:8021\n  u21-mock --config streams.toml --rate-limit 0"
+    after_help = "Examples:\n  u21-mock\n  u21-mock --timing instant --listen 0.0.0.0:8021 --public-url http://localhost:8021\n  u21-mock --listen localhost:8032\n  u21-mock --config streams.toml --rate-limit 0\n\nBoolean environment variables (U21_MOCK_NO_CONTROL) take 1/0, true/false, yes/no or on/off."
 )]
 struct Args {
-    /// Address to listen on (port 0 picks a free one).
-    #[arg(long, env = "U21_MOCK_LISTEN", default_value = "127.0.0.1:8021")]
+    /// Address to listen on: HOST:PORT (an IP or a host name such as localhost), or :PORT for
+    /// every interface. Port 0 picks a free one.
+    #[arg(long, env = "U21_MOCK_LISTEN", default_value = "127.0.0.1:8021", value_parser = parse_listen)]
     listen: SocketAddr,
     /// TOML configuration: keys, streams and schemas, S3 credentials, fidelity switches.
     #[arg(long, env = "U21_MOCK_CONFIG")]
@@ -40,7 +42,7 @@ struct Args {
     #[arg(long, env = "U21_MOCK_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Serve no control API under /_mock/.
-    #[arg(long, env = "U21_MOCK_NO_CONTROL")]
+    #[arg(long, env = "U21_MOCK_NO_CONTROL", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     no_control: bool,
     /// Require this token (header x-u21-mock-token, or Authorization: Bearer) on control calls.
     #[arg(long, env = "U21_MOCK_CONTROL_TOKEN")]
@@ -52,9 +54,34 @@ struct Args {
     #[arg(long)]
     check: bool,
     /// Exit 0 if a GET of this http:// URL answers 200, else 1 (for container health checks,
-    /// where no curl is installed).
-    #[arg(long, value_name = "URL", exclusive = true)]
+    /// where no curl is installed). Every other flag and U21_MOCK_* variable is ignored, so the
+    /// check runs in the same environment as the server it checks.
+    #[arg(long, value_name = "URL")]
     health_check: Option<String>,
+}
+
+/// `HOST:PORT` with an IP or a host name, or `:PORT` for every interface.
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = value.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{port}' is not a port number"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(address) = value.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let addresses: Vec<SocketAddr> = value
+        .to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT or :PORT ({e})"))?
+        .collect();
+    // localhost resolves to ::1 and 127.0.0.1: IPv4 is what most clients try first.
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addresses.first())
+        .copied()
+        .ok_or_else(|| format!("'{value}' resolves to no address"))
 }
 
 fn main() -> ExitCode {
@@ -74,6 +101,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "u21_mock=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -86,6 +114,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("u21-mock: {err:#}");
+            let in_use = err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+            });
+            if in_use {
+                eprintln!("hint: another program (perhaps another u21-mock) holds that port; stop it, or pick another with --listen 127.0.0.1:8022 (or :0 for any free port)");
+            }
             ExitCode::from(1)
         }
     }
@@ -124,23 +160,42 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.check {
         config.validate()?;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "configuration ok: listen {}, timing {timing:?}, rate limit {}, {} key(s), {} stream(s), control {}",
-            args.listen, config.rate_limit, config.effective_keys().len(), config.streams.len(),
+        let _ = writeln!(out, "configuration ok: listen {}, timing {}, rate limit {}, {} key(s), {} stream(s), control {}",
+            args.listen, timing_name(timing), config.rate_limit, config.effective_keys().len(), config.streams.len(),
             if config.control.enabled { "on" } else { "off" });
         return Ok(());
     }
+    let control = match (&config.control.enabled, &config.control.token) {
+        (false, _) => "off (--no-control)",
+        (true, Some(_)) => "on, a token is required (x-u21-mock-token)",
+        (true, None) => "on, open to this machine's clients (no token)",
+    };
     let mut builder = MockServer::builder().config(config).listen(args.listen);
-    if let Some(dir) = args.data_dir {
+    if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }
     let server = builder.try_start().await.context("cannot start")?;
-    print_banner(&server, timing);
+    let data_dir = args.data_dir.as_ref().map_or_else(
+        || "none (state in memory, gone on exit)".to_owned(),
+        |d| d.display().to_string(),
+    );
+    print_banner(&server, timing, control, &data_dir);
     wait_for_shutdown().await;
     let _ = writeln!(std::io::stderr(), "u21-mock: stopping");
     Ok(())
 }
 
-fn print_banner(server: &MockServer, timing: Timing) {
+/// The flag's own spelling of a timing profile.
+fn timing_name(timing: Timing) -> &'static str {
+    match timing {
+        Timing::Instant => "instant",
+        Timing::Fast => "fast",
+        Timing::Realistic => "realistic",
+        Timing::Manual => "manual",
+    }
+}
+
+fn print_banner(server: &MockServer, timing: Timing, control: &str, data_dir: &str) {
     // Whoever started us may stop reading after the first line; a closed stdout must not take
     // the server down, so write errors are ignored rather than panicking as println! would.
     let mut out = std::io::stdout().lock();
@@ -153,9 +208,19 @@ fn print_banner(server: &MockServer, timing: Timing) {
     let _ = writeln!(out, "u21-mock listening on {}", server.uri())
         .and_then(|()| writeln!(out, "  public URL:  {}", server.public_url()))
         .and_then(|()| writeln!(out, "  API key:     {}", server.api_key()))
-        .and_then(|()| writeln!(out, "  timing:      {timing:?}"))
+        .and_then(|()| writeln!(out, "  timing:      {} (--timing)", timing_name(timing)))
         .and_then(|()| writeln!(out, "  S3 bucket:   {}", server.bucket()))
+        .and_then(|()| writeln!(out, "  data dir:    {data_dir}"))
+        .and_then(|()| writeln!(out, "  control:     {control}"))
+        .and_then(|()| {
+            if control.starts_with("off") {
+                Ok(())
+            } else {
+                writeln!(out, "  dashboard:   {}/", server.public_url())
+            }
+        })
         .and_then(|()| writeln!(out, "Try it:\n  {curl}"))
+        .and_then(|()| writeln!(out, "Stop with Ctrl-C. Requests are logged below."))
         .and_then(|()| out.flush());
 }
 

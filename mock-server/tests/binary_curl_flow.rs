@@ -286,3 +286,131 @@ fn the_control_flags_reach_the_server() {
     );
     assert_eq!(String::from_utf8_lossy(&absent.stdout), "404");
 }
+
+fn check(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
+        .args(args)
+        .arg("--check")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{args:?} {env:?}: {text}");
+    text
+}
+
+#[rstest::rstest]
+#[case::port_alone(":0", "listen 0.0.0.0:0,")]
+#[case::host_name("localhost:0", "listen 127.0.0.1:0,")]
+#[case::address("127.0.0.1:8032", "listen 127.0.0.1:8032,")]
+#[case::ipv6("[::1]:0", "listen [::1]:0,")]
+fn listen_takes_an_address_a_host_name_or_a_port_alone(
+    #[case] listen: &str,
+    #[case] expected: &str,
+) {
+    let text = check(&["--listen", listen], &[]);
+    assert!(text.contains(expected), "{text}");
+}
+
+#[rstest::rstest]
+#[case::one("1", "control off")]
+#[case::zero("0", "control on")]
+#[case::word_true("true", "control off")]
+#[case::word_false("false", "control on")]
+#[case::yes("yes", "control off")]
+fn boolean_environment_variables_take_1_0_true_and_false(
+    #[case] value: &str,
+    #[case] expected: &str,
+) {
+    let text = check(&[], &[("U21_MOCK_NO_CONTROL", value)]);
+    assert!(text.contains(expected), "{text}");
+}
+
+/// The banner, up to its last line.
+fn banner(args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
+        .args(["--listen", "localhost:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.starts_with("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    text
+}
+
+#[test]
+fn the_banner_names_the_dashboard_the_timing_as_the_flag_spells_it_the_data_dir_and_control() {
+    let text = banner(&[]);
+    let base = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("u21-mock listening on "))
+        .unwrap();
+    assert!(base.starts_with("http://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains(&format!("  dashboard:   {base}/\n")),
+        "{text}"
+    );
+    assert!(text.contains("  timing:      fast (--timing)\n"), "{text}");
+    assert!(text.contains("  data dir:    none"), "{text}");
+    assert!(text.contains("  control:     on, open"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let text = banner(&[
+        "--no-control",
+        "--timing",
+        "manual",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        !text.contains("dashboard:"),
+        "no control, no dashboard: {text}"
+    );
+    assert!(
+        text.contains("  timing:      manual (--timing)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("  data dir:    {}\n", data.display())),
+        "{text}"
+    );
+    assert!(text.contains("  control:     off"), "{text}");
+    let text = banner(&["--control-token", "s3cret"]);
+    assert!(
+        text.contains("  control:     on, a token is required"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "the token is not printed: {text}");
+}
+
+#[test]
+fn a_busy_port_is_reported_once_with_a_hint() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
+        .args(["--listen", &address])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+    assert!(stderr.contains("hint: another program"), "{stderr}");
+}

@@ -23,9 +23,16 @@ pub(crate) async fn observe(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    if path.starts_with("/_mock/") || path == "/openapi.json" || path == "/" {
+    // The fake's own pages and controls are not the client's traffic; nor is the icon a
+    // browser asks for beside the dashboard.
+    if path.starts_with("/_mock/")
+        || path == "/openapi.json"
+        || path == "/"
+        || path == "/favicon.ico"
+    {
         return next.run(request).await;
     }
+    let started = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let (request, body) = summarise(request).await;
     let target = request
@@ -61,10 +68,14 @@ pub(crate) async fn observe(
             canned(&state, action)
         }
     };
-    state
-        .journal
-        .lock()
-        .answered(seq, response.status().as_u16());
+    let status = response.status().as_u16();
+    state.journal.lock().answered(seq, status);
+    // One line per request, so a user sees what their client did.
+    tracing::info!(
+        target: "u21_mock::request",
+        "{method} {target} {status} {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     response
 }
 

@@ -76,6 +76,8 @@ pub(super) fn page() -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "u21-mock · imports dashboard" }
+                // No icon: without this line every page load asks for /favicon.ico.
+                link rel="icon" href="data:,";
                 style { (PreEscaped(STYLE)) }
             }
             body {
