@@ -98,6 +98,22 @@ struct Args {
     budget: Option<f64>,
 }
 
+/// Waits for Ctrl-C or SIGTERM; returns the exit code that says which.
+async fn stop_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    130
+}
+
 fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(secs)
         .ok()
@@ -146,6 +162,14 @@ async fn main_inner() -> anyhow::Result<bool> {
         return Ok(true);
     }
     let op_deadline = seconds("--op-deadline", args.op_deadline)?;
+    // A report that cannot be written is found out now, not after the whole run.
+    for path in args.json.iter().chain(&args.junit) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
     let target = match args.target {
         TargetKind::Fake => Target::in_process().await,
         TargetKind::Url => {
@@ -185,14 +209,16 @@ async fn main_inner() -> anyhow::Result<bool> {
     let mut print = |result: &u21_conformance::ScenarioResult| {
         let _ = write!(std::io::stdout().lock(), "{}", result.line());
     };
+    // Ctrl-C, or SIGTERM (`docker stop`, where the kit is PID 1 and nothing else would stop
+    // it), ends the run with the fake put back.
     let report = tokio::select! {
         report = run_with(&target, driver.as_ref(), &selection, options, &mut print) => report,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("u21-conformance: interrupted; putting the fake back as it was");
+        code = stop_signal() => {
+            eprintln!("u21-conformance: stopped; putting the fake back as it was");
             if let Err(err) = target.restore().await {
                 eprintln!("u21-conformance: could not put the fake back: {err}");
             }
-            std::process::exit(130);
+            std::process::exit(code);
         }
     };
     let _ = writeln!(std::io::stdout().lock(), "{}", report.footer());

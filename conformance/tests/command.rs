@@ -226,3 +226,76 @@ async fn a_client_that_never_answers_fails_each_scenario_within_its_deadline() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_report_that_cannot_be_written_stops_the_run_before_it_starts() {
+    let server = u21_mock::MockServer::start().await;
+    let started = Instant::now();
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--json",
+        "/nonexistent-dir/report.json",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("cannot write the report /nonexistent-dir/report.json"),
+        "{out}"
+    );
+    assert!(!out.contains("pass "), "no scenario ran: {out}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// As PID 1 in a container nothing else stops it: SIGTERM ends the run, and the fake is put
+/// back as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_run_and_puts_the_fake_back() {
+    use tokio::io::AsyncBufReadExt;
+
+    let server = u21_mock::MockServer::start().await;
+    control(
+        &server,
+        reqwest::Method::POST,
+        "/_mock/timing",
+        Some(json!({"timing": "realistic"})),
+    )
+    .await;
+    let mut child = conformance(&["--target", "url", "--url", &server.uri()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Once a few scenarios have run, the fake is the kit's.
+    let mut seen = 0;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("pass ") {
+            seen += 1;
+            if seen == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, 3);
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the kit stops on SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(143));
+    let state = control(&server, reqwest::Method::GET, "/_mock/state", None).await;
+    assert_eq!(state["timing"], json!("realistic"));
+    assert_eq!(state["files"], json!([]));
+}
