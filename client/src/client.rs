@@ -35,6 +35,8 @@ pub struct Client {
     api_key: Arc<str>,
     retry: RetryPolicy,
     offset_unit: OffsetUnit,
+    /// Each API request's whole limit.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -72,7 +74,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The longest a single request may take (default 60 s; uploads get no overall limit).
+    /// The longest a Unit21 API request may take, answer included (default 60 s). Uploads get
+    /// no overall limit (300 MB take what they take) but fail when the connection stalls this
+    /// long.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -114,9 +118,10 @@ impl ClientBuilder {
             .or_else(|| std::env::var("U21_API_KEY").ok())
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::config("no API key: give one, or set U21_API_KEY"))?;
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(60));
         let http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
-            .read_timeout(self.timeout.unwrap_or(Duration::from_secs(60)))
+            .read_timeout(timeout)
             // S3 answers a redirect only when the form asks for one; follow nothing silently.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("u21-client/", env!("CARGO_PKG_VERSION")))
@@ -128,6 +133,7 @@ impl ClientBuilder {
             api_key: api_key.into(),
             retry: self.retry.unwrap_or_default(),
             offset_unit: self.offset_unit,
+            timeout,
         })
     }
 }
@@ -296,8 +302,13 @@ impl Client {
             .unwrap_or_else(|| "file".into());
         let mut attempt = 0;
         loop {
-            let size = tokio::fs::metadata(path).await?.len();
-            let file = tokio::fs::File::open(path).await?;
+            let size = tokio::fs::metadata(path)
+                .await
+                .map_err(|err| Error::file(path, err))?
+                .len();
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|err| Error::file(path, err))?;
             let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let counter = sent.clone();
             let progress = progress.clone();
@@ -361,7 +372,16 @@ impl Client {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| Error::config(format!("{} has no file name", path.display())))?;
-        tokio::fs::metadata(path).await?;
+        // Checked before the create call, so a file that cannot be sent leaves no
+        // PENDING_UPLOAD import behind.
+        let readable = async {
+            let metadata = tokio::fs::metadata(path).await?;
+            if !metadata.is_file() {
+                return Err(std::io::Error::other("it is not a regular file"));
+            }
+            tokio::fs::File::open(path).await.map(drop)
+        };
+        readable.await.map_err(|err| Error::file(path, err))?;
         let form = self.create_upload(stream_name, &file_name, None).await?;
         self.upload_to(&form, path, progress).await?;
         Ok(form)
@@ -414,6 +434,7 @@ impl Client {
             let mut request = self
                 .http
                 .request(method.clone(), &url)
+                .timeout(self.timeout)
                 .header("u21-key", &*self.api_key)
                 .header("accept", "application/json");
             if let Some(body) = body {

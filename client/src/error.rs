@@ -34,6 +34,11 @@ pub(crate) enum Kind {
     },
     /// Reading the file to upload failed.
     Io(std::io::Error),
+    /// The file to upload cannot be read, or is not a file.
+    File {
+        path: std::path::PathBuf,
+        err: std::io::Error,
+    },
     /// The client is not configured well enough to send anything.
     Config(String),
 }
@@ -45,6 +50,13 @@ impl Error {
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::new(Kind::Config(message.into()))
+    }
+
+    pub(crate) fn file(path: &std::path::Path, err: std::io::Error) -> Self {
+        Self::new(Kind::File {
+            path: path.to_owned(),
+            err,
+        })
     }
 
     /// The HTTP status, when there was an answer.
@@ -149,7 +161,7 @@ impl Error {
 
     /// The local file could not be read.
     pub fn is_io(&self) -> bool {
-        matches!(self.kind, Kind::Io(_))
+        matches!(self.kind, Kind::Io(_) | Kind::File { .. })
     }
 
     /// The client is missing configuration (no base URL, no key).
@@ -203,6 +215,7 @@ impl fmt::Display for Error {
                 )
             }
             Kind::Io(err) => write!(f, "cannot read the file: {err}"),
+            Kind::File { path, err } => write!(f, "cannot read {}: {err}", path.display()),
             Kind::Config(message) => f.write_str(message),
         }
     }
@@ -212,7 +225,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             Kind::Transport(err) => Some(err),
-            Kind::Io(err) => Some(err),
+            Kind::Io(err) | Kind::File { err, .. } => Some(err),
             _ => None,
         }
     }

@@ -24,6 +24,8 @@ mod exit {
     pub const FILE_FAILED: u8 = 4;
     /// `wait` gave up before the file reached a final status.
     pub const TIMEOUT: u8 = 5;
+    /// No connection could be made to Unit21 (or the fake).
+    pub const UNREACHABLE: u8 = 6;
 }
 
 const EXAMPLES: &str = "Examples:
@@ -34,11 +36,12 @@ const EXAMPLES: &str = "Examples:
   u21 list --status FAILED --stream transactions --after 1700000000 --all
   u21 --json list --all | jq '.[].file_id'
 
-Exit codes: 0 done, 1 other error, 2 usage, 3 API or S3 error, 4 the file FAILED, 5 wait timed out.";
+Exit codes: 0 done, 1 other error, 2 usage, 3 API or S3 error, 4 the file FAILED, 5 wait timed out,
+6 the server could not be reached.";
 
 /// Upload files to Unit21 and follow their processing.
 #[derive(Debug, Parser)]
-#[command(version, after_help = EXAMPLES)]
+#[command(name = "u21", version, after_help = EXAMPLES)]
 struct Cli {
     /// Environment (sandbox1, sandbox2, sandbox-eu, production, production2, production-eu) or URL.
     #[arg(long, env = "U21_BASE_URL", global = true)]
@@ -115,8 +118,27 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
+    let base_url = cli.base_url.clone();
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
+        Err(err) if err.is_connection() && err.status().is_none() => {
+            // The whole reqwest chain says little more than this; the hint says what to do.
+            let target = base_url
+                .as_deref()
+                .and_then(|b| u21_client::resolve_base_url(b).ok())
+                .unwrap_or_else(|| "the server".into());
+            let message = format!("cannot reach {target}: {}", root_cause(&err));
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": message, "status": null, "error_code": null, "s3_code": null})
+                );
+            } else {
+                eprintln!("u21: {message}");
+                eprintln!("hint: is the server running? For the local fake: `cargo run -p u21-mock`, then U21_BASE_URL=http://localhost:8021");
+            }
+            ExitCode::from(exit::UNREACHABLE)
+        }
         Err(err) => {
             if json {
                 let body = serde_json::json!({"error": err.to_string(), "status": err.status(), "error_code": err.error_code(), "s3_code": err.s3_code()});
@@ -133,6 +155,15 @@ async fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// The innermost cause of an error, e.g. "Connection refused (os error 111)".
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 async fn run(cli: Cli) -> Result<u8, Error> {

@@ -115,6 +115,14 @@ async fn exit_codes_tell_what_happened() {
         "the key is never printed"
     );
 
+    let again = u21(&server, &["upload", &path, "--stream", "unconfigured"]).await;
+    assert_eq!(again.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("Unit21 answered 409 conflict: A file named 'a.csv' already exists in stream 'unconfigured'; send a new md5_hash"),
+        "{stderr}"
+    );
+
     let usage = u21(&server, &["upload"]).await;
     assert_eq!(usage.status.code(), Some(2));
 
@@ -163,4 +171,59 @@ fn help_has_examples_and_exit_codes() {
         "{text}"
     );
     assert!(text.contains("4 the file FAILED"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_be_sent_is_named_and_leaves_no_import_behind() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let missing = u21(&server, &["upload", "nope.csv", "--stream", "s"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("cannot read nope.csv: "), "{stderr}");
+
+    let directory = dir.path().to_str().unwrap();
+    let not_a_file = u21(&server, &["upload", directory, "--stream", "s"]).await;
+    assert_eq!(not_a_file.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&not_a_file.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot read {directory}: it is not a regular file"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.import_count(),
+        0,
+        "no PENDING_UPLOAD import was created"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_says_so_with_a_hint_and_its_own_exit_code() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .args(["status", "1"])
+        .env("U21_BASE_URL", "http://127.0.0.1:1")
+        .env("U21_API_KEY", "k")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.starts_with("u21: cannot reach http://127.0.0.1:1: Connection refused"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: is the server running?"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+}
+
+#[test]
+fn the_version_names_the_command() {
+    let version = std::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("u21 "));
 }

@@ -517,6 +517,49 @@ async fn list_all_pages_past_a_thousand_files() {
     );
 }
 
+/// `timeout` is the whole request's limit: a server that sends a byte now and then, never the
+/// whole answer, is given up on when it passes (a read timeout alone would wait forever).
+#[tokio::test]
+async fn the_timeout_bounds_the_whole_request_not_each_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let trickle = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        // The request (a GET: headers only), then an answer that never ends.
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            request.push(byte[0]);
+        }
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            .await;
+        loop {
+            if socket.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let client = Client::builder()
+        .base_url(format!("http://{address}"))
+        .api_key("k")
+        .timeout(Duration::from_millis(500))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(20), client.get("1")).await;
+    trickle.abort();
+    let err = outcome
+        .expect("the request ends at its timeout, not never")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+}
+
 #[tokio::test]
 async fn list_all_returns_each_file_once_when_files_arrive_while_it_pages() {
     let start = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);

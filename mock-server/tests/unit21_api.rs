@@ -184,7 +184,10 @@ async fn a_name_reused_in_a_stream_conflicts_unless_a_new_md5_hash_is_given() {
     .await;
     assert_eq!(
         error_of(again).await,
-        (StatusCode::CONFLICT, json!({"error_code": "conflict"}))
+        (
+            StatusCode::CONFLICT,
+            json!({"error_code": "conflict", "message": "A file named 'a.csv' already exists in stream 's'; send a new md5_hash (a UUID) to upload it again, or use another file name"})
+        )
     );
     let uuid = "0b7c8a2e-3f4d-4a59-9d7e-1c2b3a4d5e6f";
     let with_hash = post_json(

@@ -1,4 +1,5 @@
-//! Unit21's error shape: `{"error_code": "<snake_case>"}`, plus `"message"` on 400s.
+//! Unit21's error shape: `{"error_code": "<snake_case>"}`, plus `"message"` on 400s and on the
+//! fake's own 409 (which says what to change).
 //!
 //! Internal detail goes to the log, never into a response.
 
@@ -20,8 +21,8 @@ pub enum ApiError {
     NotFound,
     /// 405 on a known path.
     MethodNotAllowed,
-    /// 409: the file name is already used in the stream.
-    Conflict,
+    /// 409: the file name is already used in the stream; the message says so.
+    Conflict(String),
     /// 413: the body is over the 1 MB limit.
     PayloadTooLarge,
     /// 429, with the rate-limit headers.
@@ -42,12 +43,14 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "resource_not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
         };
         let body = match &self {
-            ApiError::BadRequest(message) => json!({ "error_code": code, "message": message }),
+            ApiError::BadRequest(message) | ApiError::Conflict(message) => {
+                json!({ "error_code": code, "message": message })
+            }
             _ => json!({ "error_code": code }),
         };
         let mut response = (status, Json(body)).into_response();

@@ -82,7 +82,11 @@ async fn create_inner(
             now_ms,
             &state.config.fidelity,
         )
-        .map_err(|CreateError::Conflict| ApiError::Conflict)?;
+        .map_err(|CreateError::Conflict| {
+            ApiError::Conflict(format!(
+                "A file named '{file_name}' already exists in stream '{stream_name}'; send a new md5_hash (a UUID) to upload it again, or use another file name"
+            ))
+        })?;
     state.persist().await;
     let response = CreateResponse {
         file_id: record.id.to_string(),
