@@ -13,6 +13,16 @@ use u21_mock::config::S3Credentials;
 use u21_mock::MockServer;
 
 async fn boto3_post(server: &MockServer, key: &str, version: &str, secret: &str) -> Value {
+    boto3_post_with(server, key, version, secret, &[]).await
+}
+
+async fn boto3_post_with(
+    server: &MockServer,
+    key: &str,
+    version: &str,
+    secret: &str,
+    extra: &[&str],
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.csv");
     std::fs::write(&file, "id,kind\n1,login\n").unwrap();
@@ -26,6 +36,7 @@ async fn boto3_post(server: &MockServer, key: &str, version: &str, secret: &str)
             version,
             file.to_str().unwrap(),
         ])
+        .args(extra)
         .env("AWS_ACCESS_KEY_ID", S3Credentials::default().access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env_remove("AWS_SESSION_TOKEN")
@@ -78,4 +89,31 @@ async fn boto3_forms_signed_with_another_secret_are_refused(#[case] version: &st
         Some("SignatureDoesNotMatch")
     );
     assert!(server.stored_object("sdk/x.csv").is_none());
+}
+
+/// S3 reads a comma-separated Content-Type as a list: each value must satisfy the policy's
+/// `starts-with`.
+#[rstest]
+#[case::one_text_type("text/csv", 201)]
+#[case::a_list_of_text_types("text/csv,text/plain", 201)]
+#[case::a_list_with_another_type("text/csv,application/json", 403)]
+#[ignore = "needs python3 with boto3 (pip install boto3); .ci/run installs it and runs these"]
+#[tokio::test]
+async fn boto3_content_type_lists_are_checked_value_by_value(
+    #[case] content_type: &str,
+    #[case] status: u64,
+) {
+    let server = MockServer::start().await;
+    let secret = S3Credentials::default().secret_access_key;
+    let result = boto3_post_with(&server, "sdk/typed.csv", "s3v4", &secret, &[content_type]).await;
+    assert_eq!(result["status"], status, "{result}");
+    if status == 403 {
+        assert_eq!(
+            xml_field(result["body"].as_str().unwrap(), "Message").as_deref(),
+            Some(
+                r#"Invalid according to Policy: Policy Condition failed: ["starts-with", "$Content-Type", "text/"]"#
+            )
+        );
+        assert!(server.stored_object("sdk/typed.csv").is_none());
+    }
 }

@@ -146,9 +146,21 @@ impl Policy {
                         // A field that has a condition but is absent counts as "".
                         Some(name) => Some(form.get(name).unwrap_or("")),
                     };
-                    let ok = actual.is_some_and(|actual| match op {
+                    let holds = |actual: &str| match op {
                         Op::Eq => actual == value,
                         Op::StartsWith => actual.starts_with(value.as_str()),
+                    };
+                    // S3 reads a comma-separated Content-Type as a list: every value must
+                    // hold, so `text/csv,application/json` fails `starts-with text/`.
+                    let is_list = field
+                        .as_deref()
+                        .is_some_and(|f| f.eq_ignore_ascii_case("content-type"));
+                    let ok = actual.is_some_and(|actual| {
+                        if is_list {
+                            actual.split(',').map(str::trim).all(holds)
+                        } else {
+                            holds(actual)
+                        }
                     });
                     if !ok {
                         return Err(S3Error::condition_failed(echo));
@@ -439,6 +451,59 @@ mod tests {
             (err.code, err.status.as_u16(), err.message.as_str()),
             ("AccessDenied", 403, message)
         );
+    }
+
+    #[rstest::rstest]
+    #[case::one_value_that_fits("text/csv", r#"["starts-with","$Content-Type","text/"]"#, true)]
+    #[case::every_value_fits(
+        "text/csv,text/plain",
+        r#"["starts-with","$Content-Type","text/"]"#,
+        true
+    )]
+    #[case::one_value_does_not_fit(
+        "text/csv,application/json",
+        r#"["starts-with","$Content-Type","text/"]"#,
+        false
+    )]
+    #[case::spaces_after_commas(
+        "text/csv, application/json",
+        r#"["starts-with","$Content-Type","text/"]"#,
+        false
+    )]
+    #[case::eq_one_value("text/csv", r#"{"Content-Type":"text/csv"}"#, true)]
+    #[case::eq_a_list(
+        "text/csv,application/json",
+        r#"["eq","$Content-Type","text/csv"]"#,
+        false
+    )]
+    #[case::other_fields_are_not_lists("b,a", r#"["starts-with","$x-amz-meta-tag","b"]"#, true)]
+    fn a_comma_separated_content_type_is_checked_value_by_value(
+        #[case] value: &str,
+        #[case] condition: &str,
+        #[case] accepted: bool,
+    ) {
+        let field = if condition.contains("meta-tag") {
+            "x-amz-meta-tag"
+        } else {
+            "Content-Type"
+        };
+        let mut form = standard();
+        form.push(field, value);
+        let p = policy(&format!(
+            r#"[{{"bucket":"b"}},{{"key":"dev/a.csv"}},{condition}]"#
+        ));
+        let result = p.check(&form, "b", NOW);
+        assert_eq!(
+            result.is_ok(),
+            accepted,
+            "{value} against {condition}: {result:?}"
+        );
+        if !accepted {
+            assert!(result
+                .unwrap_err()
+                .message
+                .starts_with("Invalid according to Policy: Policy Condition failed: "));
+        }
     }
 
     #[test]

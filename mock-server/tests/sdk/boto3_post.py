@@ -1,7 +1,8 @@
 """Signs a presigned POST with boto3 and uploads a file with urllib3, as an SDK user would.
 
-Usage: boto3_post.py ENDPOINT BUCKET KEY SIGNATURE_VERSION FILE
-Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Prints one JSON object:
+Usage: boto3_post.py ENDPOINT BUCKET KEY SIGNATURE_VERSION FILE [CONTENT_TYPE]
+With CONTENT_TYPE, the policy also holds ["starts-with", "$Content-Type", "text/"] and the form
+sends that Content-Type. Credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Prints one JSON object:
 the form's url and fields, and the upload's status, headers and body.
 """
 import json
@@ -12,17 +13,23 @@ import urllib3
 from botocore.config import Config
 
 endpoint, bucket, key, version, path = sys.argv[1:6]
+content_type = sys.argv[6] if len(sys.argv) > 6 else None
 s3 = boto3.client(
     "s3",
     endpoint_url=endpoint,
     region_name="us-east-1",
     config=Config(signature_version=version, s3={"addressing_style": "path"}),
 )
+fields = {"success_action_status": "201"}
+conditions = [{"success_action_status": "201"}]
+if content_type is not None:
+    fields["Content-Type"] = content_type
+    conditions.append(["starts-with", "$Content-Type", "text/"])
 post = s3.generate_presigned_post(
     Bucket=bucket,
     Key=key,
-    Fields={"success_action_status": "201"},
-    Conditions=[{"success_action_status": "201"}],
+    Fields=fields,
+    Conditions=conditions,
     ExpiresIn=600,
 )
 with open(path, "rb") as f:
