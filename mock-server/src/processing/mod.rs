@@ -2,14 +2,16 @@
 //! FINISHED with record counts, or FAILED with a failure code.
 //!
 //! Every reader streams from disk with a fixed-size buffer, so memory does not grow with the
-//! file. A record is a CSV row, a JSON array item or a JSONL line.
+//! file (Parquet: with its largest row group). A record is a CSV row, a JSON array item, a JSONL
+//! line or a Parquet row.
 
 mod csv_file;
 mod json_file;
+mod parquet_file;
 mod schema;
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 
 use crate::config::StreamConfig;
@@ -84,7 +86,7 @@ pub fn process(path: &Path, file_type: &FileType, check: &StreamCheck) -> Outcom
         FileType::Jsonl => {
             json_file::process_lines(BufReader::with_capacity(READ_BUFFER, file), schema)
         }
-        FileType::Parquet => check_parquet_framing(file),
+        FileType::Parquet => parquet_file::process(file, schema),
         FileType::Other(_) => Err(FailureCode::UnparseableFile),
     };
     match result {
@@ -95,24 +97,6 @@ pub fn process(path: &Path, file_type: &FileType, check: &StreamCheck) -> Outcom
 
 /// Counts returned by a reader: (successful, failed).
 type Counts = Result<(u64, u64), FailureCode>;
-
-/// The fake does not decode Parquet; it checks the `PAR1` magic at both ends and reports no
-/// records (see FIDELITY.md).
-fn check_parquet_framing(mut file: File) -> Counts {
-    let mut head = [0u8; 4];
-    let mut tail = [0u8; 4];
-    let framed = file.read_exact(&mut head).is_ok()
-        && file.seek(SeekFrom::End(-4)).is_ok()
-        && file.read_exact(&mut tail).is_ok()
-        && file.stream_position().map(|p| p >= 8).unwrap_or(false)
-        && &head == b"PAR1"
-        && &tail == b"PAR1";
-    if framed {
-        Ok((0, 0))
-    } else {
-        Err(FailureCode::UnparseableFile)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -180,7 +164,11 @@ mod tests {
         Outcome::Failed(FailureCode::UnparseableFile)
     )]
     #[case::jsonl_empty("a.jsonl", "", finished(0, 0))]
-    #[case::parquet_framing("a.parquet", "PAR1....PAR1", finished(0, 0))]
+    #[case::parquet_framing_alone_is_not_parquet(
+        "a.parquet",
+        "PAR1....PAR1",
+        Outcome::Failed(FailureCode::UnparseableFile)
+    )]
     #[case::parquet_fake(
         "a.parquet",
         "a,b\n1,2\n",
@@ -318,5 +306,167 @@ mod tests {
             ),
             Outcome::Failed(FailureCode::Unknown)
         );
+    }
+
+    mod parquet_files {
+        use std::sync::Arc;
+
+        use ::parquet::basic::Compression;
+        use ::parquet::data_type::{
+            BoolType, ByteArray, ByteArrayType, DataType, DoubleType, Int64Type,
+        };
+        use ::parquet::file::properties::WriterProperties;
+        use ::parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
+        use ::parquet::schema::parser::parse_message_type;
+
+        use super::*;
+
+        /// One column's values, `None` for null.
+        enum Values {
+            Int(Vec<Option<i64>>),
+            Double(Vec<Option<f64>>),
+            Bool(Vec<Option<bool>>),
+            Text(Vec<Option<&'static str>>),
+        }
+
+        fn write<T: DataType>(column: &mut SerializedColumnWriter<'_>, values: Vec<Option<T::T>>) {
+            let levels: Vec<i16> = values.iter().map(|v| i16::from(v.is_some())).collect();
+            let present: Vec<T::T> = values.into_iter().flatten().collect();
+            column
+                .typed::<T>()
+                .write_batch(&present, Some(&levels), None)
+                .unwrap();
+        }
+
+        /// A Parquet file (snappy, as pyarrow writes by default) with `rows_per_group` rows in
+        /// each row group; every column of `message` is OPTIONAL, so any value may be null.
+        fn file(message: &str, columns: &[Values], rows_per_group: usize) -> Vec<u8> {
+            let schema = Arc::new(parse_message_type(message).unwrap());
+            let props = Arc::new(
+                WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build(),
+            );
+            let rows = match &columns[0] {
+                Values::Int(v) => v.len(),
+                Values::Double(v) => v.len(),
+                Values::Bool(v) => v.len(),
+                Values::Text(v) => v.len(),
+            };
+            let mut out = Vec::new();
+            let mut writer = SerializedFileWriter::new(&mut out, schema, props).unwrap();
+            for start in (0..rows).step_by(rows_per_group) {
+                let range = start..(start + rows_per_group).min(rows);
+                let mut group = writer.next_row_group().unwrap();
+                let mut index = 0;
+                while let Some(mut column) = group.next_column().unwrap() {
+                    match &columns[index] {
+                        Values::Int(v) => {
+                            write::<Int64Type>(&mut column, v[range.clone()].to_vec())
+                        }
+                        Values::Double(v) => {
+                            write::<DoubleType>(&mut column, v[range.clone()].to_vec())
+                        }
+                        Values::Bool(v) => {
+                            write::<BoolType>(&mut column, v[range.clone()].to_vec())
+                        }
+                        Values::Text(v) => write::<ByteArrayType>(
+                            &mut column,
+                            v[range.clone()]
+                                .iter()
+                                .map(|t| t.map(ByteArray::from))
+                                .collect(),
+                        ),
+                    }
+                    column.close().unwrap();
+                    index += 1;
+                }
+                group.close().unwrap();
+            }
+            writer.close().unwrap();
+            out
+        }
+
+        const TXNS: &str = "message txns { OPTIONAL INT64 id; OPTIONAL DOUBLE amount; OPTIONAL BOOLEAN flagged; OPTIONAL BYTE_ARRAY note (UTF8); }";
+
+        fn txns() -> Vec<u8> {
+            file(
+                TXNS,
+                &[
+                    Values::Int(vec![Some(1), None, Some(3), Some(4), Some(5)]),
+                    Values::Double(vec![Some(2.5), Some(1.0), None, Some(-3.0), Some(0.0)]),
+                    Values::Bool(vec![Some(true), None, Some(false), None, Some(true)]),
+                    Values::Text(vec![Some("a"), None, None, Some("d"), Some("e")]),
+                ],
+                2,
+            )
+        }
+
+        #[test]
+        fn every_row_of_every_row_group_is_counted() {
+            assert_eq!(run("t.parquet", &txns(), &StreamCheck::Any), finished(5, 0));
+        }
+
+        #[test]
+        fn a_row_missing_a_required_value_fails_and_the_others_finish() {
+            // id and amount are required: row 2 has no id, row 3 no amount.
+            assert_eq!(run("t.parquet", &txns(), &schema()), finished(3, 2));
+        }
+
+        #[test]
+        fn integers_fit_a_number_column() {
+            let body = file(
+                "message t { OPTIONAL INT64 id; OPTIONAL INT64 amount; }",
+                &[
+                    Values::Int(vec![Some(1), Some(2)]),
+                    Values::Int(vec![Some(10), Some(20)]),
+                ],
+                10,
+            );
+            assert_eq!(run("t.parquet", &body, &schema()), finished(2, 0));
+        }
+
+        #[rstest::rstest]
+        #[case::text_in_an_integer_column(
+            "message t { OPTIONAL BYTE_ARRAY id (UTF8); OPTIONAL DOUBLE amount; }",
+            vec![Values::Text(vec![Some("1")]), Values::Double(vec![Some(1.0)])]
+        )]
+        #[case::a_required_column_missing(
+            "message t { OPTIONAL INT64 id; }",
+            vec![Values::Int(vec![Some(1)])]
+        )]
+        #[case::a_boolean_that_is_a_number(
+            "message t { OPTIONAL INT64 id; OPTIONAL DOUBLE amount; OPTIONAL DOUBLE flagged; }",
+            vec![Values::Int(vec![Some(1)]), Values::Double(vec![Some(1.0)]), Values::Double(vec![Some(1.0)])]
+        )]
+        fn columns_that_do_not_fit_the_stream_are_invalid_schema(
+            #[case] message: &str,
+            #[case] columns: Vec<Values>,
+        ) {
+            let body = file(message, &columns, 10);
+            assert_eq!(
+                run("t.parquet", &body, &schema()),
+                Outcome::Failed(FailureCode::InvalidSchema)
+            );
+        }
+
+        #[test]
+        fn a_cut_or_corrupted_file_is_unparseable() {
+            let whole = txns();
+            let cut = &whole[..whole.len() / 2];
+            assert_eq!(
+                run("t.parquet", cut, &StreamCheck::Any),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+            // The footer intact, the pages overwritten.
+            let mut corrupted = whole.clone();
+            for byte in &mut corrupted[4..whole.len() / 2] {
+                *byte = 0xff;
+            }
+            assert_eq!(
+                run("t.parquet", &corrupted, &StreamCheck::Any),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+        }
     }
 }
