@@ -29,7 +29,7 @@ fn arrays(compose: &str, service: &str, key: &str) -> Vec<Vec<String>> {
 }
 
 /// The release or debug binary built beside the test binary.
-fn binary(name: &str) -> std::path::PathBuf {
+pub(crate) fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let path = dir.join(name);

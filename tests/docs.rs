@@ -61,3 +61,58 @@ fn ci_runs_the_readme_test_command() {
         ".ci/run reads the command from the README"
     );
 }
+
+/// The README's curl flow, pasted whole into bash in an empty directory, against the binary
+/// started with its defaults (on a free port instead of 8021).
+#[test]
+fn the_readme_curl_flow_runs_as_pasted() {
+    let readme = read("README.md");
+    let marker = readme
+        .find("<!-- curl-flow")
+        .expect("the README marks its curl flow");
+    let block = fenced(&readme[marker..], "sh");
+    let mut server = std::process::Command::new(super::compose::binary("u21-mock"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let address = first.trim().rsplit('/').next().unwrap().to_owned();
+    let script = block.replace("localhost:8021", &address);
+    let dir = tempfile::tempdir().unwrap();
+    let paste = || {
+        let output = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .output()
+            .expect("bash runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = paste();
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(r#"{"file_id":"1","form_fields":{"#), "{out}");
+    assert!(out.contains("upload: HTTP 204\n"), "{out}");
+    assert!(
+        out.contains(r#""file_name":"file_you_want_to_upload.csv","file_type":"CSV""#),
+        "{out}"
+    );
+    assert!(out.contains(r#""response_count":"#), "{out}");
+    // Pasted again: the name is taken, and the answer says what to do about it.
+    let (_, again, _) = paste();
+    assert!(
+        again.contains(r#"{"error_code":"conflict","message":"A file named 'file_you_want_to_upload.csv' already exists in stream 'stream_name'; send a new md5_hash"#),
+        "{again}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
