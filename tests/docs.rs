@@ -17,11 +17,20 @@ fn fenced(text: &str, lang: &str) -> String {
     text[start..end].to_owned()
 }
 
+/// The README's example configuration file (the TOML block after "The configuration file").
+fn configuration_example() -> String {
+    let readme = read("README.md");
+    let start = readme
+        .find("The configuration file")
+        .expect("the README shows a configuration file");
+    fenced(&readme[start..], "toml")
+}
+
 #[test]
 fn the_readme_configuration_example_is_a_valid_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("u21.toml");
-    std::fs::write(&path, fenced(&read("README.md"), "toml")).unwrap();
+    std::fs::write(&path, configuration_example()).unwrap();
     let config = u21_mock::Config::from_file(&path).unwrap();
     assert_eq!(config.keys.len(), 2);
     assert_eq!(config.streams[0].columns.len(), 4);
@@ -30,7 +39,7 @@ fn the_readme_configuration_example_is_a_valid_configuration() {
 
 #[test]
 fn every_fidelity_switch_in_the_readme_is_in_the_ledger() {
-    let readme = fenced(&read("README.md"), "toml");
+    let readme = configuration_example();
     let ledger = read("FIDELITY.md");
     let switches: Vec<&str> = readme
         .split("[fidelity]")
@@ -115,4 +124,42 @@ fn the_readme_curl_flow_runs_as_pasted() {
     );
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Every relative link in the README, FIDELITY.md and the docs points inside the repository
+/// (a clone has no `../shared/`), at a file that exists.
+#[test]
+fn every_relative_link_stays_inside_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for doc in [
+        "README.md",
+        "FIDELITY.md",
+        "conformance/ADAPTERS.md",
+        "docs/unit21-imports.md",
+        "docs/s3-post.md",
+    ] {
+        let text = read(doc);
+        assert!(
+            !text.contains("shared/reference"),
+            "{doc} cites ../shared/reference"
+        );
+        let base = root.join(doc).parent().unwrap().to_owned();
+        for link in text.split("](").skip(1) {
+            let target = link.split([')', '#']).next().unwrap();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let path = base.join(target);
+            assert!(
+                path.exists(),
+                "{doc} links to {target}, which does not exist"
+            );
+            assert!(
+                path.canonicalize()
+                    .unwrap()
+                    .starts_with(root.canonicalize().unwrap()),
+                "{doc} links outside the repository: {target}"
+            );
+        }
+    }
 }
