@@ -414,3 +414,40 @@ fn a_busy_port_is_reported_once_with_a_hint() {
     assert!(stderr.contains(&address), "{stderr}");
     assert!(stderr.contains("hint: another program"), "{stderr}");
 }
+
+/// A user sees what their client did: one line per request on stderr, without colour codes
+/// when stderr is not a terminal.
+#[test]
+fn each_request_is_logged_on_one_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base = first.trim().strip_prefix("u21-mock listening on ").unwrap();
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", &format!("{base}/v1/imports/7")])
+        .output()
+        .expect("curl runs");
+    assert!(output.status.success());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("/v1/imports/7") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no log line");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains(" INFO "), "{line:?}");
+    assert!(line.contains("GET /v1/imports/7 401 "), "{line:?}");
+    assert!(line.trim_end().ends_with(" ms"), "{line:?}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "no ANSI colours off a terminal: {line:?}"
+    );
+}
