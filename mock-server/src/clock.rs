@@ -10,6 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+/// The latest instant the clock reaches: 9999-12-01T00:00:00Z. Past it, a form's expiry (two
+/// hours after its creation) would need a five-digit year, which ISO 8601 policies cannot
+/// hold; the control plane refuses to move the clock further, and the handle stops there.
+pub const LATEST_MS: i64 = 253_399_622_400_000;
+
 /// A shareable, drivable clock. Clones share the same time.
 #[derive(Clone, Debug)]
 pub struct Clock {
@@ -44,10 +49,15 @@ impl Clock {
         }
     }
 
-    /// The current time on this clock.
+    /// The current time on this clock (never past [`LATEST_MS`]).
     pub fn now(&self) -> SystemTime {
         let state = self.inner.lock();
-        state.frozen_at.unwrap_or_else(SystemTime::now) + state.offset
+        let latest = UNIX_EPOCH + Duration::from_millis(LATEST_MS as u64);
+        state
+            .frozen_at
+            .unwrap_or_else(SystemTime::now)
+            .checked_add(state.offset)
+            .map_or(latest, |t| t.min(latest))
     }
 
     /// Milliseconds since the Unix epoch.
@@ -55,15 +65,23 @@ impl Clock {
         to_millis(self.now())
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by`, stopping at [`LATEST_MS`].
     pub fn advance(&self, by: Duration) {
-        self.inner.lock().offset += by;
+        let mut state = self.inner.lock();
+        let limit = Duration::from_millis(LATEST_MS as u64);
+        state.offset = state.offset.checked_add(by).unwrap_or(limit).min(limit);
     }
 
-    /// Freezes the clock at `at`.
+    /// How far the clock may still be advanced before it reaches [`LATEST_MS`].
+    pub fn room(&self) -> Duration {
+        Duration::from_millis((LATEST_MS - self.now_millis()).max(0) as u64)
+    }
+
+    /// Freezes the clock at `at` (at most [`LATEST_MS`]).
     pub fn set(&self, at: SystemTime) {
+        let latest = UNIX_EPOCH + Duration::from_millis(LATEST_MS as u64);
         let mut state = self.inner.lock();
-        state.frozen_at = Some(at);
+        state.frozen_at = Some(at.min(latest));
         state.offset = Duration::ZERO;
     }
 
@@ -118,6 +136,18 @@ mod tests {
         let shared = clock.clone();
         shared.advance(Duration::from_secs(1));
         assert_eq!(clock.now_millis(), 1_700_000_002_500);
+    }
+
+    #[test]
+    fn the_clock_stops_at_its_latest_instant_instead_of_overflowing() {
+        let clock = Clock::frozen(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        clock.advance(Duration::from_secs(9_300_000_000_000_000_000));
+        assert_eq!(clock.now_millis(), LATEST_MS);
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now_millis(), LATEST_MS);
+        assert_eq!(clock.room(), Duration::ZERO);
+        clock.set(UNIX_EPOCH + Duration::from_secs(u64::MAX / 2));
+        assert_eq!(clock.now_millis(), LATEST_MS);
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct ControlConfig {
     pub token: Option<String>,
     /// How many requests the journal keeps; older ones are dropped first.
     pub journal_capacity: usize,
+    /// Host names (besides loopback, the listen address and the public URL's host) that may
+    /// reach the control API and dashboard without the token, e.g. a compose service name.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ControlConfig {
@@ -63,6 +66,7 @@ impl Default for ControlConfig {
             enabled: true,
             token: None,
             journal_capacity: 1000,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -47,6 +47,16 @@ struct Args {
     /// Require this token (header x-u21-mock-token, or Authorization: Bearer) on control calls.
     #[arg(long, env = "U21_MOCK_CONTROL_TOKEN")]
     control_token: Option<String>,
+    /// A host name that may reach the control API and dashboard without the token, besides
+    /// loopback, the listen address and the public URL's host (repeatable), e.g. a compose
+    /// service name.
+    #[arg(
+        long = "allow-host",
+        env = "U21_MOCK_ALLOW_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    allow_hosts: Vec<String>,
     /// How many requests the journal keeps.
     #[arg(long, env = "U21_MOCK_JOURNAL_CAPACITY")]
     journal_capacity: Option<usize>,
@@ -153,6 +163,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(token) = args.control_token {
         config.control.token = Some(token);
     }
+    config
+        .control
+        .allowed_hosts
+        .extend(args.allow_hosts.iter().cloned());
     if let Some(capacity) = args.journal_capacity {
         config.control.journal_capacity = capacity;
     }

@@ -419,8 +419,12 @@ impl MockServerBuilder {
             .unwrap_or_else(|| default_public_url(address));
         let api_key = self.config.effective_keys()[0].key.clone();
         let persistent = temp.is_none();
+        let mut config = self.config;
+        if !address.ip().is_unspecified() {
+            config.control.allowed_hosts.push(address.ip().to_string());
+        }
         let state = AppState::new(
-            self.config,
+            config,
             self.clock.unwrap_or_default(),
             public_url,
             data_dir.clone(),

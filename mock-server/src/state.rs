@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub persist_dir: Option<PathBuf>,
     /// Serialises those writes.
     pub persist_turn: tokio::sync::Mutex<()>,
+    /// Host names (lower case, no port) the control plane answers without its token.
+    pub control_hosts: Vec<String>,
 }
 
 pub(crate) struct KeyEntry {
@@ -81,7 +83,26 @@ impl AppState {
                 )
             })
             .collect();
+        let mut control_hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(
+                config
+                    .control
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase()),
+            )
+            .collect();
+        if let Some(host) = public_url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
+            .map(crate::control::host_without_port)
+        {
+            control_hosts.push(host.to_ascii_lowercase());
+        }
         Ok(AppState(Arc::new(Shared {
+            control_hosts,
             keys,
             store: Mutex::new(Store::new()),
             rate_limiter: Mutex::new(RateLimiter::new(config.rate_limit)),

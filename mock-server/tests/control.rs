@@ -1069,3 +1069,278 @@ async fn a_file_keeps_its_status_history_and_a_snapshot_carries_it() {
     let (_, restored) = control(&server, "GET", &format!("/_mock/files/{id}"), None).await;
     assert_eq!(statuses(&restored), history);
 }
+
+/// What a foreign web page open in the developer's browser can send: a "simple" request (no
+/// preflight) with its own Origin, or (after DNS rebinding) the fake's address under its own
+/// host name.
+mod same_origin {
+    use super::*;
+
+    async fn send(
+        server: &MockServer,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = http().request(method, format!("{}{path}", server.uri()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if !body.is_empty() {
+            request = request.body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    const FAULT: &str = r#"{"path": "/**", "action": {"kind": "drop_connection"}}"#;
+
+    #[tokio::test]
+    async fn a_foreign_page_cannot_drive_the_control_plane() {
+        let server = MockServer::start().await;
+        create(&server, "s", "kept.csv").await;
+        let evil = [
+            ("origin", "https://evil.example"),
+            ("content-type", "text/plain"),
+        ];
+        let (status, body) = send(&server, "POST", "/_mock/faults", &evil, FAULT).await;
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (403, Some("forbidden"))
+        );
+        let (status, _) = send(&server, "POST", "/_mock/reset", &evil[..1], "").await;
+        assert_eq!(status, 403);
+        let (status, _) = send(
+            &server,
+            "POST",
+            "/_mock/clock/advance",
+            &evil,
+            r#"{"seconds": 3600}"#,
+        )
+        .await;
+        assert_eq!(status, 403);
+        let upload = [
+            ("origin", "null"),
+            ("content-type", "multipart/form-data; boundary=x"),
+        ];
+        let (status, _) = send(
+            &server,
+            "POST",
+            "/_mock/dashboard/upload",
+            &upload,
+            "--x--\r\n",
+        )
+        .await;
+        assert_eq!(status, 403);
+        // Nothing happened: no fault, the file is still there.
+        let (status, faults) = control(&server, "GET", "/_mock/faults", None).await;
+        assert_eq!((status, faults), (200, json!([])));
+        assert!(server.file(1).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_refused_even_without_an_origin() {
+        let server = MockServer::start().await;
+        let (status, body) = send(
+            &server,
+            "POST",
+            "/_mock/faults",
+            &[("content-type", "text/plain")],
+            FAULT,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (415, Some("unsupported_media_type"))
+        );
+        // JSON, and a body-less POST, still work.
+        let (status, _) = send(
+            &server,
+            "POST",
+            "/_mock/faults",
+            &[("content-type", "application/json")],
+            FAULT,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (status, _) = send(&server, "POST", "/_mock/reset", &[], "").await;
+        assert_eq!(status, 204);
+    }
+
+    #[tokio::test]
+    async fn the_fakes_own_origin_and_host_names_are_answered() {
+        let server = MockServer::start().await;
+        let port = server.address().port();
+        for origin in [
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+        ] {
+            let (status, _) = send(
+                &server,
+                "POST",
+                "/_mock/clock/advance",
+                &[("origin", &origin), ("content-type", "application/json")],
+                r#"{"seconds": 1}"#,
+            )
+            .await;
+            assert_eq!(status, 200, "{origin}");
+        }
+        let (status, _) = send(
+            &server,
+            "GET",
+            "/_mock/state",
+            &[("host", &format!("localhost:{port}"))],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+
+    /// DNS rebinding: a foreign name resolving to 127.0.0.1 reaches the fake with that name.
+    #[tokio::test]
+    async fn a_foreign_host_name_cannot_read_the_state() {
+        let server = MockServer::start().await;
+        let (status, body) = send(
+            &server,
+            "GET",
+            "/_mock/state",
+            &[("host", "evil.example:8021")],
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, body["error_code"].as_str()),
+            (403, Some("forbidden"))
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains("--allow-host"),
+            "{body}"
+        );
+        let (status, _) = send(
+            &server,
+            "GET",
+            "/_mock/dashboard/imports",
+            &[("host", "evil.example")],
+            "",
+        )
+        .await;
+        assert_eq!(status, 403);
+        // The Unit21 API itself is not the control plane.
+        let (status, _) = send(
+            &server,
+            "GET",
+            "/v1/imports/1",
+            &[("host", "evil.example"), ("u21-key", server.api_key())],
+            "",
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn an_allowed_host_or_the_token_opens_the_control_plane() {
+        let mut config = Config::default();
+        config.control.allowed_hosts = vec!["u21-mock".into()];
+        let server = MockServer::builder().config(config).start().await;
+        let (status, _) = send(
+            &server,
+            "GET",
+            "/_mock/clock",
+            &[("host", "u21-mock:8021")],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+
+        let mut config = Config::default();
+        config.control.token = Some("s3cret".into());
+        let server = MockServer::builder().config(config).start().await;
+        let (status, _) = send(
+            &server,
+            "GET",
+            "/_mock/state",
+            &[
+                ("host", "ci-runner.internal"),
+                ("x-u21-mock-token", "s3cret"),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = send(&server, "GET", "/_mock/state", &[], "").await;
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn no_other_site_may_frame_the_dashboard() {
+        let server = MockServer::start().await;
+        let response = http()
+            .get(format!("{}/", server.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["content-security-policy"],
+            "frame-ancestors 'none'"
+        );
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
+    }
+}
+
+/// Values that once panicked the fake (and closed every later connection) are refused with a
+/// message, and the fake keeps answering.
+#[rstest]
+#[case::advance_past_every_year("/_mock/clock/advance", json!({"seconds": 9_300_000_000_000_000_000u64}))]
+#[case::advance_ms_and_seconds_overflow("/_mock/clock/advance", json!({"seconds": u64::MAX, "ms": u64::MAX}))]
+#[case::set_past_year_9999("/_mock/clock/set", json!({"epoch_ms": u64::MAX}))]
+#[case::huge_retry_after("/_mock/faults", json!({"path": "/**", "action": {"kind": "rate_limited", "retry_after_secs": u64::MAX}}))]
+#[case::huge_latency("/_mock/faults", json!({"path": "/**", "action": {"kind": "latency", "ms": u64::MAX}}))]
+#[tokio::test]
+async fn out_of_range_control_values_are_refused_and_nothing_breaks(
+    #[case] path: &str,
+    #[case] body: Value,
+) {
+    let server = MockServer::start().await;
+    let before = control(&server, "GET", "/_mock/clock", None).await.1["now_ms"].clone();
+    let (status, answer) = control(&server, "POST", path, Some(body)).await;
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (400, Some("bad_request")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("at most")
+            || answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot move past"),
+        "{answer}"
+    );
+    // The clock did not move (beyond real time) and every route still answers.
+    let after = control(&server, "GET", "/_mock/clock", None).await.1["now_ms"].clone();
+    assert!(
+        after.as_i64().unwrap() - before.as_i64().unwrap() < 60_000,
+        "{before} → {after}"
+    );
+    assert_eq!(create(&server, "s", "after.csv").await["file_id"], "1");
+}
+
+#[tokio::test]
+async fn the_clock_can_be_moved_to_its_last_day_and_forms_still_work() {
+    let server = MockServer::start().await;
+    let (status, _) = control(
+        &server,
+        "POST",
+        "/_mock/clock/set",
+        Some(json!({"epoch_ms": 253_399_622_400_000u64})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let created = create(&server, "s", "late.csv").await;
+    let response = upload(&created, "a\n1\n", "late.csv").await;
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+}

@@ -3,6 +3,7 @@
 //! calling the operations here.
 
 mod faults;
+mod guard;
 mod journal;
 mod observe;
 mod routes;
@@ -11,6 +12,7 @@ mod snapshot;
 use std::time::SystemTime;
 
 pub use faults::{Fault, FaultAction, Faults};
+pub(crate) use guard::host_without_port;
 pub use journal::{Journal, JournalEntry, JournalQuery};
 pub(crate) use observe::observe;
 pub(crate) use routes::{file_json, routes, Refusal};

@@ -163,7 +163,12 @@ fn canned(state: &AppState, action: FaultAction) -> Response {
             } else {
                 state.config.rate_limit
             };
-            let reset = state.clock.now_millis().div_euclid(1000) + retry_after_secs as i64;
+            // The control route bounds the wait; the handle does not, so no overflow here.
+            let reset = state
+                .clock
+                .now_millis()
+                .div_euclid(1000)
+                .saturating_add(i64::try_from(retry_after_secs).unwrap_or(i64::MAX));
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
                 Json(json!({"error_code": "too_many_requests"})),

@@ -4,8 +4,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -19,6 +18,11 @@ use crate::config::{StreamConfig, Timing};
 use crate::model::{Datafile, FailureCode, FileRecord};
 use crate::state::AppState;
 use crate::store::{ControlError, Transition};
+
+/// The longest `Retry-After` a `rate_limited` fault may ask for.
+const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+/// The longest a `latency` fault may hold a request.
+const MAX_LATENCY_MS: u64 = 600_000;
 
 /// The largest snapshot `PUT /_mock/state` takes.
 const SNAPSHOT_LIMIT: usize = 1024 * 1024 * 1024;
@@ -110,33 +114,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .merge(crate::dashboard::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            require_token,
+            super::guard::guard,
         ))
-}
-
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = state.config.control.token.as_deref() else {
-        return next.run(request).await;
-    };
-    let headers = request.headers();
-    let given = headers
-        .get("x-u21-mock-token")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-    match given {
-        Some(given) if crate::s3::sign::same(given, expected) => next.run(request).await,
-        _ => Refusal(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the control API needs its token".into(),
-        )
-        .into_response(),
-    }
 }
 
 async fn reset(State(state): State<AppState>) -> StatusCode {
@@ -187,13 +166,27 @@ struct AdvanceBody {
     seconds: u64,
 }
 
-async fn advance(State(state): State<AppState>, Body(body): Body<AdvanceBody>) -> Json<Value> {
-    state
-        .clock
-        .advance(Duration::from_millis(body.ms) + Duration::from_secs(body.seconds));
+async fn advance(
+    State(state): State<AppState>,
+    Body(body): Body<AdvanceBody>,
+) -> Result<Json<Value>, Refusal> {
+    let by = body
+        .seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(body.ms))
+        .map(Duration::from_millis)
+        .filter(|by| *by <= state.clock.room())
+        .ok_or_else(|| {
+            bad_request(format!(
+                "the clock cannot move past {} (it is {}): advance by less",
+                crate::s3::presign::iso8601_millis(crate::clock::LATEST_MS),
+                crate::s3::presign::iso8601_millis(state.clock.now_millis())
+            ))
+        })?;
+    state.clock.advance(by);
     state.settle().await;
     state.persist().await;
-    clock_json(&state)
+    Ok(clock_json(&state))
 }
 
 #[derive(Deserialize)]
@@ -202,13 +195,23 @@ struct SetClockBody {
     epoch_ms: u64,
 }
 
-async fn set_clock(State(state): State<AppState>, Body(body): Body<SetClockBody>) -> Json<Value> {
+async fn set_clock(
+    State(state): State<AppState>,
+    Body(body): Body<SetClockBody>,
+) -> Result<Json<Value>, Refusal> {
+    if body.epoch_ms > crate::clock::LATEST_MS as u64 {
+        return Err(bad_request(format!(
+            "epoch_ms must be at most {} ({})",
+            crate::clock::LATEST_MS,
+            crate::s3::presign::iso8601_millis(crate::clock::LATEST_MS)
+        )));
+    }
     state
         .clock
         .set(UNIX_EPOCH + Duration::from_millis(body.epoch_ms));
     state.settle().await;
     state.persist().await;
-    clock_json(&state)
+    Ok(clock_json(&state))
 }
 
 #[derive(Deserialize)]
@@ -387,6 +390,20 @@ async fn add_fault(
     }
     if fault.times == Some(0) {
         return Err(bad_request("times must be at least 1"));
+    }
+    if let super::FaultAction::RateLimited { retry_after_secs } = &fault.action {
+        if *retry_after_secs > MAX_RETRY_AFTER_SECS {
+            return Err(bad_request(format!(
+                "retry_after_secs must be at most {MAX_RETRY_AFTER_SECS} (a day)"
+            )));
+        }
+    }
+    if let super::FaultAction::Latency { ms } = &fault.action {
+        if *ms > MAX_LATENCY_MS {
+            return Err(bad_request(format!(
+                "latency ms must be at most {MAX_LATENCY_MS} (ten minutes)"
+            )));
+        }
     }
     let id = state.faults.lock().add(fault.clone());
     Ok((

@@ -40,9 +40,17 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/_mock/dashboard/clock", get(clock))
 }
 
-/// `GET /`: the page, its style and script embedded.
-pub(crate) async fn page() -> Html<String> {
-    Html(view::page().into_string())
+/// `GET /`: the page, its style and script embedded. No other site may frame it (its buttons
+/// move the clock and delete files).
+pub(crate) async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        Html(view::page().into_string()),
+    )
+        .into_response()
 }
 
 fn fragment(markup: maud::Markup) -> Response {
