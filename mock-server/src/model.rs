@@ -108,7 +108,9 @@ pub enum FileType {
 impl FileType {
     /// Derives the type from a file name's extension, case-insensitively.
     pub fn from_file_name(name: &str) -> FileType {
-        let ext = name
+        // The extension of the last path segment only: `../../etc/passwd` has none.
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        let ext = base
             .rsplit_once('.')
             .map(|(_, ext)| ext.to_ascii_lowercase())
             .unwrap_or_default();
@@ -117,7 +119,13 @@ impl FileType {
             "json" => FileType::Json,
             "jsonl" | "ndjson" => FileType::Jsonl,
             "parquet" => FileType::Parquet,
-            _ => FileType::Other(ext.to_ascii_uppercase()),
+            // Capped, so a name cannot make `file_type` long.
+            _ => FileType::Other(
+                ext.chars()
+                    .take(16)
+                    .collect::<String>()
+                    .to_ascii_uppercase(),
+            ),
         }
     }
 
@@ -222,6 +230,14 @@ mod tests {
         assert_eq!(FileType::from_file_name("a.b.jsonl").as_str(), "JSONL");
         assert_eq!(FileType::from_file_name("x.txt").as_str(), "TXT");
         assert_eq!(FileType::from_file_name("noext").as_str(), "");
+        // Only the last path segment has an extension.
+        assert_eq!(FileType::from_file_name("../../etc/passwd").as_str(), "");
+        assert_eq!(FileType::from_file_name("dir.v2/rows").as_str(), "");
+        assert_eq!(FileType::from_file_name("a\\b.d\\rows.csv"), FileType::Csv);
+        assert_eq!(
+            FileType::from_file_name(&format!("a.{}", "x".repeat(100))).as_str(),
+            "XXXXXXXXXXXXXXXX"
+        );
     }
 
     #[test]

@@ -85,6 +85,7 @@ async fn get_returns_every_documented_field_with_nulls_until_processing() {
 #[case::control_characters(json!({"stream_name": "s", "file_name": "a\n.csv"}), "Fields 'stream_name' and 'file_name' must not contain control characters")]
 #[case::not_an_object(json!(["stream_name"]), "The request body must be a JSON object")]
 #[case::too_long_for_an_s3_key(json!({"stream_name": "s", "file_name": "x".repeat(1000)}), "Field 'file_name' is too long")]
+#[case::stream_name_too_long(json!({"stream_name": "s".repeat(257), "file_name": "a.csv"}), "Field 'stream_name' must be at most 256 bytes")]
 #[tokio::test]
 async fn create_rejects_bad_fields(#[case] body: Value, #[case] message: &str) {
     let server = MockServer::start().await;

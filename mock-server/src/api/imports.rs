@@ -20,6 +20,9 @@ use crate::store::{CreateError, ListQuery};
 
 /// S3 keys are at most 1024 bytes of UTF-8.
 const MAX_S3_KEY_BYTES: usize = 1024;
+/// Stream names are labels set up in Unit21's UI; the fake keeps them short (every file and
+/// journal entry carries one).
+const MAX_STREAM_NAME_BYTES: usize = 256;
 /// "Limited to 1000 records."
 const MAX_LIMIT: i64 = 1000;
 
@@ -57,6 +60,11 @@ async fn create_inner(
         return Err(ApiError::bad_request(
             "Fields 'stream_name' and 'file_name' must not contain control characters",
         ));
+    }
+    if stream_name.len() > MAX_STREAM_NAME_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "Field 'stream_name' must be at most {MAX_STREAM_NAME_BYTES} bytes"
+        )));
     }
     let md5_hash = optional_string(&fields, "md5_hash")?;
     if let Some(hash) = &md5_hash {

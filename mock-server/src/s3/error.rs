@@ -265,6 +265,10 @@ pub(crate) fn element(xml: &mut String, name: &str, value: &str) {
             '&' => xml.push_str("&amp;"),
             '<' => xml.push_str("&lt;"),
             '>' => xml.push_str("&gt;"),
+            // Values echo what a client sent; XML 1.0 cannot carry these even as references,
+            // so they become U+FFFD and the document stays well-formed.
+            '\t' | '\n' | '\r' => xml.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => xml.push('\u{fffd}'),
             c => xml.push(c),
         }
     }
@@ -288,6 +292,24 @@ mod tests {
         );
         let xml = S3Error::entity_too_large(11, 10).to_xml("R", "H");
         assert!(xml.contains("</Message><ProposedSize>11</ProposedSize><MaxSizeAllowed>10</MaxSizeAllowed><RequestId>"), "{xml}");
+    }
+
+    #[test]
+    fn control_characters_a_client_sent_do_not_break_the_xml() {
+        let xml = S3Error::signature_does_not_match("AK\u{0}", "\u{1}sig\u{1b}[31m\u{ffff}", "eyJ")
+            .to_xml("R", "H");
+        let forbidden = xml
+            .chars()
+            .filter(|c| {
+                ((*c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+                    || matches!(c, '\u{fffe}' | '\u{ffff}')
+            })
+            .count();
+        assert_eq!(forbidden, 0, "{xml:?}");
+        assert!(
+            xml.contains("<SignatureProvided>\u{fffd}sig\u{fffd}[31m\u{fffd}</SignatureProvided>"),
+            "{xml:?}"
+        );
     }
 
     #[test]
