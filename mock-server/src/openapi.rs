@@ -128,6 +128,10 @@ pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
                 json!({"post": control("ADDED → QUEUED")}),
             ),
             (
+                "/_mock/process-queued",
+                json!({"post": control("Under manual timing, process every QUEUED file now")}),
+            ),
+            (
                 "/_mock/streams",
                 json!({"get": control("Stream configurations"), "put": control("Replace every stream configuration")}),
             ),

@@ -129,12 +129,7 @@ impl MockServer {
 
     /// Under [`Timing::Manual`], processes every QUEUED file now.
     pub async fn process_queued(&self) {
-        self.state
-            .store
-            .lock()
-            .process_queued(self.state.clock.now_millis());
-        self.settle().await;
-        self.state.persist().await;
+        self.state.process_queued().await;
     }
 
     /// The object stored under `key` in the bucket, if any.

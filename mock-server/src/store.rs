@@ -470,7 +470,8 @@ impl Store {
     }
 
     /// Under `manual` timing: starts and ends processing of every QUEUED file at `now_ms`.
-    pub fn process_queued(&mut self, now_ms: i64) {
+    pub fn process_queued(&mut self, now_ms: i64) -> usize {
+        let mut started = 0;
         for (id, flight) in &mut self.in_flight {
             if flight.plan.is_none() {
                 flight.plan = Some(Plan {
@@ -478,8 +479,10 @@ impl Store {
                     end_ms: now_ms,
                 });
                 self.due.insert((now_ms, *id));
+                started += 1;
             }
         }
+        started
     }
 
     /// Applies every lifecycle step due by `now_ms`. Returns the outcomes still being computed

@@ -1344,3 +1344,25 @@ async fn the_clock_can_be_moved_to_its_last_day_and_forms_still_work() {
     let response = upload(&created, "a\n1\n", "late.csv").await;
     assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
 }
+
+/// `--timing manual` from the binary: files wait in QUEUED until this route processes them.
+#[tokio::test]
+async fn queued_files_are_processed_on_request_under_manual_timing() {
+    let server = MockServer::builder().timing(Timing::Manual).start().await;
+    let created = create(&server, "s", "rows.csv").await;
+    assert_eq!(
+        upload(&created, "a\n1\n2\n", "rows.csv").await.status(),
+        204
+    );
+    let id = created["file_id"].as_str().unwrap();
+    assert_eq!(get_import(&server, id).await["status"], "QUEUED");
+    let (status, answer) = control(&server, "POST", "/_mock/process-queued", None).await;
+    assert_eq!((status, answer), (200, json!({"processed": 1})));
+    let file = get_import(&server, id).await;
+    assert_eq!(
+        (file["status"].as_str(), file["successful_count"].as_u64()),
+        (Some("FINISHED"), Some(2))
+    );
+    let (_, again) = control(&server, "POST", "/_mock/process-queued", None).await;
+    assert_eq!(again, json!({"processed": 0}));
+}

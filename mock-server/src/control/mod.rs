@@ -114,6 +114,14 @@ impl AppState {
         record
     }
 
+    /// Under `manual` timing, processes every QUEUED file now; returns how many started.
+    pub(crate) async fn process_queued(&self) -> usize {
+        let started = self.store.lock().process_queued(self.clock.now_millis());
+        self.settle().await;
+        self.persist().await;
+        started
+    }
+
     /// ADDED → QUEUED, as the UI's "process" action.
     pub(crate) async fn start_processing(&self, id: u64) -> Result<(), ControlError> {
         let timing = *self.timing.lock();

@@ -96,6 +96,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/_mock/files/{id}", get(file))
         .route("/_mock/files/{id}/transition", post(transition))
         .route("/_mock/files/{id}/process", post(process))
+        .route("/_mock/process-queued", post(process_queued))
         .route("/_mock/streams", get(streams).put(replace_streams))
         .route(
             "/_mock/faults",
@@ -344,6 +345,10 @@ async fn process(
 ) -> Result<Json<Value>, Refusal> {
     state.start_processing(id).await?;
     file(State(state), Path(id)).await
+}
+
+async fn process_queued(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"processed": state.process_queued().await}))
 }
 
 async fn streams(State(state): State<AppState>) -> Json<Vec<StreamConfig>> {
