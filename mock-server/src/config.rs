@@ -301,21 +301,26 @@ impl FromStr for Timing {
 /// A configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    /// The file could not be read (the cause is the error's source).
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: String,
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not valid TOML for a [`Config`].
-    #[error("invalid configuration in {path}: {source}")]
+    /// The file is not valid TOML for a [`Config`]. The message names the place, never quotes
+    /// the line: a configuration holds secrets (keys, the S3 secret, the control token).
+    #[error("invalid configuration in {path} at line {line}, column {column}: {message}")]
     Parse {
         /// The file.
         path: String,
-        /// Why.
-        source: toml::de::Error,
+        /// Where, from 1.
+        line: usize,
+        /// Where in the line, from 1.
+        column: usize,
+        /// What is wrong, without the line's text.
+        message: String,
     },
     /// The configuration contradicts itself.
     #[error("invalid configuration: {0}")]
@@ -332,9 +337,21 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.display().to_string(),
-            source,
+        let config: Config = toml::from_str(&text).map_err(|err| {
+            let at = err.span().map_or(0, |span| span.start.min(text.len()));
+            let before = &text[..at];
+            ConfigError::Parse {
+                path: path.display().to_string(),
+                line: before.matches('\n').count() + 1,
+                column: before
+                    .rsplit('\n')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .count()
+                    + 1,
+                message: err.message().to_owned(),
+            }
         })?;
         config.validate()?;
         Ok(config)

@@ -451,3 +451,27 @@ fn each_request_is_logged_on_one_line() {
         "no ANSI colours off a terminal: {line:?}"
     );
 }
+
+/// A configuration holds secrets: a TOML error names the place and the problem, once, without
+/// quoting the line.
+#[test]
+fn a_configuration_error_is_printed_once_without_the_secret_on_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("u21.toml");
+    std::fs::write(
+        &config,
+        "[s3]\naccess_key_id = \"AK\"\nsecret_access_key = \"topsecret-value\" oops\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("topsecret"), "{stderr}");
+    assert!(stderr.contains("at line 3, column 39"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
