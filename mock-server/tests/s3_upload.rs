@@ -748,3 +748,46 @@ async fn sigv4_forms_are_verified() {
     let response = post_form(url, &fields, Some(("a.csv", b"a\n1\n".to_vec()))).await;
     assert_s3_error(response, 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.").await;
 }
+
+/// Empty parts count against the 20 KiB budgets before and after the file: a body of
+/// thousands of empty parts is refused, not streamed forever.
+#[rstest]
+#[case::before_the_file(true, "MaxPostPreDataLengthExceeded")]
+#[case::after_the_file(false, "MalformedPOSTRequest")]
+#[tokio::test]
+async fn empty_parts_count_against_the_field_budgets(#[case] before: bool, #[case] code: &str) {
+    let (server, created) = server_and_form().await;
+    let boundary = "B0undary";
+    let part = |name: &str, value: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+    };
+    let empties: String = (0..2000).map(|_| part("e", "")).collect();
+    let mut body = String::new();
+    if before {
+        body += &empties;
+    }
+    for (name, value) in fields_of(&created) {
+        body += &part(&name, &value);
+    }
+    body += &format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\na\n1\n\r\n");
+    if !before {
+        body += &empties;
+    }
+    body += &format!("--{boundary}--\r\n");
+    let response = http()
+        .post(created["url"].as_str().unwrap())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let xml = response.text().await.unwrap();
+    assert_eq!(xml_field(&xml, "Code").as_deref(), Some(code), "{xml}");
+    assert_nothing_changed(&server, &created).await;
+}

@@ -28,6 +28,9 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+/// What a part costs against the 20 KiB budgets besides its name and content: its boundary
+/// and headers, at the least.
+const PART_OVERHEAD_BYTES: u64 = 64;
 /// What may follow the file part in a request: the closing boundary, and fields that S3
 /// ignores but whose content is bounded like the fields before the file, with their headers.
 const MAX_TAIL_BYTES: u64 = MAX_PRE_DATA_BYTES + 64 * 1024;
@@ -150,7 +153,11 @@ async fn receive(
             break;
         }
         let mut value = Vec::new();
-        pre_data += name.len() as u64;
+        // Every part counts, empty or not, so a stream of empty parts cannot go on forever.
+        pre_data += name.len() as u64 + PART_OVERHEAD_BYTES;
+        if pre_data > MAX_PRE_DATA_BYTES {
+            return Err(S3Error::pre_data_too_large());
+        }
         while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
             pre_data += chunk.len() as u64;
             if pre_data > MAX_PRE_DATA_BYTES {
@@ -178,6 +185,10 @@ async fn receive(
     {
         if part.name().is_some_and(|n| n.eq_ignore_ascii_case("file")) {
             files += 1;
+        }
+        tail += part.name().map_or(0, |n| n.len() as u64) + PART_OVERHEAD_BYTES;
+        if tail > MAX_PRE_DATA_BYTES {
+            return Err(S3Error::malformed_post());
         }
         while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
             tail += chunk.len() as u64;
