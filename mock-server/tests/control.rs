@@ -1366,3 +1366,67 @@ async fn queued_files_are_processed_on_request_under_manual_timing() {
     let (_, again) = control(&server, "POST", "/_mock/process-queued", None).await;
     assert_eq!(again, json!({"processed": 0}));
 }
+
+/// Paths that do not decode, or ids that are not numbers, are answered in each route's own
+/// format (Unit21 JSON, S3 XML), never in axum's plain text.
+#[rstest]
+#[case::api_id_not_utf8(
+    "GET",
+    "/v1/imports/%ff",
+    404,
+    "application/json",
+    "resource_not_found"
+)]
+#[case::s3_bucket_not_utf8("POST", "/u21-mock-uploads/%ff", 400, "application/xml", "InvalidURI")]
+#[case::s3_key_not_utf8(
+    "POST",
+    "/u21-mock-uploads/a/%ff",
+    400,
+    "application/xml",
+    "InvalidURI"
+)]
+#[case::control_id_not_a_number("GET", "/_mock/files/abc", 400, "application/json", "bad_request")]
+#[case::control_transition_id(
+    "POST",
+    "/_mock/files/abc/transition",
+    400,
+    "application/json",
+    "bad_request"
+)]
+#[case::control_repeated_query(
+    "GET",
+    "/_mock/requests?limit=1&limit=2",
+    400,
+    "application/json",
+    "bad_request"
+)]
+#[tokio::test]
+async fn malformed_paths_are_answered_in_the_routes_own_format(
+    #[case] method: &str,
+    #[case] path: &str,
+    #[case] status: u16,
+    #[case] content_type: &str,
+    #[case] code: &str,
+) {
+    let server = MockServer::start().await;
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let response = http()
+        .request(method, format!("{}{path}", server.uri()))
+        .header("u21-key", server.api_key())
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(content_type),
+        "{:?}",
+        response.headers()
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains(code), "{text}");
+}

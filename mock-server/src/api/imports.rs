@@ -108,12 +108,14 @@ async fn create_inner(
 pub(crate) async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(file_id): Path<String>,
+    file_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
     let caller = match state.authorize(&headers, Route::Get, Permission::ImportsRead) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.into_response(),
     };
+    // A segment that does not even decode (`%ff`) is as malformed as any other non-id.
+    let file_id = file_id.map(|Path(id)| id).unwrap_or_default();
     let result = get_inner(&state, &caller, &file_id).await;
     caller.respond(result)
 }

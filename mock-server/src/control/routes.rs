@@ -63,6 +63,23 @@ fn bad_request(message: impl Into<String>) -> Refusal {
     Refusal(StatusCode::BAD_REQUEST, "bad_request", message.into())
 }
 
+/// A file id from the path, or a 400 in Unit21's shape saying it is not one.
+struct FileId(u64);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for FileId {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<u64>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(FileId(id)),
+            Err(_) => Err(bad_request("the path must name a file by its numeric id")),
+        }
+    }
+}
+
 /// A JSON body, or a 400 saying what is wrong with it.
 struct Body<T>(T);
 
@@ -238,7 +255,7 @@ pub(crate) fn file_json(record: &FileRecord) -> Value {
     value
 }
 
-async fn file(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Json<Value>, Refusal> {
+async fn file(State(state): State<AppState>, FileId(id): FileId) -> Result<Json<Value>, Refusal> {
     state.settle().await;
     let store = state.store.lock();
     store
@@ -261,7 +278,7 @@ struct TransitionBody {
 
 async fn transition(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    FileId(id): FileId,
     Body(body): Body<TransitionBody>,
 ) -> Result<Json<Value>, Refusal> {
     let transition = match body.status.as_str() {
@@ -341,10 +358,10 @@ async fn add_file(
 
 async fn process(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    FileId(id): FileId,
 ) -> Result<Json<Value>, Refusal> {
     state.start_processing(id).await?;
-    file(State(state), Path(id)).await
+    file(State(state), FileId(id)).await
 }
 
 async fn process_queued(State(state): State<AppState>) -> Json<Value> {
@@ -424,7 +441,7 @@ async fn clear_faults(State(state): State<AppState>) -> StatusCode {
 
 async fn remove_fault(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    FileId(id): FileId,
 ) -> Result<StatusCode, Refusal> {
     if state.faults.lock().remove(id) {
         Ok(StatusCode::NO_CONTENT)

@@ -109,8 +109,12 @@ fn org_of(state: &AppState, headers: &HeaderMap, named: Option<String>) -> Resul
 async fn imports(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ImportsQuery>,
+    query: Result<Query<ImportsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(err) => return problem(StatusCode::BAD_REQUEST, &err.body_text()),
+    };
     let org = match org_of(&state, &headers, query.org) {
         Ok(org) => org,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
@@ -206,10 +210,22 @@ fn refused(status: StatusCode, message: impl Into<String>) -> Response {
 async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Response {
     let mut stream = body.into_data_stream();
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(err) => {
+            crate::api::body::drain_before_refusing(&mut stream).await;
+            return crate::control::Refusal(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                err.body_text(),
+            )
+            .into_response();
+        }
+    };
     match receive_upload(&state, &headers, query.org, &mut stream).await {
         Ok(response) => response,
         Err(refusal) => {

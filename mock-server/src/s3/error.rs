@@ -185,6 +185,14 @@ impl S3Error {
         .with("MaxPostPreDataLengthBytes", MAX_PRE_DATA_BYTES.to_string())
     }
 
+    pub fn invalid_uri() -> Self {
+        Self::new(
+            "InvalidURI",
+            StatusCode::BAD_REQUEST,
+            "Couldn't parse the specified URI.",
+        )
+    }
+
     pub fn no_such_bucket(bucket: &str) -> Self {
         Self::new(
             "NoSuchBucket",

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,8 +41,11 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
 pub(crate) async fn post_to_object(
     State(state): State<AppState>,
-    Path((bucket, _key)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
+    let Ok(Path((bucket, _key))) = path else {
+        return S3Error::invalid_uri().into_response();
+    };
     refuse_unknown_bucket(&state, &bucket)
         .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
 }
@@ -72,10 +76,13 @@ fn refuse_unknown_bucket(state: &AppState, bucket: &str) -> Option<Response> {
 /// `POST /{bucket}/`: the browser-based upload.
 pub(crate) async fn upload(
     State(state): State<AppState>,
-    Path(bucket): Path<String>,
+    bucket: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let Ok(Path(bucket)) = bucket else {
+        return S3Error::invalid_uri().into_response();
+    };
     if let Some(refusal) = refuse_unknown_bucket(&state, &bucket) {
         return refusal;
     }
