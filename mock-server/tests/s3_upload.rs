@@ -791,3 +791,57 @@ async fn empty_parts_count_against_the_field_budgets(#[case] before: bool, #[cas
     assert_eq!(xml_field(&xml, "Code").as_deref(), Some(code), "{xml}");
     assert_nothing_changed(&server, &created).await;
 }
+
+/// A body that never reaches its file (a huge preamble, a header block that never ends) is
+/// refused after a bounded read, never buffered whole.
+#[rstest]
+#[case::preamble_without_a_boundary(false)]
+#[case::a_part_header_that_never_ends(true)]
+#[tokio::test]
+async fn framing_that_never_reaches_the_file_is_refused_after_a_bounded_read(
+    #[case] in_a_header: bool,
+) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let (server, created) = server_and_form().await;
+    let boundary = "B0undary";
+    const PADDING: u64 = 64 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let start = if in_a_header {
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\nX-Pad: ")
+    } else {
+        String::new()
+    };
+    let sent = Arc::new(AtomicU64::new(0));
+    let chunks = {
+        let sent = Arc::clone(&sent);
+        let parts = std::iter::once(bytes::Bytes::from(start.clone()))
+            .chain((0..PADDING / CHUNK as u64).map(|_| bytes::Bytes::from(vec![b'x'; CHUNK])));
+        futures_util::stream::iter(parts.map(move |part| {
+            sent.fetch_add(part.len() as u64, Ordering::Relaxed);
+            Ok::<_, std::io::Error>(part)
+        }))
+    };
+    let response = http()
+        .post(created["url"].as_str().unwrap())
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("content-length", start.len() as u64 + PADDING)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let xml = response.text().await.unwrap();
+    assert_eq!(
+        xml_field(&xml, "Code").as_deref(),
+        Some("MaxPostPreDataLengthExceeded"),
+        "{xml}"
+    );
+    let read = sent.load(Ordering::Relaxed);
+    assert!(read < PADDING / 2, "the fake read {read} bytes of framing");
+    assert_nothing_changed(&server, &created).await;
+}

@@ -253,8 +253,10 @@ async fn receive_upload(
                 "Send the form as multipart/form-data.",
             )
         })?;
+    // The fields and what follows the file are bounded like an S3 form's.
+    let framing = crate::s3::framing::Framing::default();
     let mut parts = multer::Multipart::with_constraints(
-        body,
+        framing.wrap(body),
         boundary,
         multer::Constraints::new()
             .size_limit(multer::SizeLimit::new().for_field("stream", MANUAL_FIELDS_MAX as u64)),
@@ -294,6 +296,7 @@ async fn receive_upload(
                         "Names must not contain control characters.",
                     ));
                 }
+                framing.file_started();
                 let incoming =
                     match crate::s3::upload::stream_to_disk(state, &mut part, 0, MANUAL_UPLOAD_MAX)
                         .await

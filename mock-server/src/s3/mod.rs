@@ -2,6 +2,7 @@
 
 pub(crate) mod error;
 pub(crate) mod form;
+pub(crate) mod framing;
 pub(crate) mod policy;
 pub(crate) mod presign;
 pub(crate) mod sign;

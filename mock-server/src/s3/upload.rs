@@ -17,6 +17,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::error::{S3Error, MAX_PRE_DATA_BYTES};
 use super::form::FormFields;
+use super::framing::Framing;
 use super::ResponseIds;
 use crate::api::body::drain_before_refusing;
 use crate::api::ApiError;
@@ -118,25 +119,26 @@ async fn receive(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    // Bytes taken from the connection so far: the file part starts no later than this.
-    let pulled = std::sync::atomic::AtomicU64::new(0);
-    let counted = futures_util::StreamExt::inspect(&mut *body, |chunk| {
-        if let Ok(chunk) = chunk {
-            pulled.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    // Counts the bytes taken (the file part starts no later than that), and bounds what may
+    // come before and after the file.
+    let framing = Framing::default();
+    let mut parts = multer::Multipart::new(framing.wrap(&mut *body), boundary);
+    // A read error of multer's is the budget's when the framing says so.
+    let malformed = |_| {
+        if framing.exceeded() && !framing.in_or_after_file() {
+            S3Error::pre_data_too_large()
+        } else {
+            S3Error::malformed_post()
         }
-    });
-    let mut parts = multer::Multipart::new(counted, boundary);
+    };
 
     let mut form = FormFields::default();
     let mut pre_data = 0u64;
     let mut stored = None;
-    while let Some(mut part) = parts
-        .next_field()
-        .await
-        .map_err(|_| S3Error::malformed_post())?
-    {
+    while let Some(mut part) = parts.next_field().await.map_err(malformed)? {
         let name = part.name().unwrap_or_default().to_owned();
         if name.eq_ignore_ascii_case("file") {
+            framing.file_started();
             let file_name = part.file_name().map(str::to_owned);
             let accepted = form.authorize(
                 &state.config.s3,
@@ -148,7 +150,7 @@ async fn receive(
             // policy's range is refused before the file is read.
             if let Some(declared) = declared {
                 let at_least = declared
-                    .saturating_sub(pulled.load(std::sync::atomic::Ordering::Relaxed))
+                    .saturating_sub(framing.pulled())
                     .saturating_sub(MAX_TAIL_BYTES);
                 if at_least > accepted.size.max {
                     return Err(S3Error::entity_too_large(at_least, accepted.size.max));
@@ -156,6 +158,7 @@ async fn receive(
             }
             let incoming =
                 stream_to_disk(state, &mut part, accepted.size.min, accepted.size.max).await?;
+            framing.file_ended();
             stored = Some((incoming, accepted));
             break;
         }
@@ -165,7 +168,7 @@ async fn receive(
         if pre_data > MAX_PRE_DATA_BYTES {
             return Err(S3Error::pre_data_too_large());
         }
-        while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
+        while let Some(chunk) = part.chunk().await.map_err(malformed)? {
             pre_data += chunk.len() as u64;
             if pre_data > MAX_PRE_DATA_BYTES {
                 return Err(S3Error::pre_data_too_large());
@@ -185,11 +188,7 @@ async fn receive(
     // bounded like the fields before the file so a request cannot stream forever.
     let mut files = 1;
     let mut tail = 0u64;
-    while let Some(mut part) = parts
-        .next_field()
-        .await
-        .map_err(|_| S3Error::malformed_post())?
-    {
+    while let Some(mut part) = parts.next_field().await.map_err(malformed)? {
         if part.name().is_some_and(|n| n.eq_ignore_ascii_case("file")) {
             files += 1;
         }
