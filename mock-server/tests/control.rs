@@ -1430,3 +1430,52 @@ async fn malformed_paths_are_answered_in_the_routes_own_format(
     let text = response.text().await.unwrap();
     assert!(text.contains(code), "{text}");
 }
+
+/// The journal keeps a body only from a caller with a known key, and only up to 4 KiB: a
+/// stream of unauthenticated bodies cannot grow it.
+#[tokio::test]
+async fn the_journal_keeps_small_bodies_of_known_callers_only() {
+    let server = MockServer::start().await;
+    let zeros = format!("[{}0]", "0,".repeat(2100));
+    for key in [None, Some("not-a-key"), Some(server.api_key())] {
+        let mut request = http()
+            .post(format!("{}/v1/imports/list", server.uri()))
+            .header("content-type", "application/json")
+            .body(r#"{"limit": 5}"#);
+        if let Some(key) = key {
+            request = request.header("u21-key", key);
+        }
+        request.send().await.unwrap();
+    }
+    let big = http()
+        .post(format!("{}/v1/imports/list", server.uri()))
+        .header("u21-key", server.api_key())
+        .header("content-type", "application/json")
+        .body(zeros.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 400);
+    let (_, journal) = control(&server, "GET", "/_mock/requests", None).await;
+    let bodies: Vec<&Value> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["body"]["json"])
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            &Value::Null,
+            &Value::Null,
+            &json!({"limit": 5}),
+            &Value::Null
+        ],
+        "no key, an unknown key, the key, a body over 4 KiB"
+    );
+    assert_eq!(
+        journal["requests"][3]["body"]["bytes"].as_u64(),
+        Some(zeros.len() as u64),
+        "a body not kept is still described by its size"
+    );
+}

@@ -1,5 +1,6 @@
 //! The request journal: what every client sent and what it got, so a test can assert on it.
-//! Bounded: past its capacity the oldest entries go first.
+//! Bounded: past its capacity the oldest entries go first, and an entry keeps at most
+//! [`JOURNAL_BODY_BYTES`] of a JSON body, as raw bytes parsed only when the journal is read.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -63,10 +64,33 @@ pub struct JournalQuery {
     pub limit: Option<usize>,
 }
 
+/// The most of a JSON body an entry keeps (larger bodies are described by size only).
+pub const JOURNAL_BODY_BYTES: usize = 4 * 1024;
+
+/// An entry as kept: the body's bytes, not a parsed value (a small body of `[0,0,…]` parses
+/// into many times its size).
+#[derive(Clone, Debug)]
+pub(crate) struct KeptEntry {
+    entry: JournalEntry,
+    raw: Option<bytes::Bytes>,
+}
+
+impl KeptEntry {
+    /// The entry as the journal shows it, its JSON body parsed now.
+    pub(crate) fn to_entry(&self) -> JournalEntry {
+        let mut entry = self.entry.clone();
+        entry.body.json = self
+            .raw
+            .as_ref()
+            .and_then(|raw| serde_json::from_slice(raw).ok());
+        entry
+    }
+}
+
 /// The bounded store of entries.
 #[derive(Debug)]
 pub struct Journal {
-    entries: VecDeque<JournalEntry>,
+    entries: VecDeque<KeptEntry>,
     capacity: usize,
     next_seq: u64,
 }
@@ -81,7 +105,8 @@ impl Journal {
         }
     }
 
-    /// Records a request and returns its sequence number.
+    /// Records a request and returns its sequence number. `raw` is its JSON body, kept only
+    /// up to [`JOURNAL_BODY_BYTES`].
     pub fn record(
         &mut self,
         at_ms: i64,
@@ -89,6 +114,7 @@ impl Journal {
         path: &str,
         headers: &HeaderMap,
         body: BodySummary,
+        raw: Option<bytes::Bytes>,
     ) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -98,14 +124,17 @@ impl Journal {
         if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }
-        self.entries.push_back(JournalEntry {
-            seq,
-            at_ms,
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers: masked(headers),
-            body,
-            status: None,
+        self.entries.push_back(KeptEntry {
+            entry: JournalEntry {
+                seq,
+                at_ms,
+                method: method.to_owned(),
+                path: path.to_owned(),
+                headers: masked(headers),
+                body: BodySummary { json: None, ..body },
+                status: None,
+            },
+            raw: raw.filter(|raw| raw.len() <= JOURNAL_BODY_BYTES),
         });
         seq
     }
@@ -113,25 +142,36 @@ impl Journal {
     /// Records the status answered to request `seq`, if it is still kept.
     pub fn answered(&mut self, seq: u64, status: u16) {
         // Entries are in sequence order, so the newest are at the back.
-        if let Some(entry) = self.entries.iter_mut().rev().find(|e| e.seq == seq) {
-            entry.status = Some(status);
+        if let Some(kept) = self.entries.iter_mut().rev().find(|e| e.entry.seq == seq) {
+            kept.entry.status = Some(status);
         }
     }
 
     /// The entries matching `query`, oldest first.
     pub fn query(&self, query: &JournalQuery) -> Vec<JournalEntry> {
-        let matching: Vec<&JournalEntry> = self
+        self.matching(query)
+            .iter()
+            .map(KeptEntry::to_entry)
+            .collect()
+    }
+
+    /// The kept entries matching `query`, oldest first, bodies unparsed: cheap to copy out of
+    /// the lock, to be parsed one at a time.
+    pub(crate) fn matching(&self, query: &JournalQuery) -> Vec<KeptEntry> {
+        let matching: Vec<&KeptEntry> = self
             .entries
             .iter()
-            .filter(|e| {
+            .map(|kept| (kept, &kept.entry))
+            .filter(|(_, e)| {
                 query
                     .method
                     .as_deref()
                     .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
             })
-            .filter(|e| query.path.as_deref().is_none_or(|p| e.path.starts_with(p)))
-            .filter(|e| query.status.is_none_or(|s| e.status == Some(s)))
-            .filter(|e| query.after.is_none_or(|a| e.seq > a))
+            .filter(|(_, e)| query.path.as_deref().is_none_or(|p| e.path.starts_with(p)))
+            .filter(|(_, e)| query.status.is_none_or(|s| e.status == Some(s)))
+            .filter(|(_, e)| query.after.is_none_or(|a| e.seq > a))
+            .map(|(kept, _)| kept)
             .collect();
         let skip = query
             .limit
@@ -191,6 +231,36 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_kept_as_bytes_up_to_the_bound_and_parsed_when_read() {
+        let mut journal = Journal::new(10);
+        let small = bytes::Bytes::from_static(br#"{"limit": 5}"#);
+        let large = bytes::Bytes::from(vec![b' '; JOURNAL_BODY_BYTES + 1]);
+        journal.record(
+            0,
+            "POST",
+            "/a",
+            &HeaderMap::new(),
+            BodySummary::default(),
+            Some(small),
+        );
+        journal.record(
+            0,
+            "POST",
+            "/b",
+            &HeaderMap::new(),
+            BodySummary::default(),
+            Some(large),
+        );
+        let entries = journal.query(&JournalQuery::default());
+        assert_eq!(entries[0].body.json, Some(serde_json::json!({"limit": 5})));
+        assert_eq!(entries[1].body.json, None);
+        assert!(journal
+            .entries
+            .iter()
+            .all(|e| e.raw.as_ref().is_none_or(|r| r.len() <= JOURNAL_BODY_BYTES)));
+    }
+
+    #[test]
     fn secrets_are_masked() {
         let mut journal = Journal::new(10);
         let h = headers(&[
@@ -198,7 +268,7 @@ mod tests {
             ("authorization", "short"),
             ("accept", "application/json"),
         ]);
-        journal.record(0, "GET", "/v1/imports/1", &h, BodySummary::default());
+        journal.record(0, "GET", "/v1/imports/1", &h, BodySummary::default(), None);
         let entry = &journal.query(&JournalQuery::default())[0];
         assert_eq!(entry.headers["u21-key"], "****-key");
         assert_eq!(entry.headers["authorization"], "****");
@@ -215,6 +285,7 @@ mod tests {
                 &format!("/p{i}"),
                 &HeaderMap::new(),
                 BodySummary::default(),
+                None,
             );
             journal.answered(seq, 200);
         }
@@ -236,7 +307,14 @@ mod tests {
             ("POST", "/v1/imports/list", 429),
             ("GET", "/v1/imports/2", 404),
         ] {
-            let seq = journal.record(0, method, path, &HeaderMap::new(), BodySummary::default());
+            let seq = journal.record(
+                0,
+                method,
+                path,
+                &HeaderMap::new(),
+                BodySummary::default(),
+                None,
+            );
             journal.answered(seq, status);
         }
         let q = |query: JournalQuery| {

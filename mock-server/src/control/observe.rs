@@ -14,8 +14,7 @@ use super::journal::BodySummary;
 use crate::s3::error::S3Error;
 use crate::state::AppState;
 
-/// JSON bodies up to this size are kept in the journal whole.
-const JOURNAL_JSON_BYTES: u64 = 64 * 1024;
+use super::journal::JOURNAL_BODY_BYTES;
 
 pub(crate) async fn observe(
     State(state): State<AppState>,
@@ -34,7 +33,15 @@ pub(crate) async fn observe(
     }
     let started = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
-    let (request, body) = summarise(request).await;
+    // A body is kept only from a caller the fake knows: anyone can send a body without a key,
+    // and the journal must not grow on their account.
+    let known_caller = request
+        .headers()
+        .get("u21-key")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|key| state.keys.contains_key(key));
+    let (request, body, raw) = summarise(request).await;
+    let raw = raw.filter(|_| known_caller);
     let target = request
         .uri()
         .path_and_query()
@@ -45,6 +52,7 @@ pub(crate) async fn observe(
         &target,
         request.headers(),
         body,
+        raw,
     );
 
     let fault = state.faults.lock().pick(&method, &path);
@@ -79,8 +87,8 @@ pub(crate) async fn observe(
     response
 }
 
-/// Keeps small JSON bodies for the journal (and hands them on); describes the rest.
-async fn summarise(request: Request) -> (Request, BodySummary) {
+/// Reads small JSON bodies for the journal (and hands them on); describes the rest.
+async fn summarise(request: Request) -> (Request, BodySummary, Option<axum::body::Bytes>) {
     let headers = request.headers();
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -93,22 +101,25 @@ async fn summarise(request: Request) -> (Request, BodySummary) {
     let is_json = content_type
         .as_deref()
         .is_some_and(|ct| ct.starts_with("application/json"));
-    let mut summary = BodySummary {
+    let summary = BodySummary {
         content_type,
         bytes: declared,
         json: None,
     };
-    if !(is_json && declared.is_some_and(|n| n <= JOURNAL_JSON_BYTES)) {
-        return (request, summary);
+    if !(is_json && declared.is_some_and(|n| n <= JOURNAL_BODY_BYTES as u64)) {
+        return (request, summary, None);
     }
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, JOURNAL_JSON_BYTES as usize).await {
+    let bytes = match axum::body::to_bytes(body, JOURNAL_BODY_BYTES).await {
         Ok(bytes) => bytes,
         // The body broke off; the handler will see an empty one and answer accordingly.
-        Err(_) => return (Request::from_parts(parts, Body::empty()), summary),
+        Err(_) => return (Request::from_parts(parts, Body::empty()), summary, None),
     };
-    summary.json = serde_json::from_slice(&bytes).ok();
-    (Request::from_parts(parts, Body::from(bytes)), summary)
+    (
+        Request::from_parts(parts, Body::from(bytes.clone())),
+        summary,
+        Some(bytes),
+    )
 }
 
 /// The real answer's headers, but only half its body, then the connection ends.
