@@ -43,6 +43,29 @@ pub struct Config {
     pub fidelity: Fidelity,
     /// The `/_mock/` control API.
     pub control: ControlConfig,
+    /// Bounds on what clients may hold.
+    pub limits: Limits,
+}
+
+/// Bounds on what clients may hold, so a slow or stalled client cannot starve the others.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Uploads streaming at once (each holds two threads while its file streams); past it, S3's
+    /// 503 `SlowDown`.
+    pub concurrent_uploads: usize,
+    /// Seconds an upload's file may go without a byte before it is cut with S3's
+    /// `RequestTimeout`.
+    pub upload_idle_secs: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            concurrent_uploads: 128,
+            upload_idle_secs: 20.0,
+        }
+    }
 }
 
 /// The control API under `/_mock/`.
@@ -84,6 +107,7 @@ impl Default for Config {
             streams: Vec::new(),
             fidelity: Fidelity::default(),
             control: ControlConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -372,6 +396,12 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if !(1..=4096).contains(&self.limits.concurrent_uploads) {
+            return invalid("limits.concurrent_uploads must be from 1 to 4096".into());
+        }
+        if !(self.limits.upload_idle_secs > 0.0 && self.limits.upload_idle_secs <= 3600.0) {
+            return invalid("limits.upload_idle_secs must be more than 0 and at most 3600".into());
+        }
         let mut keys = HashSet::new();
         for key in &self.keys {
             if key.key.trim().is_empty() || key.org.trim().is_empty() {

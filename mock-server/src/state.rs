@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub persist_turn: tokio::sync::Mutex<()>,
     /// Host names (lower case, no port) the control plane answers without its token.
     pub control_hosts: Vec<String>,
+    /// One permit per upload streaming its file (see `Limits::concurrent_uploads`).
+    pub upload_slots: tokio::sync::Semaphore,
 }
 
 pub(crate) struct KeyEntry {
@@ -102,6 +104,7 @@ impl AppState {
             control_hosts.push(host.to_ascii_lowercase());
         }
         Ok(AppState(Arc::new(Shared {
+            upload_slots: tokio::sync::Semaphore::new(config.limits.concurrent_uploads),
             control_hosts,
             keys,
             store: Mutex::new(Store::new()),

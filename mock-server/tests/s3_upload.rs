@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::*;
+use futures_util::StreamExt;
 use rstest::rstest;
 use serde_json::{json, Value};
 use u21_mock::MockServer;
@@ -844,4 +845,65 @@ async fn framing_that_never_reaches_the_file_is_refused_after_a_bounded_read(
     let read = sent.load(Ordering::Relaxed);
     assert!(read < PADDING / 2, "the fake read {read} bytes of framing");
     assert_nothing_changed(&server, &created).await;
+}
+
+/// A client that starts a file and stops sending holds two threads; it is cut after the idle
+/// limit with S3's RequestTimeout, and past the concurrent-upload limit other uploads get S3's
+/// SlowDown at once instead of waiting behind it.
+#[tokio::test]
+async fn a_stalled_upload_is_cut_and_does_not_hold_up_the_others() {
+    let mut config = u21_mock::Config::default();
+    config.limits.concurrent_uploads = 1;
+    config.limits.upload_idle_secs = 0.5;
+    let server = MockServer::builder()
+        .config(config)
+        .clock(frozen_clock())
+        .start()
+        .await;
+    let stalled = create(&server, "s", "stalled.csv").await;
+    let normal = create(&server, "s", "normal.csv").await;
+    let boundary = "St4ll";
+    let mut head = String::new();
+    for (name, value) in fields_of(&stalled) {
+        head += &format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        );
+    }
+    head += &format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.csv\"\r\n\r\na\n1\n");
+    // The head, then nothing, ever.
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(head))])
+        .chain(futures_util::stream::pending());
+    let url = stalled["url"].as_str().unwrap().to_owned();
+    let stalled_upload = tokio::spawn(async move {
+        let response = http()
+            .post(url)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    });
+    // Another client, meanwhile: answered at once, stored or told to slow down.
+    let other = upload(&normal, "a\n1\n", "normal.csv").await;
+    assert!(
+        [204, 503].contains(&other.status().as_u16()),
+        "{}",
+        other.status()
+    );
+    let (status, xml) = tokio::time::timeout(std::time::Duration::from_secs(20), stalled_upload)
+        .await
+        .expect("the stalled upload is answered, not held forever")
+        .unwrap();
+    let code = xml_field(&xml, "Code").unwrap_or_default();
+    assert!(
+        (status, code.as_str()) == (400, "RequestTimeout")
+            || (status, code.as_str()) == (503, "SlowDown"),
+        "{status} {xml}"
+    );
+    assert_nothing_changed(&server, &stalled).await;
 }

@@ -13,6 +13,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How much of a request the fake reads before sending a refusal; past it, the connection
 /// simply closes after the answer.
 pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+/// How long that drain waits for a chunk before it gives up and answers.
+const REFUSAL_DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads and drops what is left of a request body (up to [`REFUSAL_DRAIN_BYTES`]) before a
 /// refusal goes out, as S3 and other servers do: a client still sending would otherwise see
@@ -21,8 +23,9 @@ pub(crate) async fn drain_before_refusing(stream: &mut axum::body::BodyDataStrea
     use futures_util::StreamExt;
     let mut seen = 0;
     while seen <= REFUSAL_DRAIN_BYTES {
-        match stream.next().await {
-            Some(Ok(chunk)) => seen += chunk.len(),
+        // A client that stopped sending is not waited for: the refusal goes out.
+        match tokio::time::timeout(REFUSAL_DRAIN_IDLE, stream.next()).await {
+            Ok(Some(Ok(chunk))) => seen += chunk.len(),
             _ => return,
         }
     }

@@ -217,6 +217,15 @@ impl S3Error {
         )
     }
 
+    /// S3's 400 for a connection that stopped sending.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            "RequestTimeout",
+            StatusCode::BAD_REQUEST,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        )
+    }
+
     /// S3's 503 when asked to slow down.
     pub fn slow_down() -> Self {
         Self::new(

@@ -243,6 +243,14 @@ pub(crate) async fn stream_to_disk(
     min: u64,
     max: u64,
 ) -> Result<Incoming, S3Error> {
+    // Each upload holds two threads while its file streams: past the limit, S3's SlowDown
+    // (clients retry it) rather than a pool of threads held by stalled clients.
+    let _slot = state
+        .upload_slots
+        .try_acquire()
+        .map_err(|_| S3Error::slow_down())?;
+    let idle = std::time::Duration::try_from_secs_f64(state.config.limits.upload_idle_secs)
+        .unwrap_or(std::time::Duration::from_secs(20));
     let temp = tempfile::Builder::new()
         .prefix("upload-")
         .tempfile_in(&state.incoming_dir)
@@ -267,7 +275,13 @@ pub(crate) async fn stream_to_disk(
         Ok(())
     });
     let mut size = 0u64;
-    while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
+    loop {
+        let next = tokio::time::timeout(idle, part.chunk())
+            .await
+            .map_err(|_| S3Error::request_timeout())?;
+        let Some(chunk) = next.map_err(|_| S3Error::malformed_post())? else {
+            break;
+        };
         size += chunk.len() as u64;
         if size > max {
             // Stop at once: the rest is not stored. Dropping the senders ends
