@@ -57,6 +57,8 @@ pub struct Limits {
     /// Seconds an upload's file may go without a byte before it is cut with S3's
     /// `RequestTimeout`.
     pub upload_idle_secs: f64,
+    /// Seconds a connection may take to send a request's headers before it is closed.
+    pub header_read_secs: f64,
 }
 
 impl Default for Limits {
@@ -64,6 +66,7 @@ impl Default for Limits {
         Self {
             concurrent_uploads: 128,
             upload_idle_secs: 20.0,
+            header_read_secs: 10.0,
         }
     }
 }
@@ -399,8 +402,15 @@ impl Config {
         if !(1..=4096).contains(&self.limits.concurrent_uploads) {
             return invalid("limits.concurrent_uploads must be from 1 to 4096".into());
         }
-        if !(self.limits.upload_idle_secs > 0.0 && self.limits.upload_idle_secs <= 3600.0) {
-            return invalid("limits.upload_idle_secs must be more than 0 and at most 3600".into());
+        for (name, secs) in [
+            ("upload_idle_secs", self.limits.upload_idle_secs),
+            ("header_read_secs", self.limits.header_read_secs),
+        ] {
+            if !(secs > 0.0 && secs <= 3600.0) {
+                return invalid(format!(
+                    "limits.{name} must be more than 0 and at most 3600"
+                ));
+            }
         }
         let mut keys = HashSet::new();
         for key in &self.keys {

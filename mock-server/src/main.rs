@@ -105,12 +105,16 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Lines are written by a thread of their own, so a request never waits on stderr (one
+    // line per request would otherwise cost a write each); under a flood, lines are dropped
+    // rather than requests slowed. The guard flushes what is left at exit.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("U21_MOCK_LOG")
                 .unwrap_or_else(|_| "u21_mock=info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -440,14 +440,8 @@ impl MockServerBuilder {
         }
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = router(state.clone());
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(%err, "server stopped");
-            }
-        });
+        let header_read = std::time::Duration::from_secs_f64(state.config.limits.header_read_secs);
+        tokio::spawn(serve(listener, app, header_read, stopped));
         Ok(MockServer {
             state,
             address,
@@ -455,6 +449,45 @@ impl MockServerBuilder {
             shutdown: Some(shutdown),
             _data_dir: temp,
         })
+    }
+}
+
+/// Accepts connections until `stopped` fires, each served by hyper's HTTP/1 server with a
+/// header-read timeout (`limits.header_read_secs`): a connection that opens and sends half a
+/// request line is closed, so idle sockets cannot use up the file descriptors. Accept errors
+/// (out of file descriptors, say) are logged, not hidden, and accepting resumes after a short
+/// pause rather than spinning.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_read: std::time::Duration,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stopped => return,
+        };
+        let socket = match accepted {
+            Ok((socket, _)) => socket,
+            Err(err) => {
+                tracing::warn!(%err, "cannot accept a connection");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read)
+                .serve_connection(TokioIo::new(socket), service);
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "connection ended");
+            }
+        });
     }
 }
 

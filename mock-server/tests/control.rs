@@ -1479,3 +1479,22 @@ async fn the_journal_keeps_small_bodies_of_known_callers_only() {
         "a body not kept is still described by its size"
     );
 }
+
+/// A connection that sends half a request line is closed after the header-read limit, and
+/// the fake goes on answering everyone else meanwhile.
+#[tokio::test]
+async fn a_half_sent_request_is_closed_and_others_are_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = Config::default();
+    config.limits.header_read_secs = 0.3;
+    let server = MockServer::builder().config(config).start().await;
+    let mut slow = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    slow.write_all(b"GET /v1/imp").await.unwrap();
+    assert_eq!(create(&server, "s", "meanwhile.csv").await["file_id"], "1");
+    // The server closes the half-sent request (with a 408 or without a word): reading ends.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection was left open");
+}
