@@ -5,13 +5,12 @@
 //! prints the server's peak resident memory (`VmHWM`) with the upload and processing rates.
 //! Figures only: nothing here passes or fails.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::Instant;
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use common::peak_rss_mib;
 
 const TOTAL: u64 = 314_572_800;
 const HEADER: &str = "id,amount,memo\n";
@@ -28,67 +27,14 @@ fn row(i: u64) -> String {
     row
 }
 
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    let release = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .expect("target/release");
-    release.join("u21-mock")
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux /proc");
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib / 1024.0
-}
-
 #[tokio::main]
 async fn main() {
-    let binary = server_binary();
-    assert!(
-        binary.exists(),
-        "build it first: cargo build --release -p u21-mock --bin u21-mock"
-    );
-    let mut child = Command::new(&binary)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--timing",
-            "instant",
-            "--rate-limit",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("u21-mock listening on ")
-        .to_owned();
+    let (mut child, base) = common::start_server();
     let pid = child.id();
     let idle = peak_rss_mib(pid);
 
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/v1/imports/pre-signed-url/create"))
-        .header("u21-key", "u21-mock-dev-key")
-        .json(&json!({"stream_name": "bench", "file_name": "big.csv"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::create(&http, &base, "big.csv").await;
 
     let rows = (TOTAL - HEADER.len() as u64) / ROW_LEN;
     let size = HEADER.len() as u64 + rows * ROW_LEN;
@@ -101,10 +47,7 @@ async fn main() {
         ),
     )
     .map(Ok::<_, std::io::Error>);
-    let mut form = reqwest::multipart::Form::new();
-    for (name, value) in created["form_fields"].as_object().unwrap() {
-        form = form.text(name.clone(), value.as_str().unwrap().to_owned());
-    }
+    let mut form = common::form_fields(&created);
     let file =
         reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(chunks), size)
             .file_name("big.csv");
@@ -127,18 +70,7 @@ async fn main() {
     let after_upload = peak_rss_mib(pid);
 
     let started = Instant::now();
-    let status: Value = http
-        .get(format!(
-            "{base}/v1/imports/{}",
-            created["file_id"].as_str().unwrap()
-        ))
-        .header("u21-key", "u21-mock-dev-key")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = common::status(&http, &base, &created).await;
     let processing_secs = started.elapsed().as_secs_f64();
     let after_processing = peak_rss_mib(pid);
     let _ = child.kill();

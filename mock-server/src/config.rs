@@ -309,6 +309,18 @@ pub enum Timing {
     Manual,
 }
 
+impl Timing {
+    /// The name the flag and the configuration file take (`fast`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timing::Instant => "instant",
+            Timing::Fast => "fast",
+            Timing::Realistic => "realistic",
+            Timing::Manual => "manual",
+        }
+    }
+}
+
 impl FromStr for Timing {
     type Err = String;
 

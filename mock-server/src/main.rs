@@ -108,7 +108,11 @@ fn main() -> ExitCode {
     // Lines are written by a thread of their own, so a request never waits on stderr (one
     // line per request would otherwise cost a write each); under a flood, lines are dropped
     // rather than requests slowed. The guard flushes what is left at exit.
-    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stderr());
+    // The buffer holds 4,096 lines: the default's 128,000 preallocated slots cost 4 MiB.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(4096)
+        .lossy(true)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("U21_MOCK_LOG")
@@ -179,7 +183,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.validate()?;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "configuration ok: listen {}, timing {}, rate limit {}, {} key(s), {} stream(s), control {}",
-            args.listen, timing_name(timing), config.rate_limit, config.effective_keys().len(), config.streams.len(),
+            args.listen, timing.as_str(), config.rate_limit, config.effective_keys().len(), config.streams.len(),
             if config.control.enabled { "on" } else { "off" });
         return Ok(());
     }
@@ -203,16 +207,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The flag's own spelling of a timing profile.
-fn timing_name(timing: Timing) -> &'static str {
-    match timing {
-        Timing::Instant => "instant",
-        Timing::Fast => "fast",
-        Timing::Realistic => "realistic",
-        Timing::Manual => "manual",
-    }
-}
-
 fn print_banner(server: &MockServer, timing: Timing, control: &str, data_dir: &str) {
     // Whoever started us may stop reading after the first line; a closed stdout must not take
     // the server down, so write errors are ignored rather than panicking as println! would.
@@ -226,7 +220,7 @@ fn print_banner(server: &MockServer, timing: Timing, control: &str, data_dir: &s
     let _ = writeln!(out, "u21-mock listening on {}", server.uri())
         .and_then(|()| writeln!(out, "  public URL:  {}", server.public_url()))
         .and_then(|()| writeln!(out, "  API key:     {}", server.api_key()))
-        .and_then(|()| writeln!(out, "  timing:      {} (--timing)", timing_name(timing)))
+        .and_then(|()| writeln!(out, "  timing:      {} (--timing)", timing.as_str()))
         .and_then(|()| writeln!(out, "  S3 bucket:   {}", server.bucket()))
         .and_then(|()| writeln!(out, "  data dir:    {data_dir}"))
         .and_then(|()| writeln!(out, "  control:     {control}"))

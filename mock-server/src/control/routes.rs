@@ -158,17 +158,8 @@ fn clock_json(state: &AppState) -> Json<Value> {
         "now_ms": now_ms,
         "now": crate::s3::presign::iso8601_millis(now_ms),
         "frozen": state.clock.is_frozen(),
-        "timing": timing_name(*state.timing.lock()),
+        "timing": state.timing.lock().as_str(),
     }))
-}
-
-fn timing_name(timing: Timing) -> &'static str {
-    match timing {
-        Timing::Instant => "instant",
-        Timing::Fast => "fast",
-        Timing::Realistic => "realistic",
-        Timing::Manual => "manual",
-    }
 }
 
 async fn clock(State(state): State<AppState>) -> Json<Value> {
