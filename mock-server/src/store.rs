@@ -148,7 +148,7 @@ impl Store {
         stream: &str,
         file_name: &str,
         md5_hash: Option<String>,
-        s3_key_for: impl FnOnce(&str, i64) -> String,
+        s3_key_for: impl Fn(&str, i64) -> String,
         now_ms: i64,
         fidelity: &Fidelity,
     ) -> Result<FileRecord, CreateError> {
@@ -184,11 +184,20 @@ impl Store {
         stream: &str,
         file_name: &str,
         md5_hash: Option<String>,
-        s3_key_for: impl FnOnce(&str, i64) -> String,
+        s3_key_for: impl Fn(&str, i64) -> String,
         now_ms: i64,
         status: Status,
     ) -> FileRecord {
         let org = self.intern_org(org);
+        // Two files never share a key (an upload would land on the wrong one): a key already
+        // taken, by a file of the same name created in the same millisecond, moves to the
+        // next millisecond.
+        let mut key_ms = now_ms;
+        let mut s3_key = s3_key_for(&org, key_ms);
+        while self.by_s3_key.contains_key(&s3_key) {
+            key_ms += 1;
+            s3_key = s3_key_for(&org, key_ms);
+        }
         let stream = self.intern_stream(stream);
         let id = self.next_id;
         self.next_id += 1;
@@ -199,7 +208,7 @@ impl Store {
             file_name: file_name.to_owned(),
             file_type: FileType::from_file_name(file_name),
             md5_hash,
-            s3_key: s3_key_for(&org, now_ms),
+            s3_key,
             created_ms: now_ms,
             status,
             process_start_ms: None,
@@ -380,7 +389,7 @@ impl Store {
         org: &str,
         stream: &str,
         file_name: &str,
-        s3_key_for: impl FnOnce(&str, i64) -> String,
+        s3_key_for: impl Fn(&str, i64) -> String,
         object: StoredObject,
         now_ms: i64,
     ) -> (FileRecord, Option<PathBuf>) {

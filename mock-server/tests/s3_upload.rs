@@ -907,3 +907,29 @@ async fn a_stalled_upload_is_cut_and_does_not_hold_up_the_others() {
     );
     assert_nothing_changed(&server, &stalled).await;
 }
+
+/// Two files of the same name created in the same millisecond (other streams, or a fresh
+/// md5_hash) get different keys, so each upload lands on its own file.
+#[tokio::test]
+async fn files_created_in_the_same_millisecond_never_share_a_key() {
+    let server = MockServer::builder().clock(frozen_clock()).start().await;
+    let first = create(&server, "stream-a", "same.csv").await;
+    let second = create(&server, "stream-b", "same.csv").await;
+    let key = |form: &Value| form["form_fields"]["key"].as_str().unwrap().to_owned();
+    assert_ne!(key(&first), key(&second));
+    assert_eq!(upload(&first, "a\n1\n", "same.csv").await.status(), 204);
+    let id = |form: &Value| form["file_id"].as_str().unwrap().to_owned();
+    assert_ne!(
+        get_import(&server, &id(&first)).await["status"],
+        "PENDING_UPLOAD"
+    );
+    assert_eq!(
+        get_import(&server, &id(&second)).await["status"],
+        "PENDING_UPLOAD"
+    );
+    assert_eq!(upload(&second, "a\n1\n2\n", "same.csv").await.status(), 204);
+    assert_ne!(
+        get_import(&server, &id(&second)).await["status"],
+        "PENDING_UPLOAD"
+    );
+}
