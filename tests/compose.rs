@@ -29,7 +29,7 @@ fn arrays(compose: &str, service: &str, key: &str) -> Vec<Vec<String>> {
 }
 
 /// The release or debug binary built beside the test binary.
-pub(crate) fn binary(name: &str) -> std::path::PathBuf {
+fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let path = dir.join(name);
@@ -39,6 +39,25 @@ pub(crate) fn binary(name: &str) -> std::path::PathBuf {
         path.display()
     );
     path
+}
+
+/// The `u21-mock` binary on a free loopback port, with its defaults otherwise; its
+/// `host:port`, read from the banner's first line.
+pub(crate) fn start_fake() -> (std::process::Child, String) {
+    let mut server = Command::new(binary("u21-mock"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let address = first.trim().rsplit('/').next().unwrap().to_owned();
+    (server, address)
 }
 
 #[test]
@@ -70,19 +89,8 @@ fn the_health_checks_run_against_a_live_fake() {
         serde_json::from_str(&line[line.find('[').unwrap()..]).unwrap()
     };
     let from_compose = arrays(&compose, "mock", "test").remove(0);
-    let mut server = Command::new(binary("u21-mock"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    let (mut server, address) = start_fake();
+    let port = address.rsplit(':').next().unwrap().to_owned();
     // The checks run inside the image, with its environment (`ENV U21_MOCK_LISTEN=…`).
     let image_env: Vec<(String, String)> = dockerfile
         .lines()

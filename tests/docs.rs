@@ -80,19 +80,7 @@ fn the_readme_curl_flow_runs_as_pasted() {
         .find("<!-- curl-flow")
         .expect("the README marks its curl flow");
     let block = fenced(&readme[marker..], "sh");
-    let mut server = std::process::Command::new(super::compose::binary("u21-mock"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let address = first.trim().rsplit('/').next().unwrap().to_owned();
+    let (mut server, address) = super::compose::start_fake();
     let script = block.replace("localhost:8021", &address);
     let dir = tempfile::tempdir().unwrap();
     let paste = || {
