@@ -303,13 +303,42 @@ async fn a_large_file_over_the_limit_is_cut_off_without_being_stored() {
     assert_nothing_changed(&server, &created).await;
 }
 
+/// Posts `parts` as a multipart body under `boundary`, declaring `length`, each part made as
+/// it is sent; returns the answer and how many bytes the client had sent by then.
+async fn post_counted(
+    url: &str,
+    boundary: &str,
+    length: u64,
+    parts: impl Iterator<Item = bytes::Bytes> + Send + Sync + 'static,
+) -> (reqwest::Response, u64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&sent);
+    let chunks = futures_util::stream::iter(parts.map(move |part| {
+        counter.fetch_add(part.len() as u64, Ordering::Relaxed);
+        Ok::<_, std::io::Error>(part)
+    }));
+    let response = http()
+        .post(url)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("content-length", length)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let read = sent.load(Ordering::Relaxed);
+    (response, read)
+}
+
 /// S3 refuses a request whose declared length already rules the file out, before reading it:
 /// the fake answers having read a fraction of a 64 MiB file whose policy allows 48 MiB.
 #[tokio::test]
 async fn a_declared_length_over_the_limit_is_refused_before_the_file_is_read() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-
     let server = MockServer::builder().clock(frozen_clock()).start().await;
     let created = create(&server, "s", "huge.csv").await;
     let key = created["form_fields"]["key"].as_str().unwrap();
@@ -333,28 +362,11 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_file_is_read() {
     const CHUNK: usize = 64 * 1024;
     let length = head.len() as u64 + FILE + tail.len() as u64;
     // The body is made as it is sent, and counted.
-    let sent = Arc::new(AtomicU64::new(0));
-    let chunks = {
-        let sent = Arc::clone(&sent);
-        let mut parts: Vec<bytes::Bytes> = vec![head.into_bytes().into()];
-        parts.extend((0..FILE / CHUNK as u64).map(|_| bytes::Bytes::from(vec![b'x'; CHUNK])));
-        parts.push(tail.into_bytes().into());
-        futures_util::stream::iter(parts.into_iter().map(move |part| {
-            sent.fetch_add(part.len() as u64, Ordering::Relaxed);
-            Ok::<_, std::io::Error>(part)
-        }))
-    };
-    let response = http()
-        .post(created["url"].as_str().unwrap())
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .header("content-length", length)
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let parts = std::iter::once(bytes::Bytes::from(head))
+        .chain((0..FILE / CHUNK as u64).map(|_| bytes::Bytes::from(vec![b'x'; CHUNK])))
+        .chain(std::iter::once(bytes::Bytes::from(tail)));
+    let (response, read) =
+        post_counted(created["url"].as_str().unwrap(), boundary, length, parts).await;
     let xml = assert_s3_error(
         response,
         400,
@@ -366,7 +378,6 @@ async fn a_declared_length_over_the_limit_is_refused_before_the_file_is_read() {
         xml_field(&xml, "MaxSizeAllowed").as_deref(),
         Some("50331648")
     );
-    let read = sent.load(Ordering::Relaxed);
     assert!(
         read < FILE / 2,
         "the fake read {read} bytes of a {FILE}-byte file it could refuse from its length"
@@ -802,9 +813,6 @@ async fn empty_parts_count_against_the_field_budgets(#[case] before: bool, #[cas
 async fn framing_that_never_reaches_the_file_is_refused_after_a_bounded_read(
     #[case] in_a_header: bool,
 ) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-
     let (server, created) = server_and_form().await;
     let boundary = "B0undary";
     const PADDING: u64 = 64 * 1024 * 1024;
@@ -814,27 +822,15 @@ async fn framing_that_never_reaches_the_file_is_refused_after_a_bounded_read(
     } else {
         String::new()
     };
-    let sent = Arc::new(AtomicU64::new(0));
-    let chunks = {
-        let sent = Arc::clone(&sent);
-        let parts = std::iter::once(bytes::Bytes::from(start.clone()))
-            .chain((0..PADDING / CHUNK as u64).map(|_| bytes::Bytes::from(vec![b'x'; CHUNK])));
-        futures_util::stream::iter(parts.map(move |part| {
-            sent.fetch_add(part.len() as u64, Ordering::Relaxed);
-            Ok::<_, std::io::Error>(part)
-        }))
-    };
-    let response = http()
-        .post(created["url"].as_str().unwrap())
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .header("content-length", start.len() as u64 + PADDING)
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let parts = std::iter::once(bytes::Bytes::from(start.clone()))
+        .chain((0..PADDING / CHUNK as u64).map(|_| bytes::Bytes::from(vec![b'x'; CHUNK])));
+    let (response, read) = post_counted(
+        created["url"].as_str().unwrap(),
+        boundary,
+        start.len() as u64 + PADDING,
+        parts,
+    )
+    .await;
     assert_eq!(response.status(), 400);
     let xml = response.text().await.unwrap();
     assert_eq!(
@@ -842,7 +838,6 @@ async fn framing_that_never_reaches_the_file_is_refused_after_a_bounded_read(
         Some("MaxPostPreDataLengthExceeded"),
         "{xml}"
     );
-    let read = sent.load(Ordering::Relaxed);
     assert!(read < PADDING / 2, "the fake read {read} bytes of framing");
     assert_nothing_changed(&server, &created).await;
 }
