@@ -66,7 +66,7 @@ async fn readme_example_a_client_waits_for_processing() {
         status(&http, &server, server.api_key(), &created["file_id"]).await["status"],
         "QUEUED"
     );
-    server.advance(Duration::from_secs(2)).await;
+    server.clock().advance(Duration::from_secs(2)).await;
     let done = status(&http, &server, server.api_key(), &created["file_id"]).await;
     assert_eq!(
         (done["status"].as_str(), done["successful_count"].as_u64()),
@@ -113,7 +113,8 @@ async fn a_large_streamed_jsonl_upload_is_counted_record_by_record() {
         (Some(399_600), Some(400))
     );
     let stored = server
-        .stored_object(created["form_fields"]["key"].as_str().unwrap())
+        .files()
+        .object(created["form_fields"]["key"].as_str().unwrap())
         .unwrap();
     assert_eq!(stored.size, size);
 }
@@ -132,7 +133,7 @@ async fn two_organisations_share_a_fake_without_seeing_each_other() {
             &server,
             key,
             "s",
-            &format!("{key}-{}.csv", server.import_count()),
+            &format!("{key}-{}.csv", server.files().count()),
         )
         .await;
         let file = reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("x.csv");

@@ -29,5 +29,5 @@ async fn a_small_soak_accounts_for_every_file() {
         (report.finished, report.listed),
         (report.uploads, report.uploads)
     );
-    assert_eq!(server.import_count(), report.uploads);
+    assert_eq!(server.files().count(), report.uploads);
 }

@@ -194,7 +194,7 @@ async fn a_file_that_cannot_be_sent_is_named_and_leaves_no_import_behind() {
         "{stderr}"
     );
     assert_eq!(
-        server.import_count(),
+        server.files().count(),
         0,
         "no PENDING_UPLOAD import was created"
     );

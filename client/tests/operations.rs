@@ -39,6 +39,7 @@ fn csv(dir: &tempfile::TempDir, name: &str, body: &str) -> std::path::PathBuf {
 
 fn calls(server: &MockServer, method: &str, path: &str) -> usize {
     server
+        .journal()
         .requests(&JournalQuery {
             method: Some(method.into()),
             path: Some(path.into()),
@@ -128,6 +129,7 @@ async fn a_failed_file_is_returned_by_wait_not_raised() {
         .await
         .unwrap();
     server
+        .files()
         .force(
             form.file_id.parse().unwrap(),
             Transition::Failed(FailureCode::InvalidSchema),
@@ -259,7 +261,7 @@ async fn s3_refusals_carry_the_xml_code_and_message() {
     let client = client(&server);
     let dir = tempfile::tempdir().unwrap();
     let form = client.create_upload("s", "a.csv", None).await.unwrap();
-    server.advance(Duration::from_secs(3 * 3600)).await;
+    server.clock().advance(Duration::from_secs(3 * 3600)).await;
     let err = client
         .upload_to(&form, &csv(&dir, "a.csv", "a\n1\n"), None)
         .await
@@ -300,21 +302,27 @@ async fn malformed_bodies_are_errors_not_panics() {
         headers: Default::default(),
     };
     for text in ["not json", "{}", r#"{"file_id": []}"#, ""] {
-        server.add_fault(Fault::new("/v1/imports/*", body(text)).times(1));
+        server
+            .faults()
+            .add(Fault::new("/v1/imports/*", body(text)).times(1))
+            .unwrap();
         let err = client.get("1").await.unwrap_err();
         assert!(err.is_decode(), "{text:?}: {err}");
     }
-    server.add_fault(
-        Fault::new(
-            "/u21-mock-uploads/",
-            FaultAction::Status {
-                status: 400,
-                body: "<html>".into(),
-                headers: Default::default(),
-            },
+    server
+        .faults()
+        .add(
+            Fault::new(
+                "/u21-mock-uploads/",
+                FaultAction::Status {
+                    status: 400,
+                    body: "<html>".into(),
+                    headers: Default::default(),
+                },
+            )
+            .times(1),
         )
-        .times(1),
-    );
+        .unwrap();
     let form = client.create_upload("s", "a.csv", None).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let err = client
@@ -337,12 +345,15 @@ async fn reads_are_retried_on_429_5xx_and_dropped_connections() {
         FaultAction::Unavailable,
         FaultAction::DropConnection,
     ] {
-        server.clear_requests();
-        server.add_fault(
-            Fault::new("/v1/imports/*", action.clone())
-                .method("GET")
-                .times(2),
-        );
+        server.journal().clear();
+        server
+            .faults()
+            .add(
+                Fault::new("/v1/imports/*", action.clone())
+                    .method("GET")
+                    .times(2),
+            )
+            .unwrap();
         let file = client
             .get(&form.file_id)
             .await
@@ -360,15 +371,18 @@ async fn reads_are_retried_on_429_5xx_and_dropped_connections() {
 async fn retry_after_is_honoured() {
     let server = MockServer::start().await;
     let client = client(&server);
-    server.add_fault(
-        Fault::new(
-            "/v1/imports/list",
-            FaultAction::RateLimited {
-                retry_after_secs: 1,
-            },
+    server
+        .faults()
+        .add(
+            Fault::new(
+                "/v1/imports/list",
+                FaultAction::RateLimited {
+                    retry_after_secs: 1,
+                },
+            )
+            .times(1),
         )
-        .times(1),
-    );
+        .unwrap();
     let started = Instant::now();
     client.list(&ListRequest::new()).await.unwrap();
     assert!(
@@ -382,7 +396,10 @@ async fn retry_after_is_honoured() {
 async fn retries_stop_at_the_policy_limit() {
     let server = MockServer::start().await;
     let client = client(&server);
-    server.add_fault(Fault::new("/v1/imports/list", FaultAction::InternalError));
+    server
+        .faults()
+        .add(Fault::new("/v1/imports/list", FaultAction::InternalError))
+        .unwrap();
     let err = client.list(&ListRequest::new()).await.unwrap_err();
     assert!(err.is_server_error(), "{err}");
     assert_eq!(
@@ -396,7 +413,7 @@ async fn retries_stop_at_the_policy_limit() {
         .retry(RetryPolicy::none())
         .build()
         .unwrap();
-    server.clear_requests();
+    server.journal().clear();
     none.list(&ListRequest::new()).await.unwrap_err();
     assert_eq!(calls(&server, "POST", "/v1/imports/list"), 1);
 }
@@ -405,22 +422,28 @@ async fn retries_stop_at_the_policy_limit() {
 async fn create_is_retried_only_when_the_server_surely_did_nothing() {
     let server = MockServer::start().await;
     let client = client(&server);
-    server.add_fault(
-        Fault::new(
-            "/v1/imports/pre-signed-url/create",
-            FaultAction::RateLimited {
-                retry_after_secs: 0,
-            },
+    server
+        .faults()
+        .add(
+            Fault::new(
+                "/v1/imports/pre-signed-url/create",
+                FaultAction::RateLimited {
+                    retry_after_secs: 0,
+                },
+            )
+            .times(1),
         )
-        .times(1),
-    );
-    server.add_fault(
-        Fault::new(
-            "/v1/imports/pre-signed-url/create",
-            FaultAction::Unavailable,
+        .unwrap();
+    server
+        .faults()
+        .add(
+            Fault::new(
+                "/v1/imports/pre-signed-url/create",
+                FaultAction::Unavailable,
+            )
+            .times(1),
         )
-        .times(1),
-    );
+        .unwrap();
     client.create_upload("s", "a.csv", None).await.unwrap();
     assert_eq!(
         calls(&server, "POST", "/v1/imports/pre-signed-url/create"),
@@ -428,8 +451,11 @@ async fn create_is_retried_only_when_the_server_surely_did_nothing() {
     );
 
     for action in [FaultAction::InternalError, FaultAction::DropConnection] {
-        server.clear_requests();
-        server.add_fault(Fault::new("/v1/imports/pre-signed-url/create", action.clone()).times(1));
+        server.journal().clear();
+        server
+            .faults()
+            .add(Fault::new("/v1/imports/pre-signed-url/create", action.clone()).times(1))
+            .unwrap();
         let err = client.create_upload("s", "b.csv", None).await.unwrap_err();
         assert!(
             err.is_server_error() || err.is_connection(),
@@ -448,18 +474,27 @@ async fn uploads_are_retried_on_s3_5xx_but_never_after_s3_accepted() {
     let server = MockServer::start().await;
     let client = client(&server);
     let dir = tempfile::tempdir().unwrap();
-    server.add_fault(Fault::new("/u21-mock-uploads/", FaultAction::S3SlowDown).times(1));
-    server.add_fault(Fault::new("/u21-mock-uploads/", FaultAction::S3InternalError).times(1));
+    server
+        .faults()
+        .add(Fault::new("/u21-mock-uploads/", FaultAction::S3SlowDown).times(1))
+        .unwrap();
+    server
+        .faults()
+        .add(Fault::new("/u21-mock-uploads/", FaultAction::S3InternalError).times(1))
+        .unwrap();
     let form = client
         .upload_file("s", &csv(&dir, "a.csv", "a\n1\n"), None)
         .await
         .unwrap();
     assert_eq!(calls(&server, "POST", "/u21-mock-uploads/"), 3);
-    assert_eq!(server.stored_object(form.key().unwrap()).unwrap().size, 4);
+    assert_eq!(server.files().object(form.key().unwrap()).unwrap().size, 4);
 
     // S3 accepted it, but the answer was cut short: the upload is not sent again.
-    server.clear_requests();
-    server.add_fault(Fault::new("/u21-mock-uploads/", FaultAction::TruncateBody).times(1));
+    server.journal().clear();
+    server
+        .faults()
+        .add(Fault::new("/u21-mock-uploads/", FaultAction::TruncateBody).times(1))
+        .unwrap();
     client
         .upload_file("s", &csv(&dir, "b.csv", "a\n1\n"), None)
         .await
@@ -472,7 +507,8 @@ async fn list_all_pages_past_a_thousand_files() {
     let server = MockServer::builder().rate_limit(0).start().await;
     for i in 0..1205 {
         server
-            .add_file(
+            .files()
+            .add(
                 if i % 5 == 0 { "fives" } else { "rest" },
                 &format!("f{i}.csv"),
                 "a\n1\n",
@@ -481,7 +517,7 @@ async fn list_all_pages_past_a_thousand_files() {
             .unwrap();
     }
     let client = client(&server);
-    server.clear_requests();
+    server.journal().clear();
     let all: Vec<u21_client::Datafile> = client
         .list_all(ListRequest::new())
         .try_collect()
@@ -503,7 +539,7 @@ async fn list_all_pages_past_a_thousand_files() {
         .await
         .unwrap();
     assert_eq!(fives.len(), 241);
-    server.clear_requests();
+    server.journal().clear();
     let none: Vec<u21_client::Datafile> = client
         .list_all(ListRequest::new().status(Status::Failed))
         .try_collect()
@@ -569,10 +605,11 @@ async fn list_all_returns_each_file_once_when_files_arrive_while_it_pages() {
         .await;
     for i in 0..3 {
         server
-            .add_file("s", &format!("f{i}.csv"), "a\n1\n")
+            .files()
+            .add("s", &format!("f{i}.csv"), "a\n1\n")
             .await
             .unwrap();
-        server.clock().advance(Duration::from_millis(10));
+        server.clock().advance(Duration::from_millis(10)).await;
     }
     let client = client(&server);
     let mut files = Box::pin(client.list_all(ListRequest::new().limit(2)));
@@ -582,7 +619,7 @@ async fn list_all_returns_each_file_once_when_files_arrive_while_it_pages() {
         ids.push(files.try_next().await.unwrap().unwrap().file_id);
     }
     // …then a new file pushes every file one place down: page 2 is now files 2 and 1.
-    server.add_file("s", "late.csv", "a\n1\n").await.unwrap();
+    server.files().add("s", "late.csv", "a\n1\n").await.unwrap();
     while let Some(file) = files.try_next().await.unwrap() {
         ids.push(file.file_id);
     }
@@ -606,7 +643,7 @@ async fn a_large_file_streams_from_disk() {
     let size = std::fs::metadata(&path).unwrap().len();
     let form = client.upload_file("big", &path, None).await.unwrap();
     assert_eq!(
-        server.stored_object(form.key().unwrap()).unwrap().size,
+        server.files().object(form.key().unwrap()).unwrap().size,
         size
     );
     let file = client

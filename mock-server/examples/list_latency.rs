@@ -61,10 +61,10 @@ async fn main() {
             assert_eq!(response.status(), 204);
         }
     }
-    server.settle().await;
+    server.files().settle().await;
     println!(
         "filled {} files in {:.1} s",
-        server.import_count(),
+        server.files().count(),
         started.elapsed().as_secs_f64()
     );
 

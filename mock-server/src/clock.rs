@@ -5,71 +5,88 @@
 //! instead of sleeping. Nothing in the fake waits on a timer: lifecycle steps that fall due are
 //! applied the next time anyone looks, so moving the clock is all a test has to do.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
+use time::OffsetDateTime;
 
 /// The latest instant the clock reaches: 9999-12-01T00:00:00Z. Past it, a form's expiry (two
 /// hours after its creation) would need a five-digit year, which ISO 8601 policies cannot
 /// hold; the control plane refuses to move the clock further, and the handle stops there.
 pub const LATEST_MS: i64 = 253_399_622_400_000;
 
-/// A shareable, drivable clock. Clones share the same time.
+/// A shareable, drivable clock with millisecond resolution. Clones share the same time.
+///
+/// Reading it takes no lock: its whole state is one atomic word (every request reads the
+/// clock, often several times).
 #[derive(Clone, Debug)]
 pub struct Clock {
-    inner: Arc<Mutex<State>>,
+    /// `ms << 1 | frozen`: frozen, `ms` is the instant it stands at; following the system
+    /// clock, `ms` is how far it has been moved ahead.
+    state: Arc<AtomicI64>,
 }
 
-#[derive(Debug)]
-struct State {
-    /// `None` follows the system clock; `Some` is frozen at that instant.
-    frozen_at: Option<SystemTime>,
-    /// How far the clock has been moved ahead of its base.
-    offset: Duration,
+const FROZEN: i64 = 1;
+
+fn pack(ms: i64, frozen: bool) -> i64 {
+    (ms.clamp(-LATEST_MS, LATEST_MS) << 1) | i64::from(frozen)
+}
+
+fn unpack(word: i64) -> (i64, bool) {
+    (word >> 1, word & FROZEN != 0)
 }
 
 impl Clock {
     /// A clock that follows system time (plus whatever it is advanced by).
     pub fn system() -> Self {
-        Self::with_state(None)
+        Self::from_word(pack(0, false))
     }
 
     /// A clock that stands still at `at` until advanced or set.
     pub fn frozen(at: SystemTime) -> Self {
-        Self::with_state(Some(at))
+        Self::from_word(pack(to_millis(at), true))
     }
 
-    fn with_state(frozen_at: Option<SystemTime>) -> Self {
+    fn from_word(word: i64) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(State {
-                frozen_at,
-                offset: Duration::ZERO,
-            })),
+            state: Arc::new(AtomicI64::new(word)),
         }
     }
 
     /// The current time on this clock (never past [`LATEST_MS`]).
     pub fn now(&self) -> SystemTime {
-        let state = self.inner.lock();
+        let (ms, frozen) = unpack(self.state.load(Ordering::Acquire));
         let latest = UNIX_EPOCH + Duration::from_millis(LATEST_MS as u64);
-        state
-            .frozen_at
-            .unwrap_or_else(SystemTime::now)
-            .checked_add(state.offset)
+        if frozen {
+            return from_millis(ms).min(latest);
+        }
+        SystemTime::now()
+            .checked_add(Duration::from_millis(ms.max(0) as u64))
             .map_or(latest, |t| t.min(latest))
     }
 
     /// Milliseconds since the Unix epoch.
     pub fn now_millis(&self) -> i64 {
-        to_millis(self.now())
+        let (ms, frozen) = unpack(self.state.load(Ordering::Acquire));
+        if frozen {
+            ms.min(LATEST_MS)
+        } else {
+            to_millis(SystemTime::now())
+                .saturating_add(ms)
+                .min(LATEST_MS)
+        }
     }
 
     /// Moves the clock forward by `by`, stopping at [`LATEST_MS`].
     pub fn advance(&self, by: Duration) {
-        let mut state = self.inner.lock();
-        let limit = Duration::from_millis(LATEST_MS as u64);
-        state.offset = state.offset.checked_add(by).unwrap_or(limit).min(limit);
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                let (ms, frozen) = unpack(word);
+                Some(pack(ms.saturating_add(by).min(LATEST_MS), frozen))
+            });
     }
 
     /// How far the clock may still be advanced before it reaches [`LATEST_MS`].
@@ -79,32 +96,38 @@ impl Clock {
 
     /// Freezes the clock at `at` (at most [`LATEST_MS`]).
     pub fn set(&self, at: SystemTime) {
-        let latest = UNIX_EPOCH + Duration::from_millis(LATEST_MS as u64);
-        let mut state = self.inner.lock();
-        state.frozen_at = Some(at.min(latest));
-        state.offset = Duration::ZERO;
+        self.state
+            .store(pack(to_millis(at).min(LATEST_MS), true), Ordering::Release);
     }
 
     /// `(frozen_at_ms, offset_ms)`: what a snapshot needs to put the clock back.
     pub fn parts(&self) -> (Option<i64>, i64) {
-        let state = self.inner.lock();
-        (
-            state.frozen_at.map(to_millis),
-            state.offset.as_millis() as i64,
-        )
+        match unpack(self.state.load(Ordering::Acquire)) {
+            (ms, true) => (Some(ms), 0),
+            (offset, false) => (None, offset),
+        }
     }
 
     /// Restores what [`Clock::parts`] returned.
     pub fn restore(&self, frozen_at_ms: Option<i64>, offset_ms: i64) {
-        let mut state = self.inner.lock();
-        state.frozen_at =
-            frozen_at_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
-        state.offset = Duration::from_millis(offset_ms.max(0) as u64);
+        let word = match frozen_at_ms {
+            Some(at) => pack(at.max(0).saturating_add(offset_ms.max(0)), true),
+            None => pack(offset_ms.max(0), false),
+        };
+        self.state.store(word, Ordering::Release);
     }
 
     /// True when the clock only moves when told to.
     pub fn is_frozen(&self) -> bool {
-        self.inner.lock().frozen_at.is_some()
+        unpack(self.state.load(Ordering::Acquire)).1
+    }
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    if ms >= 0 {
+        UNIX_EPOCH + Duration::from_millis(ms as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
     }
 }
 
@@ -117,9 +140,25 @@ impl Default for Clock {
 /// Milliseconds since the Unix epoch for `t` (negative before it).
 pub fn to_millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
     }
+}
+
+/// `2026-11-28T05:31:39.000Z`.
+pub fn iso8601_millis(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //!
 //! It serves the three Unit21 endpoints (`POST /v1/imports/pre-signed-url/create`,
 //! `GET /v1/imports/{file_id}`, `POST /v1/imports/list`) and an S3-style form-POST endpoint that
-//! checks the policy and signature, stores the upload on disk, reads it as CSV, JSON or JSONL,
-//! and moves the file through Unit21's lifecycle on a clock that tests control.
+//! checks the policy and signature, stores the upload on disk, reads it as CSV, JSON, JSONL or
+//! Parquet, and moves the file through Unit21's lifecycle on a clock that tests control.
 //!
 //! # In a test
 //!
@@ -20,40 +20,52 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Layout
-//! - [`server`]: [`MockServer`], its builder, the router.
-//! - `api`: the Unit21 JSON routes: errors, the key and rate-limit checks, body validation.
-//! - `s3`: the form-POST endpoint: XML errors, SigV2/SigV4, the POST policy, streaming upload,
-//!   and the pre-signed form the create route hands out.
-//! - `store`: imports, the per-organisation list index, due lifecycle steps, objects.
-//! - `lifecycle`: when each timing profile moves a file on.
-//! - `processing`: streaming CSV/JSON/JSONL readers and stream schemas.
-//! - `control`: the control plane: reset, seed, clock, forced transitions, ADDED files, streams,
-//!   faults, the request journal, snapshots and `--data-dir` persistence; `openapi`.
-//! - `dashboard`: the page at `/` (the part of Unit21's UI that shows imports) and the
-//!   server-rendered fragments it loads from `/_mock/dashboard/`.
-//! - [`clock`], [`config`], [`model`].
+//! # Layout: one engine, thin adapters
+//!
+//! ```text
+//!   server (MockServer, builder, accept loop)
+//!     │                     │
+//!     ▼                     ▼
+//!   http ───────────────▶ engine ──▶ processing, lifecycle
+//!   (routes, errors,      (state, locks, rules, persistence)
+//!    journal layer)         │
+//!     │                     ▼
+//!     ▼                   clock, config, model, error
+//!   s3 (form, verify, policy, sign, XML errors)
+//! ```
+//!
+//! - `engine`: the one owner of the state. Every lock lives in it; each operation (create, look
+//!   up, list, land an object, add a file by hand, start processing, force a transition, reset,
+//!   seed, move the clock, set timing or streams, faults, the journal, export, import) is one
+//!   method, and each mutating method persists before it returns. Its parts (`store`,
+//!   `access`, `journal`, `faults`, `snapshot`) are plain data.
+//! - `http`: thin adapters, one route one engine call: the Unit21 routes, S3's form POST, the
+//!   control plane and its guard, the dashboard, OpenAPI, and the journal-and-faults layer;
+//!   `http::support` holds the one Unit21 JSON error type.
+//! - `s3`: S3's form POST as a protocol, with no state: fields, their verification (the
+//!   signing scheme handed explicitly to the policy check), SigV2/SigV4, XML errors, framing
+//!   bounds, the pre-signed form.
+//! - `processing`: streaming CSV/JSON/JSONL/Parquet readers and stream schemas; `lifecycle`:
+//!   when each timing profile moves a file on.
+//! - [`server`](MockServer): [`MockServer`], its builder, the accept loop.
+//! - [`clock`], [`config`], [`model`], [`Error`].
 
 pub mod clock;
 pub mod config;
-mod control;
-mod dashboard;
+mod engine;
+mod error;
+mod http;
 mod lifecycle;
 pub mod model;
-mod openapi;
 mod processing;
-mod server;
-mod state;
-mod store;
-
-mod api;
 mod s3;
+mod server;
 
 pub use clock::Clock;
 pub use config::{
     ColumnType, Config, Fidelity, KeyConfig, OffsetUnit, Permission, StreamConfig, Timing,
 };
-pub use control::{Fault, FaultAction, JournalEntry, JournalQuery};
+pub use engine::{Fault, FaultAction, JournalEntry, JournalQuery, StoredObject, Transition};
+pub use error::Error;
 pub use model::FailureCode;
-pub use server::{MockServer, MockServerBuilder, StartError};
-pub use store::{ControlError, StoredObject, Transition};
+pub use server::{ClockControl, Faults, Files, Journal, MockServer, MockServerBuilder};

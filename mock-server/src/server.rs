@@ -1,25 +1,21 @@
 //! Starting and stopping a fake: [`MockServer`] and its builder, used by tests in-process and
-//! by the `u21-mock` binary alike.
+//! by the `u21-mock` binary alike. The handle's methods are grouped by concern (the clock,
+//! files, faults, the journal); each calls the same engine operation as the matching HTTP
+//! route, so it settles and persists the same way.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use tokio::sync::oneshot;
 
-use crate::api::{self, ApiError};
-use crate::clock::Clock;
-use crate::config::{Config, ConfigError, Fidelity, KeyConfig, StreamConfig, Timing};
-use crate::control;
-use crate::control::{Fault, JournalEntry, JournalQuery};
+use crate::clock::{to_millis, LATEST_MS};
+use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
+use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, StoredObject, Transition};
+use crate::error::Error;
 use crate::model::FileRecord;
-use crate::s3;
-use crate::state::AppState;
-use crate::store::StoredObject;
-use crate::store::{ControlError, Transition};
 
 /// A running fake. It listens until dropped.
 ///
@@ -31,37 +27,15 @@ use crate::store::{ControlError, Transition};
 /// let server = MockServer::builder().timing(Timing::Fast).start().await;
 /// let create = format!("{}/v1/imports/pre-signed-url/create", server.uri());
 /// // … create, upload, then move the clock instead of sleeping:
-/// server.advance(Duration::from_secs(2)).await;
+/// server.clock().advance(Duration::from_secs(2)).await;
 /// # }
 /// ```
 pub struct MockServer {
-    state: AppState,
+    engine: Arc<Engine>,
     address: SocketAddr,
     api_key: String,
     shutdown: Option<oneshot::Sender<()>>,
     _data_dir: Option<tempfile::TempDir>,
-}
-
-/// Why a fake could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The configuration is contradictory.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The address could not be bound or the data directory not created.
-    #[error("{context}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// Why it failed.
-        source: std::io::Error,
-    },
-}
-
-fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
-    let context = context.into();
-    move |source| StartError::Io { context, source }
 }
 
 impl MockServer {
@@ -92,7 +66,7 @@ impl MockServer {
 
     /// The base URL written into pre-signed forms.
     pub fn public_url(&self) -> &str {
-        &self.state.public_url
+        self.engine.public_url()
     }
 
     /// The first configured `u21-key` (the default development key unless keys were given).
@@ -100,177 +74,245 @@ impl MockServer {
         &self.api_key
     }
 
-    /// The clock every timestamp and lifecycle step reads.
-    pub fn clock(&self) -> &Clock {
-        &self.state.clock
-    }
-
-    /// The timing profile in force.
-    pub fn timing(&self) -> Timing {
-        *self.state.timing.lock()
-    }
-
     /// The S3 bucket the fake serves.
     pub fn bucket(&self) -> &str {
-        &self.state.config.bucket
+        &self.engine.config().bucket
     }
 
-    /// Moves the clock forward and applies every lifecycle step that falls due, waiting for
-    /// the reading of files whose processing ends within that time.
-    pub async fn advance(&self, by: Duration) {
-        self.state.clock.advance(by);
-        self.settle().await;
+    /// The clock every timestamp and lifecycle step reads, and the timing profile.
+    pub fn clock(&self) -> ClockControl<'_> {
+        ClockControl(&self.engine)
     }
 
-    /// Applies every lifecycle step the clock has already reached.
-    pub async fn settle(&self) {
-        self.state.settle().await;
+    /// The imports and their objects.
+    pub fn files(&self) -> Files<'_> {
+        Files(&self.engine)
     }
 
-    /// Under [`Timing::Manual`], processes every QUEUED file now.
-    pub async fn process_queued(&self) {
-        self.state.process_queued().await;
+    /// Injected failures.
+    pub fn faults(&self) -> Faults<'_> {
+        Faults(&self.engine)
     }
 
-    /// The object stored under `key` in the bucket, if any.
-    pub fn stored_object(&self, key: &str) -> Option<StoredObject> {
-        self.state.store.lock().object(key).cloned()
+    /// What clients sent.
+    pub fn journal(&self) -> Journal<'_> {
+        Journal(&self.engine)
     }
 
     /// Forgets every file, object, journal entry, fault and rate-limit window.
     pub async fn reset(&self) {
-        self.state.reset().await;
+        self.engine.reset().await;
     }
 
     /// Resets, then freezes the clock at an instant derived from `seed`, so the same calls
     /// give the same ids, keys and timestamps on every run.
     pub async fn seed(&self, seed: u64) {
-        self.state.seed(seed).await;
+        self.engine.seed(seed).await;
     }
 
-    /// Freezes the clock at `at` and applies what falls due.
-    pub async fn set_time(&self, at: std::time::SystemTime) {
-        self.state.clock.set(at);
-        self.settle().await;
-        self.state.persist().await;
+    /// The stream configurations in force.
+    pub fn streams(&self) -> Vec<StreamConfig> {
+        self.engine.streams()
+    }
+
+    /// Replaces every stream configuration; files landing from now on are checked against them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the configurations are invalid.
+    pub async fn set_streams(&self, streams: Vec<StreamConfig>) -> Result<(), Error> {
+        self.engine.set_streams(streams).await
+    }
+
+    /// The whole state as the JSON `GET /_mock/state` returns (objects inline).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when an object cannot be read back from the data directory.
+    pub async fn export_state(&self) -> Result<serde_json::Value, Error> {
+        self.engine.export().await
+    }
+
+    /// Replaces the whole state with an exported one.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] saying what is wrong with the snapshot.
+    pub async fn import_state(&self, snapshot: serde_json::Value) -> Result<(), Error> {
+        self.engine.import(snapshot).await
+    }
+}
+
+/// [`MockServer::clock`]: the fake's clock and timing profile.
+pub struct ClockControl<'a>(&'a Engine);
+
+impl ClockControl<'_> {
+    /// The current time on the fake's clock.
+    pub fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.0.now_ms().max(0) as u64)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn now_millis(&self) -> i64 {
+        self.0.now_ms()
+    }
+
+    /// True when the clock only moves when told to.
+    pub fn is_frozen(&self) -> bool {
+        self.0.clock_reading().frozen
+    }
+
+    /// Moves the clock forward (stopping at 9999-12-01, where the HTTP route refuses) and
+    /// applies every lifecycle step that falls due, waiting for the reading of files whose
+    /// processing ends within that time.
+    pub async fn advance(&self, by: Duration) {
+        let by = by.min(self.0.clock_room());
+        self.0
+            .advance(by)
+            .await
+            .expect("an advance within the clock's room is always taken");
+    }
+
+    /// Freezes the clock at `at` (at most 9999-12-01) and applies what falls due.
+    pub async fn set(&self, at: SystemTime) {
+        let ms = to_millis(at).clamp(0, LATEST_MS) as u64;
+        self.0
+            .set_time(ms)
+            .await
+            .expect("an instant within the clock's range is always taken");
+    }
+
+    /// The timing profile in force.
+    pub fn timing(&self) -> Timing {
+        self.0.timing()
     }
 
     /// Switches the timing profile for files that land from now on.
     pub async fn set_timing(&self, timing: Timing) {
-        self.state.set_timing(timing);
-        self.state.persist().await;
+        self.0.set_timing(timing).await;
+    }
+}
+
+/// [`MockServer::files`]: imports, their lifecycle and their objects.
+pub struct Files<'a>(&'a Engine);
+
+impl Files<'_> {
+    /// A file in any organisation, as it is now.
+    pub async fn get(&self, file_id: u64) -> Option<FileRecord> {
+        self.0.file(file_id).await.map(|r| FileRecord::clone(&r))
     }
 
-    /// A file in any organisation, as it is now.
-    pub async fn file(&self, file_id: u64) -> Option<FileRecord> {
-        self.settle().await;
-        self.state.store.lock().file(file_id).cloned()
+    /// How many imports exist, in all organisations.
+    pub fn count(&self) -> usize {
+        self.0.import_count()
+    }
+
+    /// The object stored under `key` in the bucket, if any.
+    pub fn object(&self, key: &str) -> Option<StoredObject> {
+        self.0.object(key)
+    }
+
+    /// Applies every lifecycle step the clock has already reached.
+    pub async fn settle(&self) {
+        self.0.settle().await;
     }
 
     /// Puts a file in a state by force (PROCESSING, FINISHED with counts, FAILED with a code,
     /// DELETED), cancelling whatever its lifecycle had planned.
     ///
     /// # Errors
-    /// [`ControlError::NotFound`] when there is no such file.
-    pub async fn force(
-        &self,
-        file_id: u64,
-        transition: Transition,
-    ) -> Result<FileRecord, ControlError> {
-        self.state.force(file_id, transition).await
+    /// [`Error::NoSuchFile`].
+    pub async fn force(&self, file_id: u64, transition: Transition) -> Result<FileRecord, Error> {
+        let record = self.0.force(file_id, transition).await?;
+        Ok(FileRecord::clone(&record))
     }
 
     /// Adds a file as the UI's manual upload does: ADDED in the first key's organisation, its
     /// content stored, not yet processing.
     ///
     /// # Errors
-    /// When the object cannot be written to the data directory.
-    pub async fn add_file(
+    /// [`Error::Io`] when the object cannot be written to the data directory.
+    pub async fn add(
         &self,
         stream: &str,
         file_name: &str,
         content: impl AsRef<[u8]>,
-    ) -> std::io::Result<FileRecord> {
-        let org = self.state.default_org();
-        self.add_file_for(&org, stream, file_name, content).await
+    ) -> Result<FileRecord, Error> {
+        let org = self.0.default_org();
+        self.add_for(&org, stream, file_name, content).await
     }
 
-    /// [`add_file`](Self::add_file) for a given organisation.
+    /// [`add`](Self::add) for a given organisation.
     ///
     /// # Errors
-    /// When the object cannot be written to the data directory.
-    pub async fn add_file_for(
+    /// [`Error::Io`] when the object cannot be written to the data directory.
+    pub async fn add_for(
         &self,
         org: &str,
         stream: &str,
         file_name: &str,
         content: impl AsRef<[u8]>,
-    ) -> std::io::Result<FileRecord> {
-        self.state
-            .add_manual(org, stream, file_name, content.as_ref())
+    ) -> Result<FileRecord, Error> {
+        self.0
+            .add_file(org, stream, file_name, content.as_ref())
             .await
     }
 
     /// ADDED → QUEUED, as the UI's "process" action; the timing profile takes it from there.
     ///
     /// # Errors
-    /// [`ControlError::NotFound`], or [`ControlError::WrongStatus`] when the file is not ADDED.
-    pub async fn start_processing(&self, file_id: u64) -> Result<(), ControlError> {
-        self.state.start_processing(file_id).await?;
-        self.settle().await;
-        Ok(())
+    /// [`Error::NoSuchFile`], or [`Error::WrongStatus`] when the file is not ADDED.
+    pub async fn start_processing(&self, file_id: u64) -> Result<(), Error> {
+        self.0.start_processing(file_id).await
     }
 
-    /// Replaces every stream configuration; files landing from now on are checked against them.
-    pub async fn set_streams(&self, streams: Vec<StreamConfig>) {
-        self.state.set_streams(streams);
-        self.state.persist().await;
+    /// Under [`Timing::Manual`], processes every QUEUED file now; returns how many started.
+    pub async fn process_queued(&self) -> usize {
+        self.0.process_queued().await
     }
+}
 
+/// [`MockServer::faults`]: failures injected into matching requests.
+pub struct Faults<'a>(&'a Engine);
+
+impl Faults<'_> {
     /// Adds a fault; returns its id.
-    pub fn add_fault(&self, fault: Fault) -> u64 {
-        self.state.faults.lock().add(fault)
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when it is out of bounds (a probability outside 0–1, no uses, a
+    /// wait over a day, a delay over ten minutes), as the HTTP route refuses it.
+    pub fn add(&self, fault: Fault) -> Result<u64, Error> {
+        self.0.add_fault(fault)
     }
 
-    /// Removes one fault; false when there was none with that id.
-    pub fn remove_fault(&self, id: u64) -> bool {
-        self.state.faults.lock().remove(id)
+    /// Removes one fault.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchFault`].
+    pub fn remove(&self, id: u64) -> Result<(), Error> {
+        self.0.remove_fault(id)
     }
 
     /// Removes every fault.
-    pub fn clear_faults(&self) {
-        self.state.faults.lock().clear();
+    pub fn clear(&self) {
+        self.0.clear_faults();
     }
 
-    /// The journal's entries matching `query`, oldest first.
+    /// The active faults with their ids and the uses left.
+    pub fn list(&self) -> Vec<(u64, Fault, Option<u32>)> {
+        self.0.faults()
+    }
+}
+
+/// [`MockServer::journal`]: the requests clients sent, and what they were answered.
+pub struct Journal<'a>(&'a Engine);
+
+impl Journal<'_> {
+    /// The entries matching `query`, oldest first.
     pub fn requests(&self, query: &JournalQuery) -> Vec<JournalEntry> {
-        self.state.journal.lock().query(query)
+        self.0.requests(query)
     }
 
-    /// Empties the journal.
-    pub fn clear_requests(&self) {
-        self.state.journal.lock().clear();
-    }
-
-    /// The whole state as the JSON `GET /_mock/state` returns (objects inline).
-    ///
-    /// # Errors
-    /// When an object cannot be read back from the data directory.
-    pub async fn export_state(&self) -> std::io::Result<serde_json::Value> {
-        self.state.export_json().await
-    }
-
-    /// Replaces the whole state with an exported one.
-    ///
-    /// # Errors
-    /// A message saying what is wrong with the snapshot.
-    pub async fn import_state(&self, snapshot: serde_json::Value) -> Result<(), String> {
-        self.state.import_json(snapshot).await
-    }
-
-    /// How many imports exist, in all organisations.
-    pub fn import_count(&self) -> usize {
-        self.state.store.lock().len()
+    /// Empties the journal (sequence numbers keep counting).
+    pub fn clear(&self) {
+        self.0.clear_requests();
     }
 }
 
@@ -282,11 +324,19 @@ impl Drop for MockServer {
     }
 }
 
-/// Configures a [`MockServer`]; every setting has a default.
+/// Configures a [`MockServer`]; every setting has a default. Settings given one by one win over
+/// a whole [`config`](Self::config), whatever the order they are given in: nothing set on the
+/// builder is silently dropped.
 #[must_use]
 pub struct MockServerBuilder {
-    config: Config,
-    clock: Option<Clock>,
+    config: Option<Config>,
+    timing: Option<Timing>,
+    keys: Vec<KeyConfig>,
+    streams: Vec<StreamConfig>,
+    rate_limit: Option<u32>,
+    public_url: Option<String>,
+    fidelity: Option<Fidelity>,
+    clock: Option<crate::Clock>,
     listen: SocketAddr,
     data_dir: Option<PathBuf>,
 }
@@ -294,10 +344,13 @@ pub struct MockServerBuilder {
 impl Default for MockServerBuilder {
     fn default() -> Self {
         Self {
-            config: Config {
-                timing: Timing::Instant,
-                ..Config::default()
-            },
+            config: None,
+            timing: None,
+            keys: Vec::new(),
+            streams: Vec::new(),
+            rate_limit: None,
+            public_url: None,
+            fidelity: None,
             clock: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             data_dir: None,
@@ -306,58 +359,60 @@ impl Default for MockServerBuilder {
 }
 
 impl MockServerBuilder {
-    /// Replaces the whole configuration (its timing included).
+    /// The base configuration (default: [`Config::default`] with `instant` timing). Keys and
+    /// streams added on the builder are added to its own; other settings made on the builder
+    /// replace its values.
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.config = Some(config);
         self
     }
 
     /// The timing profile.
     pub fn timing(mut self, timing: Timing) -> Self {
-        self.config.timing = timing;
+        self.timing = Some(timing);
         self
     }
 
-    /// Shares a clock (for example [`Clock::frozen`]).
-    pub fn clock(mut self, clock: Clock) -> Self {
+    /// Shares a clock (for example [`Clock::frozen`](crate::Clock::frozen)).
+    pub fn clock(mut self, clock: crate::Clock) -> Self {
         self.clock = Some(clock);
         self
     }
 
     /// Adds an API key for an organisation. The first key added replaces the default key.
     pub fn key(mut self, key: impl Into<String>, org: impl Into<String>) -> Self {
-        self.config.keys.push(KeyConfig::new(key, org));
+        self.keys.push(KeyConfig::new(key, org));
         self
     }
 
     /// Adds a key with chosen permissions.
     pub fn key_config(mut self, key: KeyConfig) -> Self {
-        self.config.keys.push(key);
+        self.keys.push(key);
         self
     }
 
     /// Configures a stream. Once any stream is configured, unconfigured streams FAIL
     /// `stream_not_configured`.
     pub fn stream(mut self, stream: StreamConfig) -> Self {
-        self.config.streams.push(stream);
+        self.streams.push(stream);
         self
     }
 
     /// Calls per second per key and route; `0` turns rate limiting off.
     pub fn rate_limit(mut self, per_second: u32) -> Self {
-        self.config.rate_limit = per_second;
+        self.rate_limit = Some(per_second);
         self
     }
 
     /// The base URL written into pre-signed forms.
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
-        self.config.public_url = Some(url.into());
+        self.public_url = Some(url.into());
         self
     }
 
     /// The undocumented-behaviour switches.
     pub fn fidelity(mut self, fidelity: Fidelity) -> Self {
-        self.config.fidelity = fidelity;
+        self.fidelity = Some(fidelity);
         self
     }
 
@@ -367,10 +422,34 @@ impl MockServerBuilder {
         self
     }
 
-    /// Where uploaded objects are written (default: a temporary directory removed on drop).
+    /// Where the state and uploaded objects are kept across restarts (default: a temporary
+    /// directory removed on drop, and nothing persisted).
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
+    }
+
+    /// The configuration the fake will run with: the base, then every builder setting.
+    fn resolved_config(&mut self) -> Config {
+        let mut config = self.config.take().unwrap_or_else(|| Config {
+            timing: Timing::Instant,
+            ..Config::default()
+        });
+        if let Some(timing) = self.timing {
+            config.timing = timing;
+        }
+        config.keys.append(&mut self.keys);
+        config.streams.append(&mut self.streams);
+        if let Some(per_second) = self.rate_limit {
+            config.rate_limit = per_second;
+        }
+        if let Some(url) = self.public_url.take() {
+            config.public_url = Some(url);
+        }
+        if let Some(fidelity) = self.fidelity.take() {
+            config.fidelity = fidelity;
+        }
+        config
     }
 
     /// Starts the fake.
@@ -387,63 +466,50 @@ impl MockServerBuilder {
     /// Starts the fake.
     ///
     /// # Errors
-    /// An invalid configuration, an address that cannot be bound, or a data directory that
-    /// cannot be created.
-    pub async fn try_start(self) -> Result<MockServer, StartError> {
-        self.config.validate()?;
+    /// [`Error::Config`] for an invalid configuration; [`Error::Io`] for an address that
+    /// cannot be bound or a data directory that cannot be prepared or loaded.
+    pub async fn try_start(mut self) -> Result<MockServer, Error> {
+        let mut config = self.resolved_config();
+        config.validate()?;
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
-            .map_err(io_error(format!("cannot listen on {}", self.listen)))?;
+            .map_err(Error::io(format!("cannot listen on {}", self.listen)))?;
         let address = listener
             .local_addr()
-            .map_err(io_error("cannot read the bound address"))?;
+            .map_err(Error::io("cannot read the bound address"))?;
         let (data_dir, temp) = match self.data_dir {
             Some(dir) => (dir, None),
             None => {
                 let temp = tempfile::Builder::new()
                     .prefix("u21-mock-")
                     .tempdir()
-                    .map_err(io_error("cannot create a temporary data directory"))?;
+                    .map_err(Error::io("cannot create a temporary data directory"))?;
                 (temp.path().to_owned(), Some(temp))
             }
         };
-        let public_url = self
-            .config
+        let public_url = config
             .public_url
             .clone()
             .unwrap_or_else(|| default_public_url(address));
-        let api_key = self.config.effective_keys()[0].key.clone();
-        let persistent = temp.is_none();
-        let mut config = self.config;
+        let api_key = config.effective_keys()[0].key.clone();
         if !address.ip().is_unspecified() {
             config.control.allowed_hosts.push(address.ip().to_string());
         }
-        let state = AppState::new(
+        let header_read = Duration::from_secs_f64(config.limits.header_read_secs);
+        let engine = Engine::new(
             config,
             self.clock.unwrap_or_default(),
             public_url,
-            data_dir.clone(),
-            persistent,
-        )
-        .map_err(io_error(format!(
-            "cannot prepare data directory {}",
-            data_dir.display()
-        )))?;
-        if persistent {
-            state
-                .load_persisted(&data_dir)
-                .await
-                .map_err(|message| StartError::Io {
-                    context: format!("cannot load the state in {}", data_dir.display()),
-                    source: std::io::Error::other(message),
-                })?;
-        }
+            &data_dir,
+            temp.is_none(),
+        )?;
+        engine.load().await?;
+        let engine = Arc::new(engine);
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = router(state.clone());
-        let header_read = std::time::Duration::from_secs_f64(state.config.limits.header_read_secs);
+        let app = crate::http::app(engine.clone());
         tokio::spawn(serve(listener, app, header_read, stopped));
         Ok(MockServer {
-            state,
+            engine,
             address,
             api_key,
             shutdown: Some(shutdown),
@@ -498,30 +564,4 @@ fn default_public_url(address: SocketAddr) -> String {
     } else {
         format!("http://{address}")
     }
-}
-
-/// Every route the fake serves. The journal-and-faults layer sees every request but the
-/// control API's own.
-fn router(state: AppState) -> Router {
-    let mut app = Router::new()
-        .merge(api::routes())
-        .merge(s3::routes())
-        .route(
-            "/_mock/health",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
-        .route("/openapi.json", get(crate::openapi::document));
-    if state.config.control.enabled {
-        // The dashboard's page holds no data; its fragments sit behind the control token.
-        app = app.merge(control::routes(&state)).route(
-            "/",
-            get(crate::dashboard::page).fallback(|| async { ApiError::MethodNotAllowed }),
-        );
-    }
-    app.fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            control::observe,
-        ))
-        .with_state(state)
 }

@@ -1,33 +1,10 @@
-//! The fields of a form POST, and the checks that run once the `file` part arrives: key,
-//! signature fields, access key, signature, policy. The order is S3's (`s3-post.md` §3).
-
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-
-use super::error::S3Error;
-use super::policy::{Policy, SizeRange};
-use super::sign;
-use crate::config::S3Credentials;
+//! The fields of a form POST, as they arrived: plain data, checked by `verify`.
 
 /// Form fields in arrival order. Names are case-insensitive, so they are kept lower-cased;
 /// repeated names are joined with commas for matching.
 #[derive(Debug, Default, Clone)]
 pub struct FormFields {
     fields: Vec<(String, String)>,
-    /// Which signature scheme the form uses, decided by [`FormFields::authorize`].
-    pub signing: Signing,
-}
-
-/// The signature scheme of a form.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Signing {
-    /// Not yet known.
-    #[default]
-    Unknown,
-    /// `AWSAccessKeyId` + `signature`.
-    V2,
-    /// `x-amz-algorithm`, `x-amz-credential`, `x-amz-date`, `x-amz-signature`.
-    V4,
 }
 
 impl FormFields {
@@ -63,122 +40,4 @@ impl FormFields {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|(n, _)| n.as_str())
     }
-
-    /// Fields that need no policy condition.
-    pub fn is_exempt(&self, name: &str) -> bool {
-        let by_scheme = match self.signing {
-            Signing::V4 => name == "x-amz-signature",
-            _ => name == "awsaccesskeyid" || name == "signature",
-        };
-        by_scheme || name == "file" || name == "policy" || name.starts_with("x-ignore-")
-    }
-
-    /// Verifies everything that can be verified before the file's bytes are read, in S3's
-    /// order, and returns the object key and the allowed sizes.
-    ///
-    /// # Errors
-    /// The S3 error for the first check that fails.
-    pub fn authorize(
-        &mut self,
-        credentials: &S3Credentials,
-        bucket: &str,
-        file_name: Option<&str>,
-        now_ms: i64,
-    ) -> Result<Accepted, S3Error> {
-        let mut key = self
-            .get("key")
-            .ok_or_else(|| S3Error::missing_field("key"))?
-            .to_owned();
-        if let Some(name) = file_name {
-            // `${filename}` becomes the client's file name after its last slash or backslash.
-            let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-            key = key.replace("${filename}", base);
-            self.set("key", key.clone());
-        }
-
-        let policy_b64 = self.get("policy").map(str::to_owned);
-        let v2 = ["awsaccesskeyid", "signature"].map(|n| self.get(n).map(str::to_owned));
-        let v4 = [
-            "x-amz-algorithm",
-            "x-amz-credential",
-            "x-amz-date",
-            "x-amz-signature",
-        ]
-        .map(|n| self.get(n).map(str::to_owned));
-        let has_v4 = v4.iter().any(Option::is_some);
-        let has_v2 = v2.iter().any(Option::is_some);
-        let Some(policy_b64) = policy_b64 else {
-            // No policy is an anonymous upload, which only a publicly writable bucket allows.
-            return Err(if has_v2 || has_v4 {
-                S3Error::missing_field("Policy")
-            } else {
-                S3Error::access_denied()
-            });
-        };
-        let (access_key_id, provided, expected) = if has_v4 {
-            self.signing = Signing::V4;
-            let [Some(algorithm), credential, date, signature] = v4 else {
-                return Err(S3Error::missing_field("X-Amz-Algorithm"));
-            };
-            let signature = signature.ok_or_else(|| S3Error::missing_field("X-Amz-Signature"))?;
-            let credential =
-                credential.ok_or_else(|| S3Error::missing_field("X-Amz-Credential"))?;
-            date.ok_or_else(|| S3Error::missing_field("X-Amz-Date"))?;
-            let scope: Vec<&str> = credential.split('/').collect();
-            let [akid, day, region, service, "aws4_request"] = scope.as_slice() else {
-                return Err(S3Error::malformed_credential());
-            };
-            if *akid != credentials.access_key_id {
-                return Err(S3Error::invalid_access_key_id(akid));
-            }
-            let expected = if algorithm == "AWS4-HMAC-SHA256" {
-                sign::sigv4(
-                    &credentials.secret_access_key,
-                    day,
-                    region,
-                    service,
-                    &policy_b64,
-                )
-            } else {
-                String::new()
-            };
-            (akid.to_string(), signature, expected)
-        } else if has_v2 {
-            self.signing = Signing::V2;
-            let [access_key_id, signature] = v2;
-            let access_key_id =
-                access_key_id.ok_or_else(|| S3Error::missing_field("AWSAccessKeyId"))?;
-            let signature = signature.ok_or_else(|| S3Error::missing_field("Signature"))?;
-            if access_key_id != credentials.access_key_id {
-                return Err(S3Error::invalid_access_key_id(&access_key_id));
-            }
-            let expected = sign::sigv2(&credentials.secret_access_key, &policy_b64);
-            (access_key_id, signature, expected)
-        } else {
-            return Err(S3Error::access_denied());
-        };
-        if expected.is_empty() || !sign::same(&expected, &provided) {
-            return Err(S3Error::signature_does_not_match(
-                &access_key_id,
-                &provided,
-                &policy_b64,
-            ));
-        }
-
-        let decoded = BASE64
-            .decode(policy_b64.trim())
-            .map_err(|_| S3Error::invalid_policy("Invalid JSON."))?;
-        let policy = Policy::parse(&decoded)?;
-        let size = policy.check(self, bucket, now_ms)?;
-        Ok(Accepted { key, size })
-    }
-}
-
-/// A form that passed every check but the size.
-#[derive(Debug)]
-pub struct Accepted {
-    /// The object key, with `${filename}` expanded.
-    pub key: String,
-    /// The sizes the policy allows.
-    pub size: SizeRange,
 }

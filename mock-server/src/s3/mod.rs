@@ -1,4 +1,6 @@
-//! The fake's S3 endpoint: Amazon S3's browser-based form POST, path-style at `/{bucket}/`.
+//! Amazon S3's browser-based form POST, as a protocol: the form's fields, their verification
+//! (signature, policy), S3's XML errors, the framing bounds of a multipart body, and the
+//! pre-signed form the create route hands out. The route that receives uploads is in `http`.
 
 pub(crate) mod error;
 pub(crate) mod form;
@@ -6,33 +8,12 @@ pub(crate) mod framing;
 pub(crate) mod policy;
 pub(crate) mod presign;
 pub(crate) mod sign;
-pub(crate) mod upload;
+pub(crate) mod verify;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::routing::post;
-use axum::Router;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
-
-use crate::state::AppState;
-
-/// `POST /{bucket}` and `/{bucket}/` take uploads; `POST /{bucket}/{key}` is S3's 405.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/{bucket}",
-            post(upload::upload).fallback(upload::unsupported),
-        )
-        .route(
-            "/{bucket}/",
-            post(upload::upload).fallback(upload::unsupported),
-        )
-        .route(
-            "/{bucket}/{*key}",
-            post(upload::post_to_object).fallback(upload::unsupported),
-        )
-}
 
 /// The `x-amz-request-id` and `x-amz-id-2` every S3 response carries.
 pub(crate) struct ResponseIds {

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::error::S3Error;
 use super::form::FormFields;
+use super::sign::Signing;
 
 /// A parsed policy document.
 #[derive(Debug, Clone)]
@@ -122,6 +123,7 @@ impl Policy {
     pub fn check(
         &self,
         form: &FormFields,
+        signing: Signing,
         bucket: &str,
         now_ms: i64,
     ) -> Result<SizeRange, S3Error> {
@@ -185,12 +187,22 @@ impl Policy {
         }
         if let Some(name) = form
             .names()
-            .find(|name| !form.is_exempt(name) && !covered(name))
+            .find(|name| !is_exempt(name, signing) && !covered(name))
         {
             return Err(S3Error::extra_input_field(name));
         }
         Ok(range)
     }
+}
+
+/// Fields that need no policy condition: the signature fields of the form's scheme, the file,
+/// the policy itself and `x-ignore-*`.
+fn is_exempt(name: &str, signing: Signing) -> bool {
+    let by_scheme = match signing {
+        Signing::V4 => name == "x-amz-signature",
+        Signing::V2 => name == "awsaccesskeyid" || name == "signature",
+    };
+    by_scheme || name == "file" || name == "policy" || name.starts_with("x-ignore-")
 }
 
 /// A JSON value as S3 quotes it in a message: strings without their quotes.
@@ -333,7 +345,6 @@ fn parse_condition(condition: &Value) -> Result<Condition, S3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::form::Signing;
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -354,14 +365,12 @@ mod tests {
     }
 
     fn standard() -> FormFields {
-        let mut f = form(&[
+        form(&[
             ("key", "dev/a.csv"),
             ("AWSAccessKeyId", "AK"),
             ("policy", "p"),
             ("signature", "s"),
-        ]);
-        f.signing = Signing::V2;
-        f
+        ])
     }
 
     #[rstest::rstest]
@@ -412,7 +421,7 @@ mod tests {
             r#"[["content-length-range", 0, 314572800], {"bucket": "b"}, {"key": "dev/a.csv"}]"#,
         );
         assert_eq!(
-            p.check(&standard(), "b", NOW).unwrap(),
+            p.check(&standard(), Signing::V2, "b", NOW).unwrap(),
             SizeRange {
                 min: 0,
                 max: 314_572_800
@@ -445,7 +454,7 @@ mod tests {
     fn check_failures(#[case] doc: &str, #[case] message: &str) {
         let err = Policy::parse(doc.as_bytes())
             .unwrap()
-            .check(&standard(), "b", NOW)
+            .check(&standard(), Signing::V2, "b", NOW)
             .unwrap_err();
         assert_eq!(
             (err.code, err.status.as_u16(), err.message.as_str()),
@@ -492,7 +501,7 @@ mod tests {
         let p = policy(&format!(
             r#"[{{"bucket":"b"}},{{"key":"dev/a.csv"}},{condition}]"#
         ));
-        let result = p.check(&form, "b", NOW);
+        let result = p.check(&form, Signing::V2, "b", NOW);
         assert_eq!(
             result.is_ok(),
             accepted,
@@ -513,12 +522,12 @@ mod tests {
             r#"[{"bucket":"b"},["StArTs-WiTh","$KEY","dev/"],["eq","$x-amz-meta-TAG",""],["content-length-range","5","10"]]"#,
         );
         assert_eq!(
-            p.check(&standard(), "b", NOW).unwrap(),
+            p.check(&standard(), Signing::V2, "b", NOW).unwrap(),
             SizeRange { min: 5, max: 10 }
         );
         // Values are case-sensitive.
         let p = policy(r#"[{"bucket":"b"},{"key":"DEV/a.csv"}]"#);
-        assert!(p.check(&standard(), "b", NOW).is_err());
+        assert!(p.check(&standard(), Signing::V2, "b", NOW).is_err());
     }
 
     #[rstest::rstest]
@@ -537,7 +546,9 @@ mod tests {
     fn escapes(#[case] conditions: &str, #[case] value: &str) {
         let mut form = standard();
         form.push("x-amz-meta-price", value);
-        policy(conditions).check(&form, "b", NOW).unwrap();
+        policy(conditions)
+            .check(&form, Signing::V2, "b", NOW)
+            .unwrap();
     }
 
     #[rstest::rstest]
@@ -564,10 +575,10 @@ mod tests {
         let p = policy(r#"[{"bucket":"b"},{"key":"dev/a.csv"}]"#);
         let mut f = standard();
         f.push("x-ignore-me", "1");
-        p.check(&f, "b", NOW).unwrap();
+        p.check(&f, Signing::V2, "b", NOW).unwrap();
         f.push("Content-Type", "text/csv");
         assert_eq!(
-            p.check(&f, "b", NOW).unwrap_err().message,
+            p.check(&f, Signing::V2, "b", NOW).unwrap_err().message,
             "Invalid according to Policy: Extra input fields: content-type"
         );
     }
@@ -668,7 +679,7 @@ mod tests {
                         prop_assert_eq!(err.code, "InvalidPolicyDocument");
                         prop_assert!(err.message.starts_with("Invalid Policy: "));
                     }
-                    Ok(policy) => match policy.check(&form, "b", NOW) {
+                    Ok(policy) => match policy.check(&form, Signing::V2, "b", NOW) {
                         Ok(range) => prop_assert!(range.min <= MAX_POST_OBJECT_BYTES),
                         Err(err) => {
                             prop_assert_eq!((err.code, err.status.as_u16()), ("AccessDenied", 403));

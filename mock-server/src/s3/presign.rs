@@ -4,10 +4,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::sign;
-use crate::state::AppState;
+use crate::clock::iso8601_millis;
+use crate::config::S3Credentials;
 
 /// Unit21's forms allow files of up to 300 MiB.
 pub const MAX_UPLOAD_BYTES: u64 = 314_572_800;
@@ -24,40 +24,28 @@ pub struct FormFields {
     signature: String,
 }
 
-/// The signed form for uploading `key`, created at `now_ms`.
-pub(crate) fn form_fields(state: &AppState, key: &str, now_ms: i64) -> FormFields {
+/// The signed form for uploading `key` to `bucket`, created at `now_ms`.
+pub(crate) fn form_fields(
+    credentials: &S3Credentials,
+    bucket: &str,
+    key: &str,
+    now_ms: i64,
+) -> FormFields {
     let document = json!({
         "expiration": iso8601_millis(now_ms + FORM_LIFETIME_MS),
         "conditions": [
             ["content-length-range", 0, MAX_UPLOAD_BYTES],
-            { "bucket": state.config.bucket },
+            { "bucket": bucket },
             { "key": key },
         ],
     });
     let policy = BASE64.encode(document.to_string());
-    let credentials = &state.config.s3;
     FormFields {
         aws_access_key_id: credentials.access_key_id.clone(),
         key: key.to_owned(),
         signature: sign::sigv2(&credentials.secret_access_key, &policy),
         policy,
     }
-}
-
-/// `2026-11-28T05:31:39.000Z`.
-pub fn iso8601_millis(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
 }
 
 #[cfg(test)]

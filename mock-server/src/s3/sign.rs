@@ -68,3 +68,12 @@ mod tests {
         assert!(!same(&sig, "o9p0z7zTgD2OMcHMjEoArZTjloJ="));
     }
 }
+
+/// The signature scheme of a form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// `AWSAccessKeyId` + `signature`.
+    V2,
+    /// `x-amz-algorithm`, `x-amz-credential`, `x-amz-date`, `x-amz-signature`.
+    V4,
+}

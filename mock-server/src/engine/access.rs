@@ -1,0 +1,232 @@
+//! Who is calling and whether they may: the `u21-key` check, permissions, and Unit21's
+//! per-second rate limit. Plain data: the HTTP layer writes the `X-RateLimit-*` headers from
+//! a [`RateInfo`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Config, Permission};
+
+/// The Unit21 routes, each with its own rate-limit bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Route {
+    Create,
+    Get,
+    List,
+}
+
+impl Route {
+    const COUNT: usize = 3;
+}
+
+/// Why a caller was turned away.
+#[derive(Debug)]
+pub(crate) enum Denied {
+    /// No key, or one nobody configured.
+    Unauthorized,
+    /// Over the rate limit.
+    RateLimited(RateInfo),
+    /// The key lacks the permission.
+    Forbidden,
+}
+
+/// The `X-RateLimit-*` figures of a counted call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RateInfo {
+    pub limit: u32,
+    pub remaining: u32,
+    /// The second (since the epoch) the window resets at.
+    pub reset: i64,
+}
+
+/// An authenticated caller, and the rate-limit figures its answer must carry.
+pub(crate) struct Caller {
+    pub org: Arc<str>,
+    pub rate: Option<RateInfo>,
+}
+
+/// The configured keys, each with a small number that the rate limiter's windows are indexed
+/// by (so counting a call allocates nothing).
+pub(crate) struct Keys(HashMap<String, KeyEntry>);
+
+struct KeyEntry {
+    index: usize,
+    org: Arc<str>,
+    permissions: Vec<Permission>,
+}
+
+impl Keys {
+    pub fn new(config: &Config) -> Self {
+        let mut keys = HashMap::new();
+        for k in config.effective_keys() {
+            let index = keys.len();
+            keys.entry(k.key).or_insert(KeyEntry {
+                index,
+                org: k.org.into(),
+                permissions: k.permissions,
+            });
+        }
+        Keys(keys)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// The organisation a key belongs to.
+    pub fn org(&self, key: &str) -> Option<&Arc<str>> {
+        self.0.get(key).map(|e| &e.org)
+    }
+
+    /// Checks the key, then the rate limit, then the permission.
+    pub fn authorize(
+        &self,
+        limiter: &mut RateLimiter,
+        key: Option<&str>,
+        route: Option<Route>,
+        permission: Permission,
+        now_ms: i64,
+    ) -> Result<Caller, Denied> {
+        let entry = key
+            .filter(|k| !k.is_empty())
+            .and_then(|k| self.0.get(k))
+            .ok_or(Denied::Unauthorized)?;
+        let rate = match limiter.check(entry.index, route, now_ms) {
+            Decision::Unlimited => None,
+            Decision::Allowed(info) => Some(info),
+            Decision::Refused(info) => return Err(Denied::RateLimited(info)),
+        };
+        if !entry.permissions.contains(&permission) {
+            return Err(Denied::Forbidden);
+        }
+        Ok(Caller {
+            org: entry.org.clone(),
+            rate,
+        })
+    }
+}
+
+/// A fixed one-second window per key (and route, by default), on the fake's clock.
+pub(crate) struct RateLimiter {
+    per_second: u32,
+    /// Per key index, one window per route plus one shared by all routes: bounded by the
+    /// key list.
+    windows: Vec<[Window; Route::COUNT + 1]>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Window {
+    second: i64,
+    count: u32,
+}
+
+#[derive(Debug)]
+pub(crate) enum Decision {
+    Unlimited,
+    Allowed(RateInfo),
+    Refused(RateInfo),
+}
+
+impl RateLimiter {
+    pub fn new(per_second: u32, keys: usize) -> Self {
+        Self {
+            per_second,
+            windows: vec![[Window::default(); Route::COUNT + 1]; keys],
+        }
+    }
+
+    /// Counts a call by key number `key` to `route` (`None` when all routes share one bucket).
+    pub fn check(&mut self, key: usize, route: Option<Route>, now_ms: i64) -> Decision {
+        if self.per_second == 0 {
+            return Decision::Unlimited;
+        }
+        if key >= self.windows.len() {
+            self.windows
+                .resize(key + 1, [Window::default(); Route::COUNT + 1]);
+        }
+        let second = now_ms.div_euclid(1000);
+        let window = &mut self.windows[key][route.map_or(Route::COUNT, |r| r as usize)];
+        if window.second != second {
+            *window = Window { second, count: 0 };
+        }
+        let allowed = window.count < self.per_second;
+        if allowed {
+            window.count += 1;
+        }
+        let info = RateInfo {
+            limit: self.per_second,
+            remaining: self.per_second - window.count,
+            reset: second + 1,
+        };
+        if allowed {
+            Decision::Allowed(info)
+        } else {
+            Decision::Refused(info)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remaining(d: &Decision) -> (bool, String) {
+        match d {
+            Decision::Allowed(i) => (true, i.remaining.to_string()),
+            Decision::Refused(i) => (false, i.remaining.to_string()),
+            Decision::Unlimited => panic!("unlimited"),
+        }
+    }
+
+    #[test]
+    fn windows_are_per_key_route_and_second() {
+        let mut limiter = RateLimiter::new(2, 2);
+        assert_eq!(
+            remaining(&limiter.check(0, Some(Route::Get), 1000)),
+            (true, "1".into())
+        );
+        assert_eq!(
+            remaining(&limiter.check(0, Some(Route::Get), 1999)),
+            (true, "0".into())
+        );
+        assert_eq!(
+            remaining(&limiter.check(0, Some(Route::Get), 1500)),
+            (false, "0".into())
+        );
+        assert_eq!(
+            remaining(&limiter.check(0, Some(Route::List), 1500)),
+            (true, "1".into())
+        );
+        assert_eq!(
+            remaining(&limiter.check(1, Some(Route::Get), 1500)),
+            (true, "1".into())
+        );
+        assert_eq!(
+            remaining(&limiter.check(0, Some(Route::Get), 2000)),
+            (true, "1".into())
+        );
+        match limiter.check(0, Some(Route::Create), 2000) {
+            Decision::Allowed(i) => assert_eq!(i.reset, 3),
+            _ => panic!("allowed"),
+        }
+    }
+
+    #[test]
+    fn one_bucket_per_key_is_a_switch_away() {
+        let mut limiter = RateLimiter::new(1, 1);
+        assert!(matches!(limiter.check(0, None, 0), Decision::Allowed(_)));
+        assert!(matches!(limiter.check(0, None, 0), Decision::Refused(_)));
+    }
+
+    #[test]
+    fn zero_turns_the_limit_off() {
+        assert!(matches!(
+            RateLimiter::new(0, 1).check(0, None, 0),
+            Decision::Unlimited
+        ));
+    }
+}

@@ -1,0 +1,790 @@
+//! The engine: everything the fake holds and every rule that changes it, with no HTTP in it.
+//!
+//! [`Engine`] owns every lock (the store, the rate limiter, the timing profile, the streams,
+//! the journal, the faults); nothing outside this module takes one. Each operation is one
+//! method, and each method that changes what a restart must see persists before it returns,
+//! so the HTTP routes, the dashboard and [`MockServer`](crate::MockServer) all settle and
+//! persist the same way. Locks are held for short synchronous sections, never across an
+//! `.await`, and taken in one order where two are needed: store, then anything else.
+//!
+//! The parts, each plain data the engine holds:
+//! - `store`: imports, the per-organisation index, lifecycle steps, objects;
+//! - `access`: keys, permissions and the rate limiter;
+//! - `journal`, `faults`: what the control plane records and injects;
+//! - `snapshot`: the whole state as one document, exported, imported and written to
+//!   `--data-dir`.
+
+pub(crate) mod access;
+mod faults;
+mod journal;
+mod snapshot;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+pub use faults::{Fault, FaultAction};
+pub use journal::{BodySummary, JournalEntry, JournalQuery, JOURNAL_BODY_BYTES};
+pub(crate) use store::ListQuery;
+pub use store::StoredObject;
+pub use store::Transition;
+
+use self::access::{Caller, Denied, Keys, RateLimiter, Route};
+use self::faults::Faults;
+use self::journal::{Journal, KeptEntry};
+use self::snapshot::{Objects, Snapshot};
+use self::store::{NewImport, ProcessingJob, Refused, Store};
+use crate::clock::{Clock, LATEST_MS};
+use crate::config::{stream_for, Config, Permission, StreamConfig, Timing};
+use crate::error::Error;
+use crate::model::{FailureCode, FileRecord, Status};
+use crate::processing::{self, Outcome, StreamCheck};
+
+/// Where seeded clocks start: 2024-01-01T00:00:00Z, plus the seed in seconds.
+const SEED_EPOCH_SECS: u64 = 1_704_067_200;
+
+/// The fake's state and rules. Shared as `Arc<Engine>`.
+pub(crate) struct Engine {
+    config: Config,
+    keys: Keys,
+    clock: Clock,
+    /// Base URL clients reach the fake at, without a trailing slash.
+    public_url: String,
+    store: Mutex<Store>,
+    rate_limiter: Mutex<RateLimiter>,
+    timing: Mutex<Timing>,
+    /// Streams and schemas; the control plane can replace them at run time.
+    streams: RwLock<Vec<StreamConfig>>,
+    journal: Mutex<Journal>,
+    faults: Mutex<Faults>,
+    /// True while any fault is active: requests skip the faults' lock otherwise.
+    faults_armed: AtomicBool,
+    /// Where finished objects live, each under a generated name.
+    objects_dir: PathBuf,
+    /// Where uploads stream to before they are accepted, on the same filesystem.
+    incoming_dir: PathBuf,
+    /// With `--data-dir`: where the state is written after every acknowledged change.
+    persist_dir: Option<PathBuf>,
+    /// Serialises those writes.
+    persist_turn: tokio::sync::Mutex<()>,
+    /// One permit per upload streaming its file (see `Limits::concurrent_uploads`).
+    upload_slots: tokio::sync::Semaphore,
+}
+
+/// A file as one organisation may see it.
+pub(crate) enum Lookup {
+    Found(Arc<FileRecord>),
+    /// It exists, in another organisation.
+    Elsewhere,
+    Missing,
+}
+
+/// What the clock reads and how files move: what the control plane reports after a clock call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClockReading {
+    pub now_ms: i64,
+    pub frozen: bool,
+    pub timing: Timing,
+}
+
+impl Engine {
+    /// An engine with nothing stored; [`Engine::load`] reads a persisted state.
+    pub fn new(
+        config: Config,
+        clock: Clock,
+        public_url: String,
+        data_dir: &Path,
+        persistent: bool,
+    ) -> Result<Self, Error> {
+        let objects_dir = data_dir.join("objects");
+        let incoming_dir = data_dir.join("incoming");
+        for dir in [&objects_dir, &incoming_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(Error::io(format!("cannot create {}", dir.display())))?;
+        }
+        let keys = Keys::new(&config);
+        Ok(Engine {
+            rate_limiter: Mutex::new(RateLimiter::new(config.rate_limit, keys.len())),
+            keys,
+            upload_slots: tokio::sync::Semaphore::new(config.limits.concurrent_uploads),
+            store: Mutex::new(Store::new()),
+            timing: Mutex::new(config.timing),
+            streams: RwLock::new(config.streams.clone()),
+            journal: Mutex::new(Journal::new(config.control.journal_capacity)),
+            faults: Mutex::new(Faults::default()),
+            faults_armed: AtomicBool::new(false),
+            clock,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            objects_dir,
+            incoming_dir,
+            persist_dir: persistent.then(|| data_dir.to_owned()),
+            persist_turn: tokio::sync::Mutex::new(()),
+            config,
+        })
+    }
+
+    // ---- What the engine was configured with ----
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The base URL written into pre-signed forms, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The current instant on the fake's clock (ms since the epoch); takes no lock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// How far the clock may still be advanced.
+    pub fn clock_room(&self) -> Duration {
+        self.clock.room()
+    }
+
+    pub fn clock_reading(&self) -> ClockReading {
+        ClockReading {
+            now_ms: self.clock.now_millis(),
+            frozen: self.clock.is_frozen(),
+            timing: *self.timing.lock(),
+        }
+    }
+
+    /// True when the key is configured.
+    pub fn is_known_key(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// The organisation of a configured key.
+    pub fn org_of_key(&self, key: &str) -> Option<Arc<str>> {
+        self.keys.org(key).cloned()
+    }
+
+    /// The organisation of the first configured key: where control calls put files by default.
+    pub fn default_org(&self) -> String {
+        self.config.effective_keys()[0].org.clone()
+    }
+
+    /// Every organisation that has a key, sorted.
+    pub fn orgs(&self) -> Vec<String> {
+        let mut orgs: Vec<String> = self
+            .config
+            .effective_keys()
+            .into_iter()
+            .map(|k| k.org)
+            .collect();
+        orgs.sort();
+        orgs.dedup();
+        orgs
+    }
+
+    pub fn timing(&self) -> Timing {
+        *self.timing.lock()
+    }
+
+    pub fn streams(&self) -> Vec<StreamConfig> {
+        self.streams.read().clone()
+    }
+
+    /// True when objects and the state must survive a crash (`--data-dir`).
+    pub fn is_durable(&self) -> bool {
+        self.persist_dir.is_some()
+    }
+
+    // ---- The Unit21 API ----
+
+    /// Checks the key, then the rate limit, then the permission.
+    pub fn authorize(
+        &self,
+        key: Option<&str>,
+        route: Route,
+        permission: Permission,
+    ) -> Result<Caller, Denied> {
+        let bucket = self.config.fidelity.rate_limit_per_route.then_some(route);
+        let now_ms = self.clock.now_millis();
+        self.keys.authorize(
+            &mut self.rate_limiter.lock(),
+            key,
+            bucket,
+            permission,
+            now_ms,
+        )
+    }
+
+    /// Records a new PENDING_UPLOAD import under a key no other file has.
+    pub async fn create(
+        &self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        md5_hash: Option<String>,
+    ) -> Result<FileRecord, Error> {
+        let unique = self.config.fidelity.reject_duplicate_file_names;
+        let record = self.insert(
+            org,
+            stream,
+            file_name,
+            md5_hash,
+            Status::PENDING_UPLOAD,
+            unique,
+        )?;
+        self.persist().await;
+        Ok(record)
+    }
+
+    fn insert(
+        &self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        md5_hash: Option<String>,
+        status: Status,
+        unique_name: bool,
+    ) -> Result<FileRecord, Error> {
+        let now_ms = self.clock.now_millis();
+        let mut store = self.store.lock();
+        // Two files never share a key (an upload would land on the wrong one): a key already
+        // taken, by a file of the same name created in the same millisecond, moves to the
+        // next millisecond.
+        let mut key_ms = now_ms;
+        while store.key_taken(&self.s3_key(org, key_ms, file_name)) {
+            key_ms += 1;
+        }
+        let new = NewImport {
+            org,
+            stream,
+            file_name,
+            md5_hash,
+            s3_key: self.s3_key(org, key_ms, file_name),
+            created_ms: now_ms,
+            status,
+        };
+        store
+            .insert(new, unique_name)
+            .map_err(|Refused::DuplicateName| Error::DuplicateName {
+                stream_name: stream.to_owned(),
+                file_name: file_name.to_owned(),
+            })
+    }
+
+    /// Where a file created at `ms` is expected in the bucket: Unit21's key format.
+    pub fn s3_key(&self, org: &str, ms: i64, file_name: &str) -> String {
+        format!("{}/org_{org}/{ms}_{file_name}", self.config.environment)
+    }
+
+    /// A file as `org` may see it, after the lifecycle steps the clock has reached.
+    pub async fn file_for(&self, org: &str, id: u64) -> Lookup {
+        let store = self.settled().await;
+        match store.get(org, id) {
+            Some(record) => Lookup::Found(record.clone()),
+            None if store.exists_elsewhere(org, id) => Lookup::Elsewhere,
+            None => Lookup::Missing,
+        }
+    }
+
+    /// A file in any organisation, as it is now.
+    pub async fn file(&self, id: u64) -> Option<Arc<FileRecord>> {
+        self.settled().await.file(id).cloned()
+    }
+
+    /// One page of `org`'s files and the number of matches; the records are shared, so the
+    /// caller serialises them after the lock is released.
+    pub async fn list(&self, org: &str, query: &ListQuery) -> (Vec<Arc<FileRecord>>, u64) {
+        self.settled().await.list(org, query)
+    }
+
+    /// The dashboard's view of `org`: counts per status, its streams, and one page.
+    pub async fn overview(
+        &self,
+        org: &str,
+        query: &ListQuery,
+    ) -> ([u64; 7], Vec<Arc<str>>, Vec<Arc<FileRecord>>, u64) {
+        let store = self.settled().await;
+        let (counts, streams) = store.overview(org);
+        let (rows, matching) = store.list(org, query);
+        (counts, streams, rows, matching)
+    }
+
+    /// How many imports exist, in all organisations.
+    pub fn import_count(&self) -> usize {
+        self.store.lock().len()
+    }
+
+    /// The object stored under `key` in the bucket, if any.
+    pub fn object(&self, key: &str) -> Option<StoredObject> {
+        self.store.lock().object(key).cloned()
+    }
+
+    // ---- Objects ----
+
+    /// A place for an upload's bytes while they stream in, beside the object store.
+    pub fn incoming_file(&self) -> std::io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix("upload-")
+            .tempfile_in(&self.incoming_dir)
+    }
+
+    /// One of the `limits.concurrent_uploads` slots, if one is free.
+    pub fn upload_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.upload_slots.try_acquire().ok()
+    }
+
+    /// Stores a received upload under `key`: the import waiting for it becomes QUEUED and is
+    /// read. Persisted before it returns, so an acknowledged upload survives a crash.
+    pub async fn land_object(&self, key: &str, incoming: Incoming) -> Result<(), Error> {
+        let object = incoming.into_object(&self.objects_dir)?;
+        let timing = *self.timing.lock();
+        let now_ms = self.clock.now_millis();
+        let (job, replaced) = self.store.lock().object_landed(key, object, now_ms, timing);
+        remove_replaced(replaced).await;
+        if let Some(job) = job {
+            self.spawn_processing(job);
+        }
+        self.persist().await;
+        Ok(())
+    }
+
+    /// A file uploaded by hand in the UI: stored, ADDED, not yet processing.
+    pub async fn add_file(
+        &self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        content: &[u8],
+    ) -> Result<FileRecord, Error> {
+        let mut temp = self
+            .incoming_file()
+            .map_err(Error::io("cannot store the file"))?;
+        let etag = {
+            use md5::Digest;
+            use std::io::Write;
+            temp.write_all(content)
+                .map_err(Error::io("cannot store the file"))?;
+            format!("\"{}\"", hex::encode(md5::Md5::digest(content)))
+        };
+        let incoming = Incoming {
+            temp: temp.into_temp_path(),
+            size: content.len() as u64,
+            etag,
+        };
+        self.add_file_object(org, stream, file_name, incoming).await
+    }
+
+    /// Files a received upload as an ADDED file (the dashboard's upload by hand).
+    pub async fn add_file_object(
+        &self,
+        org: &str,
+        stream: &str,
+        file_name: &str,
+        incoming: Incoming,
+    ) -> Result<FileRecord, Error> {
+        let object = incoming.into_object(&self.objects_dir)?;
+        let record = self.insert(org, stream, file_name, None, Status::ADDED, false)?;
+        let replaced = self.store.lock().attach_object(&record.s3_key, object);
+        remove_replaced(replaced).await;
+        self.persist().await;
+        Ok(record)
+    }
+
+    // ---- Moving files ----
+
+    /// ADDED → QUEUED, as the UI's "process" action; the timing profile takes it from there.
+    pub async fn start_processing(&self, id: u64) -> Result<(), Error> {
+        let timing = *self.timing.lock();
+        let now_ms = self.clock.now_millis();
+        let job = self.store.lock().start_processing(id, now_ms, timing)?;
+        self.spawn_processing(job);
+        self.settle().await;
+        self.persist().await;
+        Ok(())
+    }
+
+    /// Under `manual` timing, processes every QUEUED file now; returns how many started.
+    pub async fn process_queued(&self) -> usize {
+        let started = self.store.lock().process_queued(self.clock.now_millis());
+        self.settle().await;
+        self.persist().await;
+        started
+    }
+
+    /// Puts a file in a state by force, cancelling whatever its lifecycle had planned.
+    pub async fn force(&self, id: u64, transition: Transition) -> Result<Arc<FileRecord>, Error> {
+        self.settle().await;
+        let now_ms = self.clock.now_millis();
+        let record = self.store.lock().force(id, transition, now_ms)?;
+        self.persist().await;
+        Ok(record)
+    }
+
+    /// Applies every lifecycle step the clock has reached, waiting (lock released) for readers
+    /// whose files are due to finish.
+    pub async fn settle(&self) {
+        drop(self.settled().await);
+    }
+
+    /// The store, locked, with every step the clock has reached applied. The common case (no
+    /// step due) costs one lock.
+    async fn settled(&self) -> parking_lot::MutexGuard<'_, Store> {
+        loop {
+            let now_ms = self.clock.now_millis();
+            let waiting = {
+                let mut store = self.store.lock();
+                if !store.has_due(now_ms) {
+                    return store;
+                }
+                let waiting = store.catch_up(now_ms);
+                if waiting.is_empty() {
+                    return store;
+                }
+                waiting
+            };
+            for mut outcome in waiting {
+                // An error means the reader is gone; catch_up then fails the file `unknown`.
+                let _ = outcome.wait_for(Option::is_some).await;
+            }
+        }
+    }
+
+    /// Reads a landed object on the blocking pool. The outcome is delivered even if the reader
+    /// panics, so nobody waits for it forever.
+    fn spawn_processing(&self, job: ProcessingJob) {
+        let check =
+            StreamCheck::from_config(stream_for(&self.streams.read(), &job.org, &job.stream));
+        tokio::spawn(async move {
+            let ProcessingJob {
+                id,
+                file_type,
+                object,
+                outcome,
+                ..
+            } = job;
+            let result = tokio::task::spawn_blocking(move || {
+                processing::process(&object, &file_type, &check)
+            })
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!(%err, file_id = id, "processing panicked");
+                Outcome::Failed(FailureCode::Unknown)
+            });
+            tracing::debug!(file_id = id, ?result, "processed");
+            let _ = outcome.send(Some(result));
+        });
+    }
+
+    // ---- The clock and settings ----
+
+    /// Moves the clock forward and applies what falls due. Refused past [`LATEST_MS`].
+    pub async fn advance(&self, by: Duration) -> Result<ClockReading, Error> {
+        if by > self.clock.room() {
+            return Err(Error::Invalid(format!(
+                "the clock cannot move past {} (it is {}): advance by less",
+                crate::clock::iso8601_millis(LATEST_MS),
+                crate::clock::iso8601_millis(self.clock.now_millis())
+            )));
+        }
+        self.clock.advance(by);
+        self.settle().await;
+        self.persist().await;
+        Ok(self.clock_reading())
+    }
+
+    /// Freezes the clock at `epoch_ms` and applies what falls due. Refused past [`LATEST_MS`].
+    pub async fn set_time(&self, epoch_ms: u64) -> Result<ClockReading, Error> {
+        if epoch_ms > LATEST_MS as u64 {
+            return Err(Error::Invalid(format!(
+                "epoch_ms must be at most {LATEST_MS} ({})",
+                crate::clock::iso8601_millis(LATEST_MS)
+            )));
+        }
+        self.clock.set(UNIX_EPOCH + Duration::from_millis(epoch_ms));
+        self.settle().await;
+        self.persist().await;
+        Ok(self.clock_reading())
+    }
+
+    /// Switches the timing profile for files that land from now on.
+    pub async fn set_timing(&self, timing: Timing) -> ClockReading {
+        *self.timing.lock() = timing;
+        self.persist().await;
+        self.clock_reading()
+    }
+
+    /// Replaces every stream configuration, once it is checked.
+    pub async fn set_streams(&self, streams: Vec<StreamConfig>) -> Result<(), Error> {
+        Config {
+            streams: streams.clone(),
+            ..Config::default()
+        }
+        .validate()?;
+        *self.streams.write() = streams;
+        self.persist().await;
+        Ok(())
+    }
+
+    /// Forgets every file, object, journal entry, fault and rate-limit window.
+    pub async fn reset(&self) {
+        let paths = self.clear();
+        for path in paths {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        self.persist().await;
+    }
+
+    /// Everything [`Engine::reset`] forgets, forgotten at once: returns the object files to
+    /// delete.
+    fn clear(&self) -> Vec<PathBuf> {
+        let mut store = self.store.lock();
+        *self.rate_limiter.lock() = RateLimiter::new(self.config.rate_limit, self.keys.len());
+        self.journal.lock().clear();
+        self.faults.lock().clear();
+        self.faults_armed.store(false, Ordering::Release);
+        store.clear()
+    }
+
+    /// Resets, then freezes the clock at an instant derived from `seed`: the same calls after
+    /// the same seed give the same ids, keys and timestamps.
+    pub async fn seed(&self, seed: u64) -> ClockReading {
+        let paths = self.clear();
+        self.clock.set(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(SEED_EPOCH_SECS + seed % 1_000_000_000),
+        );
+        for path in paths {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        self.persist().await;
+        self.clock_reading()
+    }
+
+    // ---- Faults and the journal ----
+
+    /// Adds a fault, once its bounds are checked; returns its id.
+    pub fn add_fault(&self, fault: Fault) -> Result<u64, Error> {
+        fault.validate().map_err(Error::Invalid)?;
+        let id = self.faults.lock().add(fault);
+        self.faults_armed.store(true, Ordering::Release);
+        Ok(id)
+    }
+
+    /// Removes one fault.
+    pub fn remove_fault(&self, id: u64) -> Result<(), Error> {
+        let mut faults = self.faults.lock();
+        let removed = faults.remove(id);
+        self.faults_armed
+            .store(!faults.is_empty(), Ordering::Release);
+        removed.then_some(()).ok_or(Error::NoSuchFault(id))
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.faults.lock().clear();
+        self.faults_armed.store(false, Ordering::Release);
+    }
+
+    /// The active faults with their ids and the uses left.
+    pub fn faults(&self) -> Vec<(u64, Fault, Option<u32>)> {
+        self.faults.lock().list()
+    }
+
+    /// The fault to apply to a request, if any; counts its use.
+    pub fn pick_fault(&self, method: &str, path: &str) -> Option<FaultAction> {
+        if !self.faults_armed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.faults.lock().pick(method, path)
+    }
+
+    /// True when the journal keeps entries (its capacity is not 0).
+    pub fn journal_enabled(&self) -> bool {
+        self.config.control.journal_capacity > 0
+    }
+
+    /// Records a request in the journal; returns its sequence number.
+    pub fn record_request(
+        &self,
+        method: &http::Method,
+        target: String,
+        headers: http::HeaderMap,
+        body: BodySummary,
+        raw: Option<bytes::Bytes>,
+    ) -> u64 {
+        let at_ms = self.clock.now_millis();
+        self.journal
+            .lock()
+            .record(at_ms, method, target, headers, body, raw)
+    }
+
+    /// Records the status answered to request `seq`.
+    pub fn record_answer(&self, seq: u64, status: u16) {
+        self.journal.lock().answered(seq, status);
+    }
+
+    /// The journal's entries matching `query`, oldest first, and how many it keeps in all.
+    pub(crate) fn journal_entries(&self, query: &JournalQuery) -> (Vec<KeptEntry>, usize) {
+        let journal = self.journal.lock();
+        (journal.matching(query), journal.len())
+    }
+
+    /// The journal's entries matching `query`, oldest first, as the journal shows them.
+    pub fn requests(&self, query: &JournalQuery) -> Vec<JournalEntry> {
+        self.journal_entries(query)
+            .0
+            .iter()
+            .map(KeptEntry::to_entry)
+            .collect()
+    }
+
+    /// Empties the journal (sequence numbers keep counting).
+    pub fn clear_requests(&self) {
+        self.journal.lock().clear();
+    }
+
+    // ---- The whole state ----
+
+    fn capture_parts(&self) -> snapshot::Parts {
+        let contents = self.store.lock().export();
+        snapshot::Parts {
+            contents,
+            clock: self.clock.parts(),
+            timing: *self.timing.lock(),
+            streams: self.streams.read().clone(),
+        }
+    }
+
+    /// The whole state as `GET /_mock/state` returns it: objects inline.
+    pub async fn export(&self) -> Result<serde_json::Value, Error> {
+        self.settle().await;
+        let snapshot = Snapshot::capture(self.capture_parts(), Objects::Inline)
+            .await
+            .map_err(Error::io("cannot read an object back"))?;
+        Ok(serde_json::to_value(snapshot).expect("a snapshot always serialises"))
+    }
+
+    /// Replaces the whole state with an exported one.
+    pub async fn import(&self, snapshot: serde_json::Value) -> Result<(), Error> {
+        let snapshot: Snapshot = serde_json::from_value(snapshot)
+            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
+        self.restore(snapshot).await?;
+        self.persist().await;
+        Ok(())
+    }
+
+    async fn restore(&self, snapshot: Snapshot) -> Result<(), Error> {
+        let parts = snapshot
+            .into_parts(&self.objects_dir)
+            .await
+            .map_err(Error::Invalid)?;
+        let (store, jobs) = Store::import(parts.contents)
+            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
+        let (replaced, kept) = {
+            let mut current = self.store.lock();
+            let kept = store.object_paths();
+            (std::mem::replace(&mut *current, store), kept)
+        };
+        self.clock.restore(parts.clock.0, parts.clock.1);
+        *self.timing.lock() = parts.timing;
+        *self.streams.write() = parts.streams;
+        for job in jobs {
+            self.spawn_processing(job);
+        }
+        // Objects of the replaced state that the new one does not use.
+        for path in replaced.object_paths() {
+            if !kept.contains(&path) {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the state to `--data-dir`, if the fake has one, before a change is acknowledged.
+    async fn persist(&self) {
+        let Some(dir) = self.persist_dir.as_ref() else {
+            return;
+        };
+        // One writer at a time, each capturing the state at its turn: the newest state is
+        // always the one left on disk.
+        let _turn = self.persist_turn.lock().await;
+        let result = async {
+            let snapshot = Snapshot::capture(self.capture_parts(), Objects::ByFile).await?;
+            let bytes = serde_json::to_vec(&snapshot).map_err(std::io::Error::other)?;
+            snapshot::write_atomically(dir, snapshot::STATE_FILE, &bytes).await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::error!(%err, dir = %dir.display(), "could not persist the state");
+        }
+    }
+
+    /// Loads the persisted state, if the fake has a data directory, dropping anything a crash
+    /// left behind: partial uploads in `incoming/` and objects no file refers to.
+    pub async fn load(&self) -> Result<(), Error> {
+        let Some(dir) = self.persist_dir.clone() else {
+            return Ok(());
+        };
+        let context = format!("cannot load the state in {}", dir.display());
+        let invalid = |message: String| Error::Io {
+            context: context.clone(),
+            source: std::io::Error::other(message),
+        };
+        remove_all_in(&self.incoming_dir, |_| true)
+            .await
+            .map_err(Error::io(context.clone()))?;
+        if let Some(snapshot) = snapshot::read(&dir).await.map_err(invalid)? {
+            self.restore(snapshot)
+                .await
+                .map_err(|err| invalid(err.to_string()))?;
+        }
+        let kept = self.store.lock().object_paths();
+        remove_all_in(&self.objects_dir, |path| !kept.contains(path))
+            .await
+            .map_err(Error::io(context))?;
+        Ok(())
+    }
+}
+
+/// An upload on disk that is not yet an object; dropping it deletes the file.
+pub(crate) struct Incoming {
+    pub temp: tempfile::TempPath,
+    pub size: u64,
+    /// Quoted hex MD5.
+    pub etag: String,
+}
+
+impl Incoming {
+    /// Moves the file into the object store under a generated name (never a client's).
+    fn into_object(self, objects_dir: &Path) -> Result<StoredObject, Error> {
+        let path: PathBuf = objects_dir.join(uuid::Uuid::new_v4().simple().to_string());
+        self.temp
+            .persist(&path)
+            .map_err(|err| Error::io("cannot store the object")(err.error))?;
+        Ok(StoredObject {
+            path,
+            size: self.size,
+            etag: self.etag,
+        })
+    }
+}
+
+async fn remove_replaced(replaced: Option<PathBuf>) {
+    if let Some(old) = replaced {
+        if let Err(err) = tokio::fs::remove_file(&old).await {
+            tracing::warn!(%err, path = %old.display(), "could not remove a replaced object");
+        }
+    }
+}
+
+/// Removes the files in `dir` that `doomed` picks.
+async fn remove_all_in(dir: &Path, doomed: impl Fn(&Path) -> bool) -> std::io::Result<()> {
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        if doomed(&entry.path()) {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The whole state as one document: exported and imported over `/_mock/state`, and written to
+//! `--data-dir` after every acknowledged change, so a restart (or a crash) keeps it.
+//!
+//! On disk the document is `state.json`, replaced atomically (write a temporary file, sync it,
+//! rename it over the old one, sync the directory). Objects live beside it in `objects/` under
+//! generated names; uploads in progress live in `incoming/`, which start-up empties, so a
+//! process killed mid-upload leaves neither a partial object nor a changed status.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::store::{StoreContents, StoredObject};
+use crate::config::{StreamConfig, Timing};
+use crate::lifecycle::Plan;
+use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
+
+const VERSION: u32 = 1;
+pub(super) const STATE_FILE: &str = "state.json";
+
+/// Everything the fake holds.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Snapshot {
+    version: u32,
+    clock: ClockSnapshot,
+    timing: Timing,
+    streams: Vec<StreamConfig>,
+    next_id: u64,
+    files: Vec<FileSnapshot>,
+    objects: Vec<ObjectSnapshot>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockSnapshot {
+    frozen_at_ms: Option<i64>,
+    offset_ms: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSnapshot {
+    id: u64,
+    org: String,
+    stream_name: String,
+    file_name: String,
+    md5_hash: Option<String>,
+    key: String,
+    created_ms: i64,
+    status: Status,
+    process_start_ms: Option<i64>,
+    process_end_ms: Option<i64>,
+    successful_count: u64,
+    failure_count: u64,
+    failure_code: Option<FailureCode>,
+    plan: Option<Plan>,
+    /// Absent in snapshots from before status histories were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    history: Vec<StatusChange>,
+}
+
+/// An object: in an export its bytes travel inline; on disk it names its file in `objects/`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectSnapshot {
+    key: String,
+    size: u64,
+    etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_base64: Option<String>,
+}
+
+/// Whether objects travel inline or by file name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Objects {
+    Inline,
+    ByFile,
+}
+
+/// What a snapshot is made of, taken from the engine's locks in one go.
+pub(super) struct Parts {
+    pub contents: StoreContents,
+    /// `(frozen_at_ms, offset_ms)`, as [`Clock::parts`](crate::Clock::parts) gives them.
+    pub clock: (Option<i64>, i64),
+    pub timing: Timing,
+    pub streams: Vec<StreamConfig>,
+}
+
+impl Snapshot {
+    /// The snapshot of `parts`; objects inline (read from disk) or by file name.
+    pub(super) async fn capture(parts: Parts, objects: Objects) -> std::io::Result<Snapshot> {
+        let StoreContents {
+            next_id,
+            files,
+            objects: stored,
+        } = parts.contents;
+        let (frozen_at_ms, offset_ms) = parts.clock;
+        let mut object_snapshots = Vec::with_capacity(stored.len());
+        for (key, object) in stored {
+            let (file, content_base64) = match objects {
+                Objects::Inline => (
+                    None,
+                    Some(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(tokio::fs::read(&object.path).await?),
+                    ),
+                ),
+                Objects::ByFile => (
+                    object
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned()),
+                    None,
+                ),
+            };
+            object_snapshots.push(ObjectSnapshot {
+                key,
+                size: object.size,
+                etag: object.etag,
+                file,
+                content_base64,
+            });
+        }
+        Ok(Snapshot {
+            version: VERSION,
+            clock: ClockSnapshot {
+                frozen_at_ms,
+                offset_ms,
+            },
+            timing: parts.timing,
+            streams: parts.streams,
+            next_id,
+            files: files
+                .into_iter()
+                .map(|(f, plan)| FileSnapshot::from_record(f, plan))
+                .collect(),
+            objects: object_snapshots,
+        })
+    }
+
+    /// The parts to restore; inline objects are written to `objects_dir` under generated names.
+    pub(super) async fn into_parts(self, objects_dir: &Path) -> Result<Parts, String> {
+        if self.version != VERSION {
+            return Err(format!(
+                "snapshot version {} is not {VERSION}",
+                self.version
+            ));
+        }
+        let mut objects = Vec::with_capacity(self.objects.len());
+        for object in self.objects {
+            let path = match (object.content_base64, object.file) {
+                (Some(b64), _) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|_| format!("object '{}' is not valid base64", object.key))?;
+                    let path = objects_dir.join(uuid::Uuid::new_v4().simple().to_string());
+                    tokio::fs::write(&path, bytes)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    path
+                }
+                (None, Some(file)) if is_plain_name(&file) => objects_dir.join(file),
+                _ => {
+                    return Err(format!(
+                        "object '{}' has neither content_base64 nor a file",
+                        object.key
+                    ))
+                }
+            };
+            objects.push((
+                object.key,
+                StoredObject {
+                    path,
+                    size: object.size,
+                    etag: object.etag,
+                },
+            ));
+        }
+        Ok(Parts {
+            contents: StoreContents {
+                next_id: self.next_id,
+                files: self
+                    .files
+                    .into_iter()
+                    .map(FileSnapshot::into_record)
+                    .collect(),
+                objects,
+            },
+            clock: (self.clock.frozen_at_ms, self.clock.offset_ms),
+            timing: self.timing,
+            streams: self.streams,
+        })
+    }
+}
+
+/// The snapshot in `dir`, if there is one.
+pub(super) async fn read(dir: &Path) -> Result<Option<Snapshot>, String> {
+    let path = dir.join(STATE_FILE);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
+}
+
+/// A generated object name: no separators, no dots, so never a path outside `objects/`.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(super) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let temp = dir.join(format!(".{name}.tmp"));
+    let mut file = tokio::fs::File::create(&temp).await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await?;
+    drop(file);
+    tokio::fs::rename(&temp, dir.join(name)).await?;
+    // The rename itself must reach the disk too.
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
+impl FileSnapshot {
+    fn from_record(f: FileRecord, plan: Option<Plan>) -> Self {
+        FileSnapshot {
+            id: f.id,
+            org: f.org.to_string(),
+            stream_name: f.stream.to_string(),
+            file_name: f.file_name,
+            md5_hash: f.md5_hash,
+            key: f.s3_key,
+            created_ms: f.created_ms,
+            status: f.status,
+            process_start_ms: f.process_start_ms,
+            process_end_ms: f.process_end_ms,
+            successful_count: f.successful_count,
+            failure_count: f.failure_count,
+            failure_code: f.failure_code,
+            plan,
+            history: f.history,
+        }
+    }
+
+    fn into_record(self) -> (FileRecord, Option<Plan>) {
+        let record = FileRecord {
+            id: self.id,
+            org: self.org.into(),
+            stream: self.stream_name.into(),
+            file_type: FileType::from_file_name(&self.file_name),
+            file_name: self.file_name,
+            md5_hash: self.md5_hash,
+            s3_key: self.key,
+            created_ms: self.created_ms,
+            status: self.status,
+            process_start_ms: self.process_start_ms,
+            process_end_ms: self.process_end_ms,
+            successful_count: self.successful_count,
+            failure_count: self.failure_count,
+            failure_code: self.failure_code,
+            // Without a history, the current status is all that is known, as of its last
+            // known time.
+            history: if self.history.is_empty() {
+                vec![StatusChange {
+                    status: self.status,
+                    at_ms: self
+                        .process_end_ms
+                        .or(self.process_start_ms)
+                        .unwrap_or(self.created_ms),
+                }]
+            } else {
+                self.history
+            },
+        };
+        (record, self.plan)
+    }
+}

@@ -1,0 +1,329 @@
+//! `/_mock/…`: the control API over HTTP, each route one engine operation. Answers are JSON;
+//! refusals use Unit21's shape with a message. The guard in front of these routes (and the
+//! dashboard's) decides who may call them.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::support::{ApiError, Id, JsonBody};
+use super::AppState;
+use crate::config::{StreamConfig, Timing};
+use crate::engine::{ClockReading, Fault, JournalQuery, Transition};
+use crate::model::{Datafile, FailureCode, FileRecord};
+
+/// The largest snapshot `PUT /_mock/state` takes.
+const SNAPSHOT_LIMIT: usize = 1024 * 1024 * 1024;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/_mock/reset", post(reset))
+        .route("/_mock/seed", post(seed))
+        .route("/_mock/clock", get(clock))
+        .route("/_mock/clock/advance", post(advance))
+        .route("/_mock/clock/set", post(set_clock))
+        .route("/_mock/timing", post(set_timing))
+        .route("/_mock/files", post(add_file))
+        .route("/_mock/files/{id}", get(file))
+        .route("/_mock/files/{id}/transition", post(transition))
+        .route("/_mock/files/{id}/process", post(process))
+        .route("/_mock/process-queued", post(process_queued))
+        .route("/_mock/streams", get(streams).put(replace_streams))
+        .route(
+            "/_mock/faults",
+            get(faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/_mock/faults/{id}", delete(remove_fault))
+        .route("/_mock/requests", get(requests).delete(clear_requests))
+        .route(
+            "/_mock/state",
+            get(export_state)
+                .put(import_state)
+                // A snapshot carries every file and, inline, every object: far over the 2 MB
+                // default, yet still bounded.
+                .layer(axum::extract::DefaultBodyLimit::max(SNAPSHOT_LIMIT)),
+        )
+}
+
+async fn reset(State(state): State<AppState>) -> StatusCode {
+    state.reset().await;
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    seed: u64,
+}
+
+async fn seed(State(state): State<AppState>, JsonBody(body): JsonBody<SeedBody>) -> Json<Value> {
+    clock_json(state.seed(body.seed).await)
+}
+
+fn clock_json(reading: ClockReading) -> Json<Value> {
+    Json(json!({
+        "now_ms": reading.now_ms,
+        "now": crate::clock::iso8601_millis(reading.now_ms),
+        "frozen": reading.frozen,
+        "timing": reading.timing.as_str(),
+    }))
+}
+
+async fn clock(State(state): State<AppState>) -> Json<Value> {
+    clock_json(state.clock_reading())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceBody {
+    #[serde(default)]
+    ms: u64,
+    #[serde(default)]
+    seconds: u64,
+}
+
+async fn advance(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AdvanceBody>,
+) -> Result<Json<Value>, ApiError> {
+    let by = body
+        .seconds
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(body.ms))
+        .map_or(Duration::MAX, Duration::from_millis);
+    Ok(clock_json(state.advance(by).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClockBody {
+    epoch_ms: u64,
+}
+
+async fn set_clock(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SetClockBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(clock_json(state.set_time(body.epoch_ms).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimingBody {
+    timing: Timing,
+}
+
+async fn set_timing(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<TimingBody>,
+) -> Json<Value> {
+    clock_json(state.set_timing(body.timing).await)
+}
+
+/// A file as the control API shows it: the Unit21 shape plus what only the fake knows.
+pub(crate) fn file_json(record: &FileRecord) -> Value {
+    let mut value = serde_json::to_value(Datafile::from(record)).expect("serialisable");
+    let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash, "history": record.history});
+    value
+        .as_object_mut()
+        .expect("object")
+        .extend(extra.as_object().expect("object").clone());
+    value
+}
+
+async fn file(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
+    let record = state.file(id).await.ok_or(crate::Error::NoSuchFile(id))?;
+    Ok(Json(file_json(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionBody {
+    status: String,
+    #[serde(default)]
+    successful_count: u64,
+    #[serde(default)]
+    failure_count: u64,
+    #[serde(default)]
+    failure_code: Option<String>,
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    Id(id): Id,
+    JsonBody(body): JsonBody<TransitionBody>,
+) -> Result<Json<Value>, ApiError> {
+    let transition = match body.status.as_str() {
+        "PROCESSING" => Transition::Processing,
+        "FINISHED" => Transition::Finished { successful: body.successful_count, failed: body.failure_count },
+        "FAILED" => Transition::Failed(match body.failure_code.as_deref().unwrap_or("unknown") {
+            "unparseable_file" => FailureCode::UnparseableFile,
+            "invalid_schema" => FailureCode::InvalidSchema,
+            "stream_not_configured" => FailureCode::StreamNotConfigured,
+            "unknown" => FailureCode::Unknown,
+            other => return Err(ApiError::bad_request(format!("unknown failure_code '{other}'"))),
+        }),
+        "DELETED" => Transition::Deleted,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "status '{other}' cannot be forced; use PROCESSING, FINISHED, FAILED or DELETED (ADDED files come from POST /_mock/files)"
+            )))
+        }
+    };
+    let record = state.force(id, transition).await?;
+    Ok(Json(file_json(&record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddFileBody {
+    #[serde(default)]
+    org: Option<String>,
+    stream_name: String,
+    file_name: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    content_base64: Option<String>,
+    /// Start processing at once (ADDED → QUEUED).
+    #[serde(default)]
+    process: bool,
+}
+
+async fn add_file(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AddFileBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let content = match (body.content, body.content_base64) {
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| ApiError::bad_request("content_base64 is not base64"))?,
+        (None, None) => Vec::new(),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give content or content_base64, not both",
+            ))
+        }
+    };
+    if body.stream_name.is_empty() || body.file_name.is_empty() {
+        return Err(ApiError::bad_request(
+            "stream_name and file_name must not be empty",
+        ));
+    }
+    let org = body.org.unwrap_or_else(|| state.default_org());
+    let record = state
+        .add_file(&org, &body.stream_name, &body.file_name, &content)
+        .await?;
+    if body.process {
+        state.start_processing(record.id).await?;
+    }
+    let record = state
+        .file(record.id)
+        .await
+        .ok_or(crate::Error::NoSuchFile(record.id))?;
+    Ok((StatusCode::CREATED, Json(file_json(&record))))
+}
+
+async fn process(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
+    state.start_processing(id).await?;
+    file(State(state), Id(id)).await
+}
+
+async fn process_queued(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"processed": state.process_queued().await}))
+}
+
+async fn streams(State(state): State<AppState>) -> Json<Vec<StreamConfig>> {
+    Json(state.streams())
+}
+
+async fn replace_streams(
+    State(state): State<AppState>,
+    JsonBody(streams): JsonBody<Vec<StreamConfig>>,
+) -> Result<Json<Vec<StreamConfig>>, ApiError> {
+    state.set_streams(streams.clone()).await?;
+    Ok(Json(streams))
+}
+
+async fn faults(State(state): State<AppState>) -> Json<Value> {
+    let list: Vec<Value> = state
+        .faults()
+        .into_iter()
+        .map(|(id, fault, remaining)| json!({"id": id, "fault": fault, "remaining": remaining}))
+        .collect();
+    Json(Value::from(list))
+}
+
+async fn add_fault(
+    State(state): State<AppState>,
+    JsonBody(fault): JsonBody<Fault>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = state.add_fault(fault.clone())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "fault": fault, "remaining": fault.times})),
+    ))
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    state.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_fault(State(state): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
+    state.remove_fault(id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn requests(
+    State(state): State<AppState>,
+    query: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::bad_request(err.body_text()))?;
+    let (entries, kept) = state.journal_entries(&query);
+    // One entry's body parsed at a time, written, and dropped: reading the journal costs about
+    // the size of the answer, whatever its bodies parse into.
+    let mut out = Vec::with_capacity(entries.len() * 256);
+    out.extend_from_slice(b"{\"requests\":[");
+    for (i, kept) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &kept.to_entry()).expect("serialisable");
+    }
+    out.extend_from_slice(format!("],\"kept\":{kept}}}").as_bytes());
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}
+
+async fn clear_requests(State(state): State<AppState>) -> StatusCode {
+    state.clear_requests();
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /_mock/state`: the whole state, objects inline.
+async fn export_state(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.export().await?))
+}
+
+/// `PUT /_mock/state`: replace the whole state with an exported one.
+async fn import_state(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let snapshot = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(format!("Invalid snapshot: {err}")))?;
+    state.import(snapshot).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

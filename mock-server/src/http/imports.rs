@@ -1,0 +1,328 @@
+//! The three Unit21 endpoints.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, request::Parts, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::body::{
+    optional_integer, optional_string, optional_string_list, read_object, required_string,
+};
+use super::support::{put_rate_headers, ApiError};
+use super::AppState;
+use crate::config::{Fidelity, OffsetUnit, Permission};
+use crate::engine::access::{Caller, Route};
+use crate::engine::{ListQuery, Lookup};
+use crate::model::{Datafile, Status};
+use crate::s3::presign;
+
+/// S3 keys are at most 1024 bytes of UTF-8.
+const MAX_S3_KEY_BYTES: usize = 1024;
+/// Stream names are labels set up in Unit21's UI; the fake keeps them short (every file and
+/// journal entry carries one).
+const MAX_STREAM_NAME_BYTES: usize = 256;
+/// "Limited to 1000 records."
+const MAX_LIMIT: i64 = 1000;
+
+/// `POST /v1/imports/pre-signed-url/create`
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let caller = match authorize(&state, &parts, Route::Create, Permission::ImportsWrite) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let result = create_inner(&state, &caller, &parts.headers, body).await;
+    respond(&caller, result)
+}
+
+/// Checks the caller's key, rate limit and permission, reading the headers in place.
+fn authorize(
+    state: &AppState,
+    parts: &Parts,
+    route: Route,
+    permission: Permission,
+) -> Result<Caller, ApiError> {
+    let key = parts.headers.get("u21-key").and_then(|v| v.to_str().ok());
+    Ok(state.authorize(key, route, permission)?)
+}
+
+/// The handler's answer, success or error, with the caller's rate-limit headers.
+fn respond(caller: &Caller, result: Result<Response, ApiError>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    if let Some(rate) = caller.rate {
+        put_rate_headers(response.headers_mut(), rate);
+    }
+    response
+}
+
+/// A JSON answer serialised from borrowed data (after any lock is released).
+fn json_answer(value: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(value).expect("strings and integers always serialise");
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+#[derive(Serialize)]
+struct CreateResponse {
+    file_id: String,
+    form_fields: presign::FormFields,
+    url: String,
+}
+
+async fn create_inner(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let fields = read_object(headers, body, false).await?;
+    let stream_name = required_string(&fields, "stream_name")?;
+    let file_name = required_string(&fields, "file_name")?;
+    if file_name.chars().any(char::is_control) || stream_name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "Fields 'stream_name' and 'file_name' must not contain control characters",
+        ));
+    }
+    if stream_name.len() > MAX_STREAM_NAME_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "Field 'stream_name' must be at most {MAX_STREAM_NAME_BYTES} bytes"
+        )));
+    }
+    let md5_hash = optional_string(&fields, "md5_hash")?;
+    if let Some(hash) = &md5_hash {
+        if uuid::Uuid::try_parse(hash).is_err() {
+            return Err(ApiError::bad_request("Field 'md5_hash' must be a UUID"));
+        }
+    }
+    let now_ms = state.now_ms();
+    if state.s3_key(&caller.org, now_ms, &file_name).len() > MAX_S3_KEY_BYTES {
+        return Err(ApiError::bad_request("Field 'file_name' is too long"));
+    }
+    let record = state
+        .create(&caller.org, &stream_name, &file_name, md5_hash)
+        .await?;
+    let config = state.config();
+    let response = CreateResponse {
+        file_id: record.id.to_string(),
+        form_fields: presign::form_fields(
+            &config.s3,
+            &config.bucket,
+            &record.s3_key,
+            record.created_ms,
+        ),
+        url: format!("{}/{}/", state.public_url(), config.bucket),
+    };
+    Ok(json_answer(&response))
+}
+
+/// `GET /v1/imports/{file_id}`
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    file_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    parts: Parts,
+) -> Response {
+    let caller = match authorize(&state, &parts, Route::Get, Permission::ImportsRead) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    // A segment that does not even decode (`%ff`) is as malformed as any other non-id.
+    let file_id = file_id.map(|Path(id)| id).unwrap_or_default();
+    let result = get_inner(&state, &caller, &file_id).await;
+    respond(&caller, result)
+}
+
+async fn get_inner(state: &AppState, caller: &Caller, file_id: &str) -> Result<Response, ApiError> {
+    let fidelity = &state.config().fidelity;
+    let is_digits = !file_id.is_empty() && file_id.bytes().all(|b| b.is_ascii_digit());
+    let Some(id) = file_id.parse::<u64>().ok().filter(|_| is_digits) else {
+        return Err(if fidelity.malformed_id_bad_request {
+            ApiError::bad_request("file_id must be a string of digits")
+        } else {
+            ApiError::not_found()
+        });
+    };
+    match state.file_for(&caller.org, id).await {
+        Lookup::Found(record) => Ok(json_answer(&Datafile::from(&*record))),
+        Lookup::Elsewhere if fidelity.foreign_file_forbidden => Err(ApiError::forbidden()),
+        Lookup::Elsewhere | Lookup::Missing => Err(ApiError::not_found()),
+    }
+}
+
+/// `POST /v1/imports/list`
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let caller = match authorize(&state, &parts, Route::List, Permission::ImportsRead) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let result = list_inner(&state, &caller, &parts.headers, body).await;
+    respond(&caller, result)
+}
+
+#[derive(Serialize)]
+struct ListResponse<'a> {
+    datafiles: Vec<Datafile<'a>>,
+    response_count: usize,
+    total_count: u64,
+}
+
+async fn list_inner(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let fields = read_object(headers, body, true).await?;
+    let query = list_query(&fields, &state.config().fidelity)?;
+    let (page, total_count) = state.list(&caller.org, &query).await;
+    // Serialised from the shared records, after the store's lock is released.
+    let datafiles: Vec<Datafile> = page.iter().map(|r| Datafile::from(&**r)).collect();
+    Ok(json_answer(&ListResponse {
+        response_count: datafiles.len(),
+        datafiles,
+        total_count,
+    }))
+}
+
+/// Unit21's list request in the store's plain terms: the fidelity switches decide whether the
+/// bounds include their second, what `offset` counts and the order.
+fn list_query(fields: &super::body::Fields, fidelity: &Fidelity) -> Result<ListQuery, ApiError> {
+    let request = parse_list_query(fields, fidelity.list_offset)?;
+    let start = match request.created_after {
+        Some(s) if fidelity.created_after_inclusive => s.saturating_mul(1000),
+        Some(s) => s.saturating_add(1).saturating_mul(1000),
+        None => i64::MIN,
+    };
+    let end = match request.created_before {
+        Some(s) if fidelity.created_before_inclusive => s.saturating_add(1).saturating_mul(1000),
+        Some(s) => s.saturating_mul(1000),
+        None => i64::MAX,
+    };
+    let skip = match fidelity.list_offset {
+        OffsetUnit::Page => request
+            .offset
+            .saturating_sub(1)
+            .saturating_mul(request.limit),
+        OffsetUnit::Record => request.offset,
+    };
+    Ok(ListQuery {
+        created_ms: start..end,
+        statuses: request.statuses,
+        stream_names: request.stream_names,
+        skip,
+        limit: request.limit,
+        newest_first: fidelity.list_newest_first,
+    })
+}
+
+/// A list request's fields, validated.
+struct ListRequest {
+    created_after: Option<i64>,
+    created_before: Option<i64>,
+    statuses: Vec<Status>,
+    stream_names: Vec<String>,
+    offset: u64,
+    limit: u64,
+}
+
+fn parse_list_query(
+    fields: &super::body::Fields,
+    unit: OffsetUnit,
+) -> Result<ListRequest, ApiError> {
+    let timestamp = "a UNIX timestamp in whole seconds";
+    let created_after = optional_integer(fields, "created_after", timestamp)?;
+    let created_before = optional_integer(fields, "created_before", timestamp)?;
+    let statuses = optional_string_list(fields, "statuses")?
+        .unwrap_or_default()
+        .iter()
+        .map(|name| {
+            Status::parse(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Unknown status '{name}' in 'statuses'; expected one of PENDING_UPLOAD, ADDED, QUEUED, PROCESSING, FINISHED, FAILED, DELETED"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stream_names = optional_string_list(fields, "stream_names")?.unwrap_or_default();
+    let (first, offset_what) = match unit {
+        OffsetUnit::Page => (1, "a page number of 1 or more"),
+        OffsetUnit::Record => (0, "a record count of 0 or more"),
+    };
+    let offset = optional_integer(fields, "offset", offset_what)?.unwrap_or(first);
+    if offset < first {
+        return Err(ApiError::bad_request(format!(
+            "Field 'offset' must be {offset_what}"
+        )));
+    }
+    let limit_what = "a whole number from 1 to 1000";
+    let limit = optional_integer(fields, "limit", limit_what)?.unwrap_or(MAX_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "Field 'limit' must be {limit_what}"
+        )));
+    }
+    Ok(ListRequest {
+        created_after,
+        created_before,
+        statuses,
+        stream_names,
+        offset: offset as u64,
+        limit: limit as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(body: serde_json::Value, fidelity: &Fidelity) -> ListQuery {
+        let serde_json::Value::Object(fields) = body else {
+            panic!("an object")
+        };
+        list_query(&fields, fidelity).unwrap()
+    }
+
+    #[test]
+    fn pages_count_from_one_and_records_from_zero() {
+        let by_page = query(
+            serde_json::json!({"offset": 2, "limit": 3}),
+            &Fidelity::default(),
+        );
+        assert_eq!(
+            (by_page.skip, by_page.limit, by_page.newest_first),
+            (3, 3, true)
+        );
+        let by_record = Fidelity {
+            list_offset: OffsetUnit::Record,
+            list_newest_first: false,
+            ..Fidelity::default()
+        };
+        let q = query(serde_json::json!({"offset": 2, "limit": 3}), &by_record);
+        assert_eq!((q.skip, q.newest_first), (2, false));
+    }
+
+    #[test]
+    fn bounds_are_after_inclusive_and_before_exclusive_unless_switched() {
+        let body = serde_json::json!({"created_after": 2, "created_before": 5});
+        assert_eq!(
+            query(body.clone(), &Fidelity::default()).created_ms,
+            2000..5000
+        );
+        let flipped = Fidelity {
+            created_after_inclusive: false,
+            created_before_inclusive: true,
+            ..Fidelity::default()
+        };
+        assert_eq!(query(body, &flipped).created_ms, 3000..6000);
+        assert_eq!(
+            query(serde_json::json!({}), &Fidelity::default()).created_ms,
+            i64::MIN..i64::MAX
+        );
+    }
+}

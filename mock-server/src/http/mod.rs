@@ -1,0 +1,130 @@
+//! HTTP: thin adapters over the [`Engine`]. Each route reads its request, calls one engine
+//! operation, and writes the answer in its API's own format; none takes a lock or knows how
+//! the state is kept.
+//!
+//! - `imports` (+ `body`): Unit21's JSON routes and their request validation;
+//! - `upload`: S3's form POST, streamed to disk;
+//! - `control` (+ `guard`): `/_mock/…`, answering only its own origin or its token;
+//! - `dashboard`: the page at `/` and its fragments; `openapi`: `/openapi.json`;
+//! - `observe`: the layer that journals requests and injects faults;
+//! - `support`: the one Unit21 JSON error type and the extractors every JSON route shares.
+
+mod body;
+mod control;
+mod dashboard;
+mod guard;
+mod imports;
+mod observe;
+mod openapi;
+mod support;
+mod upload;
+
+#[cfg(test)]
+mod tests;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::engine::Engine;
+use support::ApiError;
+
+/// What every handler is given: the engine, and who may use the control plane.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    engine: Arc<Engine>,
+    /// Host names (lower case, no port) the control plane answers without its token.
+    control_hosts: Arc<[String]>,
+}
+
+impl Deref for AppState {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let config = engine.config();
+        let mut control_hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(
+                config
+                    .control
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase()),
+            )
+            .collect();
+        if let Some(host) = engine
+            .public_url()
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
+            .map(guard::host_without_port)
+        {
+            control_hosts.push(host.to_ascii_lowercase());
+        }
+        Self {
+            engine,
+            control_hosts: control_hosts.into(),
+        }
+    }
+}
+
+/// Every route the fake serves. The journal-and-faults layer sees every request but the
+/// control API's own.
+pub(crate) fn app(engine: Arc<Engine>) -> Router {
+    let state = AppState::new(engine);
+    let wrong_method = || async { ApiError::method_not_allowed() };
+    let mut app = Router::new()
+        .route(
+            "/v1/imports/pre-signed-url/create",
+            post(imports::create).fallback(wrong_method),
+        )
+        .route(
+            "/v1/imports/list",
+            post(imports::list).fallback(wrong_method),
+        )
+        .route(
+            "/v1/imports/{file_id}",
+            get(imports::get).fallback(wrong_method),
+        )
+        // S3: `POST /{bucket}` and `/{bucket}/` take uploads; `POST /{bucket}/{key}` is 405.
+        .route(
+            "/{bucket}",
+            post(upload::upload).fallback(upload::unsupported),
+        )
+        .route(
+            "/{bucket}/",
+            post(upload::upload).fallback(upload::unsupported),
+        )
+        .route(
+            "/{bucket}/{*key}",
+            post(upload::post_to_object).fallback(upload::unsupported),
+        )
+        .route(
+            "/_mock/health",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/openapi.json", get(openapi::document));
+    if state.config().control.enabled {
+        // The dashboard's page holds no data; its fragments sit behind the control guard.
+        app = app
+            .merge(control::routes().merge(dashboard::routes()).route_layer(
+                axum::middleware::from_fn_with_state(state.clone(), guard::guard),
+            ))
+            .route("/", get(dashboard::page).fallback(wrong_method));
+    }
+    app.fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state)
+}

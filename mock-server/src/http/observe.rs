@@ -1,0 +1,203 @@
+//! The layer in front of every Unit21 and S3 route: it writes each request to the journal and
+//! applies the first matching fault. Control routes and the dashboard pass through untouched.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::support::{drain_before_refusing, ApiError};
+use super::AppState;
+use crate::engine::access::RateInfo;
+use crate::engine::{BodySummary, FaultAction, JOURNAL_BODY_BYTES};
+use crate::s3::error::S3Error;
+
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    // The fake's own pages and controls are not the client's traffic; nor is the icon a
+    // browser asks for beside the dashboard.
+    if path.starts_with("/_mock/")
+        || path == "/openapi.json"
+        || path == "/"
+        || path == "/favicon.ico"
+    {
+        return next.run(request).await;
+    }
+    let started = std::time::Instant::now();
+    // A body is kept only from a caller the fake knows: anyone can send a body without a key,
+    // and the journal must not grow on their account.
+    let known_caller = request
+        .headers()
+        .get("u21-key")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|key| state.is_known_key(key));
+    let (request, body, raw) = summarise(request).await;
+    let raw = raw.filter(|_| known_caller);
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    // The headers are kept as they came (their values share the request's buffers); the
+    // journal masks secrets when it is read.
+    let seq = state.journal_enabled().then(|| {
+        let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        state.record_request(
+            &method,
+            target.to_owned(),
+            request.headers().clone(),
+            body,
+            raw,
+        )
+    });
+
+    let fault = state.pick_fault(method.as_str(), request.uri().path());
+    let response = match fault {
+        None => next.run(request).await,
+        Some(FaultAction::Latency { ms }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        Some(FaultAction::DropConnection) => {
+            // Unwinding ends the connection's task, so the socket closes with no answer at
+            // all; resume_unwind skips the panic hook, so nothing is printed.
+            std::panic::resume_unwind(Box::new("fault: drop connection"))
+        }
+        Some(FaultAction::TruncateBody) => truncated(next.run(request).await).await,
+        Some(action) => {
+            // Read the request first, so the client hears the injected answer; past the
+            // bound, answer anyway.
+            drain_before_refusing(&mut request.into_body().into_data_stream()).await;
+            canned(&state, action)
+        }
+    };
+    let status = response.status().as_u16();
+    if let Some(seq) = seq {
+        state.record_answer(seq, status);
+    }
+    // One line per request, so a user sees what their client did.
+    if tracing::enabled!(target: "u21_mock::request", tracing::Level::INFO) {
+        tracing::info!(
+            target: "u21_mock::request",
+            "{method} {uri} {status} {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    response
+}
+
+/// Reads small JSON bodies for the journal (and hands them on); describes the rest.
+async fn summarise(request: Request) -> (Request, BodySummary, Option<axum::body::Bytes>) {
+    let headers = request.headers();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let is_json = content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let summary = BodySummary {
+        content_type,
+        bytes: declared,
+        json: None,
+    };
+    if !(is_json && declared.is_some_and(|n| n <= JOURNAL_BODY_BYTES as u64)) {
+        return (request, summary, None);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, JOURNAL_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        // The body broke off; the handler will see an empty one and answer accordingly.
+        Err(_) => return (Request::from_parts(parts, Body::empty()), summary, None),
+    };
+    (
+        Request::from_parts(parts, Body::from(bytes.clone())),
+        summary,
+        Some(bytes),
+    )
+}
+
+/// The real answer's headers, but only half its body, then the connection ends.
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let half = bytes.slice(..bytes.len() / 2);
+    // Yield once between the half and the error: hyper writes the headers and the half while
+    // the body is pending, then the error closes the connection.
+    let chunks = futures_util::stream::unfold(0u8, move |step| {
+        let half = half.clone();
+        async move {
+            match step {
+                0 => Some((Ok(half), 1)),
+                1 => {
+                    tokio::task::yield_now().await;
+                    Some((Err(std::io::Error::other("fault: truncated body")), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(chunks))
+}
+
+fn canned(state: &AppState, action: FaultAction) -> Response {
+    match action {
+        FaultAction::Status {
+            status,
+            body,
+            headers,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body).into_response();
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name), HeaderValue::try_from(value))
+                {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        FaultAction::RateLimited { retry_after_secs } => {
+            let config = state.config();
+            let limit = if config.rate_limit == 0 {
+                crate::config::DEFAULT_RATE_LIMIT
+            } else {
+                config.rate_limit
+            };
+            // Fault bounds keep the wait to a day, so no overflow here.
+            let reset = state
+                .now_ms()
+                .div_euclid(1000)
+                .saturating_add(i64::try_from(retry_after_secs).unwrap_or(i64::MAX));
+            let mut response = ApiError::too_many_requests(RateInfo {
+                limit,
+                remaining: 0,
+                reset,
+            })
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
+        FaultAction::InternalError => ApiError::internal().into_response(),
+        FaultAction::Unavailable => ApiError::unavailable().into_response(),
+        FaultAction::S3SlowDown => S3Error::slow_down().into_response(),
+        FaultAction::S3InternalError => S3Error::internal_error().into_response(),
+        FaultAction::Latency { .. } | FaultAction::DropConnection | FaultAction::TruncateBody => {
+            unreachable!("handled by the caller")
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! What every JSON route shares: Unit21's error shape (the one error type of the Unit21 API,
+//! the control plane and the dashboard's JSON answers), the engine's errors in that shape,
+//! the rate-limit headers, and the extractors for control bodies and ids.
+//!
+//! Unit21's shape is `{"error_code": "<snake_case>"}`, plus `"message"` where the fake has
+//! something to say: on 400s, on its own 409, and on every control-plane refusal. Internal
+//! detail goes to the log, never into a response.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::{request::Parts, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::access::{Denied, RateInfo};
+use crate::error::Error;
+
+/// A refusal in Unit21's JSON shape.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Option<String>,
+    rate: Option<RateInfo>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            message: None,
+            rate: None,
+        }
+    }
+
+    /// Adds a message saying what is wrong.
+    pub fn saying(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// 400 with a message naming what is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request").saying(message)
+    }
+
+    /// 401: missing or unknown `u21-key` (or control token).
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized")
+    }
+
+    /// 403: the key lacks the permission, or (by switch) the file is another organisation's.
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+
+    /// 404.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "resource_not_found")
+    }
+
+    /// 405 on a known path.
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    }
+
+    /// 409 with a message saying what to change.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict").saying(message)
+    }
+
+    /// 413: the body is over the limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    }
+
+    /// 415: the body is not in a type the route takes.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").saying(message)
+    }
+
+    /// 429, with the rate-limit headers.
+    pub fn too_many_requests(rate: RateInfo) -> Self {
+        Self {
+            rate: Some(rate),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+        }
+    }
+
+    /// 500.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error")
+    }
+
+    /// 503.
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
+    }
+
+    /// The refusal Unit21 gives with this status, by its usual code.
+    pub fn with_status(status: StatusCode) -> Self {
+        let code = match status.as_u16() {
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "resource_not_found",
+            405 => "method_not_allowed",
+            409 => "conflict",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            429 => "too_many_requests",
+            503 => "service_unavailable",
+            500..=599 => "internal_server_error",
+            _ => "bad_request",
+        };
+        Self::new(status, code)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(64);
+        body.extend_from_slice(b"{\"error_code\":\"");
+        body.extend_from_slice(self.code.as_bytes());
+        body.push(b'"');
+        if let Some(message) = &self.message {
+            body.extend_from_slice(b",\"message\":");
+            serde_json::to_writer(&mut body, message).expect("a string always serialises");
+        }
+        body.push(b'}');
+        let mut response = (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if let Some(rate) = self.rate {
+            put_rate_headers(response.headers_mut(), rate);
+        }
+        response
+    }
+}
+
+/// The engine's refusals in Unit21's shape, with the message a user acts on.
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::NoSuchFile(_) => ApiError::not_found().saying("no such file"),
+            Error::NoSuchFault(id) => ApiError::not_found().saying(format!("no fault {id}")),
+            Error::WrongStatus(message) => ApiError::conflict(message),
+            Error::DuplicateName { stream_name, file_name } => ApiError::conflict(format!(
+                "A file named '{file_name}' already exists in stream '{stream_name}'; send a new md5_hash (a UUID) to upload it again, or use another file name"
+            )),
+            Error::Invalid(message) => ApiError::bad_request(message),
+            Error::Config(err) => ApiError::bad_request(err.to_string()),
+            Error::Io { context, source } => {
+                tracing::error!(%source, "{context}");
+                ApiError::internal().saying("the fake could not read or write its data directory; see its log")
+            }
+        }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Unauthorized => ApiError::unauthorized(),
+            Denied::Forbidden => ApiError::forbidden(),
+            Denied::RateLimited(rate) => ApiError::too_many_requests(rate),
+        }
+    }
+}
+
+/// Writes `X-RateLimit-Limit`, `-Remaining` and `-Reset` from integers, with no strings made.
+pub(crate) fn put_rate_headers(headers: &mut HeaderMap, rate: RateInfo) {
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderValue::from(rate.limit),
+    );
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderValue::from(rate.remaining),
+    );
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-reset"),
+        HeaderValue::from(rate.reset),
+    );
+}
+
+/// A numeric id from the path, or a 400 in Unit21's shape saying it is not one.
+pub(crate) struct Id(pub u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<u64>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Id(id)),
+            Err(_) => Err(ApiError::bad_request(
+                "the path must name a file by its numeric id",
+            )),
+        }
+    }
+}
+
+/// A control call's JSON body (an empty body reads as `{}`), or a 400 saying what is wrong.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|err| ApiError::bad_request(err.body_text()))?;
+        let bytes = if bytes.is_empty() {
+            axum::body::Bytes::from_static(b"{}")
+        } else {
+            bytes
+        };
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|err| ApiError::bad_request(format!("Invalid body: {err}")))
+    }
+}
+
+/// How much of a request the fake reads before sending a refusal; past it, the connection
+/// simply closes after the answer.
+pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
+/// How long that drain waits for a chunk before it gives up and answers.
+const REFUSAL_DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads and drops what is left of a request body (up to [`REFUSAL_DRAIN_BYTES`]) before a
+/// refusal goes out, as S3 and other servers do: a client still sending would otherwise see
+/// a reset instead of the answer, take it for a network error, and retry.
+pub(crate) async fn drain_before_refusing(stream: &mut axum::body::BodyDataStream) {
+    use futures_util::StreamExt;
+    let mut seen = 0;
+    while seen <= REFUSAL_DRAIN_BYTES {
+        // A client that stopped sending is not waited for: the refusal goes out.
+        match tokio::time::timeout(REFUSAL_DRAIN_IDLE, stream.next()).await {
+            Ok(Some(Ok(chunk))) => seen += chunk.len(),
+            _ => return,
+        }
+    }
+}

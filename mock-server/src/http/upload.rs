@@ -1,0 +1,363 @@
+//! S3's form POST route. Fields are read up to the `file` part (at most 20 KB of them); the
+//! form is then verified in full before a byte of the file is stored; the file streams to a
+//! temporary file beside the object store, hashed and size-checked chunk by chunk, and becomes
+//! an object only when the whole request was good. A rejected or aborted upload leaves nothing.
+
+use std::io::Write;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::support::{drain_before_refusing, ApiError};
+use super::AppState;
+use crate::engine::Incoming;
+use crate::s3::error::{S3Error, MAX_PRE_DATA_BYTES};
+use crate::s3::form::FormFields;
+use crate::s3::framing::Framing;
+use crate::s3::ResponseIds;
+
+/// S3 encodes everything but unreserved characters, slashes included.
+const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// What a part costs against the 20 KiB budgets besides its name and content: its boundary
+/// and headers, at the least.
+const PART_OVERHEAD_BYTES: u64 = 64;
+/// What may follow the file part in a request: the closing boundary, and fields that S3
+/// ignores but whose content is bounded like the fields before the file, with their headers.
+const MAX_TAIL_BYTES: u64 = MAX_PRE_DATA_BYTES + 64 * 1024;
+/// Per upload: 200 concurrent uploads hold 200 of these, so it stays small.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
+pub(crate) async fn post_to_object(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((bucket, _key))) = path else {
+        return S3Error::invalid_uri().into_response();
+    };
+    refuse_unknown_bucket(&state, &bucket)
+        .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
+}
+
+/// Any other method on a bucket or object path: the fake stores objects but does not serve
+/// them, so it answers S3's 405 (or Unit21's JSON 404 under `/v1`).
+pub(crate) async fn unsupported(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+    let bucket = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    refuse_unknown_bucket(&state, bucket)
+        .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
+}
+
+/// The answer for a path whose first segment is not the fake's bucket, if it is not.
+fn refuse_unknown_bucket(state: &AppState, bucket: &str) -> Option<Response> {
+    if bucket == "v1" || bucket.starts_with('_') {
+        // Unit21's namespace or the fake's own (no bucket name starts with `_`), not a
+        // bucket: answer in Unit21's format.
+        return Some(ApiError::not_found().into_response());
+    }
+    (bucket != state.config().bucket).then(|| S3Error::no_such_bucket(bucket).into_response())
+}
+
+/// `POST /{bucket}/`: the browser-based upload.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    bucket: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(Path(bucket)) = bucket else {
+        return S3Error::invalid_uri().into_response();
+    };
+    if let Some(refusal) = refuse_unknown_bucket(&state, &bucket) {
+        return refusal;
+    }
+    let mut stream = body.into_data_stream();
+    match receive(&state, &bucket, &headers, &mut stream).await {
+        Ok(response) => response,
+        Err(err) => {
+            drain_before_refusing(&mut stream).await;
+            err.into_response()
+        }
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    bucket: &str,
+    headers: &HeaderMap,
+    body: &mut axum::body::BodyDataStream,
+) -> Result<Response, S3Error> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_multipart = content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"));
+    if !is_multipart {
+        return Err(S3Error::precondition_failed());
+    }
+    let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::malformed_post())?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Counts the bytes taken (the file part starts no later than that), and bounds what may
+    // come before and after the file.
+    let framing = Framing::default();
+    let mut parts = multer::Multipart::new(framing.wrap(&mut *body), boundary);
+    // A read error of multer's is the budget's when the framing says so.
+    let malformed = |_| {
+        if framing.exceeded() && !framing.in_or_after_file() {
+            S3Error::pre_data_too_large()
+        } else {
+            S3Error::malformed_post()
+        }
+    };
+
+    let mut form = FormFields::default();
+    let mut pre_data = 0u64;
+    let mut stored = None;
+    while let Some(mut part) = parts.next_field().await.map_err(malformed)? {
+        let name = part.name().unwrap_or_default().to_owned();
+        if name.eq_ignore_ascii_case("file") {
+            framing.file_started();
+            let file_name = part.file_name().map(str::to_owned);
+            let accepted = crate::s3::verify::verify(
+                &mut form,
+                &state.config().s3,
+                bucket,
+                file_name.as_deref(),
+                state.now_ms(),
+            )?;
+            // As S3 does, a request whose declared length cannot hold a file within the
+            // policy's range is refused before the file is read.
+            if let Some(declared) = declared {
+                let at_least = declared
+                    .saturating_sub(framing.pulled())
+                    .saturating_sub(MAX_TAIL_BYTES);
+                if at_least > accepted.size.max {
+                    return Err(S3Error::entity_too_large(at_least, accepted.size.max));
+                }
+            }
+            let incoming =
+                stream_to_disk(state, &mut part, accepted.size.min, accepted.size.max).await?;
+            framing.file_ended();
+            stored = Some((incoming, accepted));
+            break;
+        }
+        let mut value = Vec::new();
+        // Every part counts, empty or not, so a stream of empty parts cannot go on forever.
+        pre_data += name.len() as u64 + PART_OVERHEAD_BYTES;
+        if pre_data > MAX_PRE_DATA_BYTES {
+            return Err(S3Error::pre_data_too_large());
+        }
+        while let Some(chunk) = part.chunk().await.map_err(malformed)? {
+            pre_data += chunk.len() as u64;
+            if pre_data > MAX_PRE_DATA_BYTES {
+                return Err(S3Error::pre_data_too_large());
+            }
+            value.extend_from_slice(&chunk);
+        }
+        form.push(&name, &String::from_utf8_lossy(&value));
+    }
+    let Some((incoming, accepted)) = stored else {
+        return Err(if form.get("key").is_none() {
+            S3Error::missing_field("key")
+        } else {
+            S3Error::file_count(0)
+        });
+    };
+    // Fields after the file are ignored, but a second file is refused, and the tail is
+    // bounded like the fields before the file so a request cannot stream forever.
+    let mut files = 1;
+    let mut tail = 0u64;
+    while let Some(mut part) = parts.next_field().await.map_err(malformed)? {
+        if part.name().is_some_and(|n| n.eq_ignore_ascii_case("file")) {
+            files += 1;
+        }
+        tail += part.name().map_or(0, |n| n.len() as u64) + PART_OVERHEAD_BYTES;
+        if tail > MAX_PRE_DATA_BYTES {
+            return Err(S3Error::malformed_post());
+        }
+        while let Some(chunk) = part.chunk().await.map_err(|_| S3Error::malformed_post())? {
+            tail += chunk.len() as u64;
+            if tail > MAX_PRE_DATA_BYTES {
+                return Err(S3Error::malformed_post());
+            }
+        }
+    }
+    if files != 1 {
+        return Err(S3Error::file_count(files));
+    }
+    let etag = incoming.etag.clone();
+    state
+        .land_object(&accepted.key, incoming)
+        .await
+        .map_err(|err| S3Error::internal(err.detail()))?;
+    Ok(success(state, bucket, &accepted.key, &etag, &form))
+}
+
+/// Stores the file part. MD5 runs at about the speed of the upload itself, so it gets a thread
+/// of its own, and so does the disk writer: this task only parses and counts, and the three
+/// overlap. The channels between them are short, so memory stays flat whatever the size.
+pub(crate) async fn stream_to_disk(
+    state: &AppState,
+    part: &mut multer::Field<'_>,
+    min: u64,
+    max: u64,
+) -> Result<Incoming, S3Error> {
+    // Each upload holds two threads while its file streams: past the limit, S3's SlowDown
+    // (clients retry it) rather than a pool of threads held by stalled clients.
+    let _slot = state.upload_slot().ok_or_else(S3Error::slow_down)?;
+    let idle = std::time::Duration::try_from_secs_f64(state.config().limits.upload_idle_secs)
+        .unwrap_or(std::time::Duration::from_secs(20));
+    let temp = state.incoming_file().map_err(S3Error::internal)?;
+    let (file, temp) = temp.into_parts();
+    // Only a persistent store outlives the process, so only it pays for an fsync.
+    let durable = state.is_durable();
+    let (to_hasher, hashed) = pipe(|chunks| {
+        let mut md5 = Md5::new();
+        chunks.for_each(|chunk| md5.update(&chunk));
+        Ok(hex::encode(md5.finalize()))
+    });
+    let (to_writer, written) = pipe(move |chunks| {
+        let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        for chunk in chunks {
+            writer.write_all(&chunk)?;
+        }
+        let file = writer.into_inner().map_err(|err| err.into_error())?;
+        if durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    });
+    let mut size = 0u64;
+    loop {
+        let next = tokio::time::timeout(idle, part.chunk())
+            .await
+            .map_err(|_| S3Error::request_timeout())?;
+        let Some(chunk) = next.map_err(|_| S3Error::malformed_post())? else {
+            break;
+        };
+        size += chunk.len() as u64;
+        if size > max {
+            // Stop at once: the rest is not stored. Dropping the senders ends
+            // both threads, and dropping `temp` deletes what was written.
+            return Err(S3Error::entity_too_large(size, max));
+        }
+        let sent = to_hasher.send(chunk.clone()).await.is_ok();
+        if !sent || to_writer.send(chunk).await.is_err() {
+            // A thread stopped early: only a failed write does that, and it says why below.
+            break;
+        }
+    }
+    drop((to_hasher, to_writer));
+    written
+        .await
+        .map_err(S3Error::internal)?
+        .map_err(S3Error::internal)?;
+    let md5 = hashed
+        .await
+        .map_err(S3Error::internal)?
+        .map_err(S3Error::internal)?;
+    if size < min {
+        return Err(S3Error::entity_too_small(size, min));
+    }
+    Ok(Incoming {
+        temp,
+        size,
+        etag: format!("\"{md5}\""),
+    })
+}
+
+/// Chunks in flight between the parser and one worker thread.
+const PIPE_DEPTH: usize = 4;
+
+/// A worker on the blocking pool fed chunks through a short channel; `work` sees them as an
+/// iterator that ends when the sender is dropped.
+fn pipe<T: Send + 'static>(
+    work: impl FnOnce(&mut dyn Iterator<Item = Bytes>) -> std::io::Result<T> + Send + 'static,
+) -> (
+    tokio::sync::mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<std::io::Result<T>>,
+) {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(PIPE_DEPTH);
+    let worker = tokio::task::spawn_blocking(move || {
+        work(&mut std::iter::from_fn(|| receiver.blocking_recv()))
+    });
+    (sender, worker)
+}
+
+fn success(state: &AppState, bucket: &str, key: &str, etag: &str, form: &FormFields) -> Response {
+    let encoded_key = utf8_percent_encode(key, KEY_ENCODE).to_string();
+    let location = format!("{}/{bucket}/{encoded_key}", state.public_url());
+    let redirect = form
+        .get("success_action_redirect")
+        .or_else(|| form.get("redirect"))
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"));
+    let mut response = if let Some(url) = redirect {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let target = format!(
+            "{url}{separator}bucket={}&key={encoded_key}&etag={}",
+            utf8_percent_encode(bucket, KEY_ENCODE),
+            utf8_percent_encode(etag, KEY_ENCODE)
+        );
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        insert(response.headers_mut(), header::LOCATION, &target);
+        response
+    } else {
+        match form.get("success_action_status") {
+            Some("200") => StatusCode::OK.into_response(),
+            Some("201") => {
+                let mut xml =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse>");
+                for (name, value) in [
+                    ("Location", location.as_str()),
+                    ("Bucket", bucket),
+                    ("Key", key),
+                    ("ETag", etag),
+                ] {
+                    crate::s3::error::element(&mut xml, name, value);
+                }
+                xml.push_str("</PostResponse>");
+                let mut response = (StatusCode::CREATED, xml).into_response();
+                insert(
+                    response.headers_mut(),
+                    header::CONTENT_TYPE,
+                    "application/xml",
+                );
+                response
+            }
+            _ => StatusCode::NO_CONTENT.into_response(),
+        }
+    };
+    let headers = response.headers_mut();
+    insert(headers, header::ETAG, etag);
+    if !headers.contains_key(header::LOCATION) {
+        insert(headers, header::LOCATION, &location);
+    }
+    ResponseIds::new().apply(headers);
+    response
+}
+
+fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
