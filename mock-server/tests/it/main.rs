@@ -7,6 +7,8 @@ mod common;
 mod binary_curl_flow;
 mod control;
 mod dashboard;
+mod handle;
+mod layout;
 mod lifecycle;
 mod persistence;
 mod s3_fuzz;
