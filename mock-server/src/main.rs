@@ -10,6 +10,9 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser};
 use u21_mock::{Config, KeyConfig, MockServer, Timing};
 
+#[path = "cli/log_batch.rs"]
+mod log_batch;
+
 /// A faithful local fake of Unit21's file imports API, with its S3 upload endpoint.
 #[derive(Debug, Parser)]
 #[command(
@@ -105,20 +108,17 @@ fn main() -> ExitCode {
             }
         };
     }
-    // Lines are written by a thread of their own, so a request never waits on stderr (one
-    // line per request would otherwise cost a write each); under a flood, lines are dropped
-    // rather than requests slowed. The guard flushes what is left at exit.
-    // The buffer holds 4,096 lines: the default's 128,000 preallocated slots cost 4 MiB.
-    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(4096)
-        .lossy(true)
-        .finish(std::io::stderr());
+    // Lines gather in memory and a thread writes them out in batches (see `log_batch`), so a
+    // request never waits on stderr nor wakes a thread; under a flood, lines are dropped and
+    // counted rather than requests slowed. The guard writes what is left at exit.
+    let (writer, _flush_on_exit) = log_batch::stderr();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("U21_MOCK_LOG")
                 .unwrap_or_else(|_| "u21_mock=info".into()),
         )
         .with_writer(writer)
+        .with_timer(log_batch::UtcMillis)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

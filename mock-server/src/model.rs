@@ -189,7 +189,9 @@ pub struct StatusChange {
 /// The JSON shape of `GET /v1/imports/{file_id}` and of each `datafiles` item.
 #[derive(Debug, Serialize)]
 pub struct Datafile<'a> {
-    file_id: String,
+    /// A string of digits on the wire, written without an intermediate `String`.
+    #[serde(serialize_with = "digits")]
+    file_id: u64,
     file_name: &'a str,
     file_type: &'a str,
     date_created: i64,
@@ -206,7 +208,7 @@ impl<'a> From<&'a FileRecord> for Datafile<'a> {
         // Unit21 reports whole epoch seconds.
         let secs = |ms: i64| ms.div_euclid(1000);
         Datafile {
-            file_id: r.id.to_string(),
+            file_id: r.id,
             file_name: &r.file_name,
             file_type: r.file_type.as_str(),
             date_created: secs(r.created_ms),
@@ -218,6 +220,10 @@ impl<'a> From<&'a FileRecord> for Datafile<'a> {
             failure_code: r.failure_code,
         }
     }
+}
+
+fn digits<S: serde::Serializer>(id: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(id)
 }
 
 #[cfg(test)]

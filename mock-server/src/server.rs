@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::clock::{to_millis, LATEST_MS};
@@ -525,7 +524,7 @@ impl MockServerBuilder {
 /// pause rather than spinning.
 async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: crate::http::Observed,
     header_read: std::time::Duration,
     mut stopped: oneshot::Receiver<()>,
 ) {

@@ -67,17 +67,16 @@ pub struct JournalQuery {
 /// The most of a JSON body an entry keeps (larger bodies are described by size only).
 pub const JOURNAL_BODY_BYTES: usize = 4 * 1024;
 
-/// An entry as kept: cheap to record. The request's headers are kept as they came (their
-/// values share the request's buffers) and masked when the journal is read; a JSON body is
-/// kept as bytes (a small body of `[0,0,…]` parses into many times its size) and parsed when
-/// read.
+/// An entry as kept: cheap to record. The request's headers are copied into one buffer (see
+/// [`pack_headers`]) and masked when the journal is read; a JSON body is kept as bytes (a
+/// small body of `[0,0,…]` parses into many times its size) and parsed when read.
 #[derive(Clone, Debug)]
 pub(crate) struct KeptEntry {
     seq: u64,
     at_ms: i64,
     method: http::Method,
     path: String,
-    headers: HeaderMap,
+    headers: Box<[u8]>,
     body: BodySummary,
     status: Option<u16>,
     raw: Option<bytes::Bytes>,
@@ -129,7 +128,7 @@ impl Journal {
         at_ms: i64,
         method: &http::Method,
         path: String,
-        headers: HeaderMap,
+        headers: Box<[u8]>,
         body: BodySummary,
         raw: Option<bytes::Bytes>,
     ) -> u64 {
@@ -212,17 +211,38 @@ impl Journal {
     }
 }
 
-fn masked(headers: &HeaderMap) -> BTreeMap<String, String> {
-    headers
+/// A request's headers copied into one buffer, `name:value` and a newline each (neither can
+/// hold a newline, nor a name a colon): one allocation per entry, and nothing of the
+/// connection's read buffer kept alive (holding its bytes made every next read reallocate).
+pub fn pack_headers(headers: &HeaderMap) -> Box<[u8]> {
+    let len = headers
         .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        .map(|(name, value)| name.as_str().len() + value.len() + 2)
+        .sum();
+    let mut packed = Vec::with_capacity(len);
+    for (name, value) in headers {
+        packed.extend_from_slice(name.as_str().as_bytes());
+        packed.push(b':');
+        packed.extend_from_slice(value.as_bytes());
+        packed.push(b'\n');
+    }
+    packed.into_boxed_slice()
+}
+
+/// Packed headers as the journal shows them: by name, secrets masked.
+fn masked(packed: &[u8]) -> BTreeMap<String, String> {
+    packed
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name = String::from_utf8_lossy(&line[..colon]).into_owned();
+            let value = String::from_utf8_lossy(&line[colon + 1..]).into_owned();
             let value = if SECRET_HEADERS.contains(&name.as_str()) {
                 mask(&value)
             } else {
                 value
             };
-            (name.as_str().to_owned(), value)
+            Some((name, value))
         })
         .collect()
 }
@@ -261,7 +281,7 @@ mod tests {
             0,
             &http::Method::POST,
             "/a".into(),
-            HeaderMap::new(),
+            Box::default(),
             BodySummary::default(),
             Some(small),
         );
@@ -269,7 +289,7 @@ mod tests {
             0,
             &http::Method::POST,
             "/b".into(),
-            HeaderMap::new(),
+            Box::default(),
             BodySummary::default(),
             Some(large),
         );
@@ -294,11 +314,12 @@ mod tests {
             0,
             &http::Method::GET,
             "/v1/imports/1".into(),
-            h,
+            pack_headers(&h),
             BodySummary::default(),
             None,
         );
         let entry = &journal.query(&JournalQuery::default())[0];
+        assert_eq!(entry.headers.len(), 3);
         assert_eq!(entry.headers["u21-key"], "****-key");
         assert_eq!(entry.headers["authorization"], "****");
         assert_eq!(entry.headers["accept"], "application/json");
@@ -312,7 +333,7 @@ mod tests {
                 i,
                 &http::Method::GET,
                 format!("/p{i}"),
-                HeaderMap::new(),
+                Box::default(),
                 BodySummary::default(),
                 None,
             );
@@ -353,7 +374,7 @@ mod tests {
                 0,
                 &method.parse().unwrap(),
                 path.to_owned(),
-                HeaderMap::new(),
+                Box::default(),
                 BodySummary::default(),
                 None,
             );

@@ -609,11 +609,12 @@ impl Engine {
         &self,
         method: &http::Method,
         target: String,
-        headers: http::HeaderMap,
+        headers: &http::HeaderMap,
         body: BodySummary,
         raw: Option<bytes::Bytes>,
     ) -> u64 {
         let at_ms = self.clock.now_millis();
+        let headers = journal::pack_headers(headers);
         self.journal
             .lock()
             .record(at_ms, method, target, headers, body, raw)

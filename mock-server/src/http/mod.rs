@@ -77,9 +77,11 @@ impl AppState {
     }
 }
 
-/// Every route the fake serves. The journal-and-faults layer sees every request but the
-/// control API's own.
-pub(crate) fn app(engine: Arc<Engine>) -> Router {
+pub(crate) use observe::Observed;
+
+/// Every route the fake serves, behind the journal and the faults (which see every request but
+/// the control API's own).
+pub(crate) fn app(engine: Arc<Engine>) -> Observed {
     let state = AppState::new(engine);
     let wrong_method = || async { ApiError::method_not_allowed() };
     let mut app = Router::new()
@@ -121,10 +123,8 @@ pub(crate) fn app(engine: Arc<Engine>) -> Router {
             ))
             .route("/", get(dashboard::page).fallback(wrong_method));
     }
-    app.fallback(|| async { ApiError::not_found() })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
-        .with_state(state)
+    let router = app
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state.clone());
+    Observed::new(router, state)
 }

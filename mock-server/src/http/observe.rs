@@ -1,11 +1,20 @@
-//! The layer in front of every Unit21 and S3 route: it writes each request to the journal and
-//! applies the first matching fault. Control routes and the dashboard pass through untouched.
+//! The service in front of every route: it writes each request to the journal and applies the
+//! first matching fault. Control routes and the dashboard pass through untouched.
+//!
+//! It wraps the whole router (a cheap `Arc` to clone) rather than being a route layer, which
+//! would clone a boxed service per request.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::Service;
 
 use super::support::{drain_before_refusing, ApiError};
 use super::AppState;
@@ -13,11 +22,40 @@ use crate::engine::access::RateInfo;
 use crate::engine::{BodySummary, FaultAction, JOURNAL_BODY_BYTES};
 use crate::s3::error::S3Error;
 
-pub(crate) async fn observe(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The router behind the journal and the faults: what the server serves.
+#[derive(Clone)]
+pub(crate) struct Observed {
+    router: Router,
+    state: AppState,
+}
+
+impl Observed {
+    pub fn new(router: Router, state: AppState) -> Self {
+        Self { router, state }
+    }
+}
+
+impl<B> Service<http::Request<B>> for Observed
+where
+    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(observe(this.state, request.map(Body::new), this.router).await) })
+    }
+}
+
+async fn observe(state: AppState, request: Request, mut next: Router) -> Response {
     let path = request.uri().path();
     // The fake's own pages and controls are not the client's traffic; nor is the icon a
     // browser asks for beside the dashboard.
@@ -26,7 +64,7 @@ pub(crate) async fn observe(
         || path == "/"
         || path == "/favicon.ico"
     {
-        return next.run(request).await;
+        return run(&mut next, request).await;
     }
     let started = std::time::Instant::now();
     // A body is kept only from a caller the fake knows: anyone can send a body without a key,
@@ -40,32 +78,25 @@ pub(crate) async fn observe(
     let raw = raw.filter(|_| known_caller);
     let method = request.method().clone();
     let uri = request.uri().clone();
-    // The headers are kept as they came (their values share the request's buffers); the
-    // journal masks secrets when it is read.
+    // The journal masks secrets when it is read, not now.
     let seq = state.journal_enabled().then(|| {
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-        state.record_request(
-            &method,
-            target.to_owned(),
-            request.headers().clone(),
-            body,
-            raw,
-        )
+        state.record_request(&method, target.to_owned(), request.headers(), body, raw)
     });
 
     let fault = state.pick_fault(method.as_str(), request.uri().path());
     let response = match fault {
-        None => next.run(request).await,
+        None => run(&mut next, request).await,
         Some(FaultAction::Latency { ms }) => {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            next.run(request).await
+            run(&mut next, request).await
         }
         Some(FaultAction::DropConnection) => {
             // Unwinding ends the connection's task, so the socket closes with no answer at
             // all; resume_unwind skips the panic hook, so nothing is printed.
             std::panic::resume_unwind(Box::new("fault: drop connection"))
         }
-        Some(FaultAction::TruncateBody) => truncated(next.run(request).await).await,
+        Some(FaultAction::TruncateBody) => truncated(run(&mut next, request).await).await,
         Some(action) => {
             // Read the request first, so the client hears the injected answer; past the
             // bound, answer anyway.
@@ -86,6 +117,13 @@ pub(crate) async fn observe(
         );
     }
     response
+}
+
+async fn run(router: &mut Router, request: Request) -> Response {
+    match router.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// Reads small JSON bodies for the journal (and hands them on); describes the rest.

@@ -7,7 +7,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use rstest::rstest;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -24,7 +23,7 @@ const T0_SECS: i64 = 1_700_000_000;
 
 /// The router over a fresh engine on a frozen clock, with a temporary object store.
 struct App {
-    router: Router,
+    router: super::Observed,
     engine: Arc<Engine>,
     _dir: tempfile::TempDir,
 }

@@ -14,7 +14,10 @@ fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                dirs.push(path);
+                // `cli/` holds the binary's own modules, outside the library.
+                if !path.ends_with("cli") {
+                    dirs.push(path);
+                }
                 continue;
             }
             if path.extension().is_none_or(|e| e != "rs") || path.ends_with("main.rs") {
