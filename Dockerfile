@@ -17,9 +17,9 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 nodejs curl jq \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /data --create-home u21 \
- && mkdir /reports \
- && chown u21 /reports
+ && useradd --system --uid 10001 --home-dir /data --no-create-home u21 \
+ && mkdir /data /reports \
+ && chown u21 /data /reports
 COPY --from=build /out/ /usr/local/bin/
 COPY conformance/adapters /opt/u21/adapters
 USER u21

@@ -3,6 +3,7 @@
 //!
 //! Run with: `cargo build --release --workspace --bins && target/release/u21-bench`
 
+mod durable;
 mod load;
 mod server;
 
@@ -28,7 +29,7 @@ struct Args {
     /// Concurrent clients in the soak.
     #[arg(long, default_value_t = 200)]
     soak_clients: usize,
-    /// Only these measures (startup, get, list, upload, soak).
+    /// Only these measures (startup, get, list, durable, upload, soak).
     #[arg(long)]
     only: Vec<String>,
     /// Internal: serve this JSON from a bare axum route, as the GET measure's reference.
@@ -55,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("get") {
         rows.extend(get_throughput(&args).await?);
+    }
+    if wanted("durable") {
+        rows.extend(durable::measure().await?);
     }
     if wanted("list") {
         rows.push(list_latency().await?);
@@ -237,19 +241,7 @@ async fn get_load(args: &Args, server: &Server, path: &str) -> anyhow::Result<Ge
 
 async fn list_latency() -> anyhow::Result<Row> {
     let server = Server::start(&["--rate-limit", "0"])?;
-    let t0: i64 = 1_700_000_000_000;
-    let files: Vec<_> = (1..=100_000u64)
-        .map(|id| {
-            let finished = id % 3 == 0;
-            json!({"id": id, "org": "demo", "stream_name": format!("stream-{}", id % 10), "file_name": format!("f{id}.csv"), "md5_hash": null,
-                   "key": format!("dev/org_demo/{}_f{id}.csv", t0 + id as i64 * 10), "created_ms": t0 + id as i64 * 10,
-                   "status": if finished { "FINISHED" } else { "PENDING_UPLOAD" },
-                   "process_start_ms": if finished { json!(t0 + id as i64 * 10) } else { json!(null) },
-                   "process_end_ms": if finished { json!(t0 + id as i64 * 10) } else { json!(null) },
-                   "successful_count": if finished { 10 } else { 0 }, "failure_count": 0, "failure_code": null, "plan": null})
-        })
-        .collect();
-    let snapshot = json!({"version": 1, "clock": {"frozen_at_ms": null, "offset_ms": 0}, "timing": "instant", "streams": [], "next_id": 100_001, "files": files, "objects": []});
+    let snapshot = durable::hundred_thousand_files();
     let http = reqwest::Client::new();
     let loaded = http
         .put(format!("{}/_mock/state", server.base))

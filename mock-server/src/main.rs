@@ -192,7 +192,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (true, Some(_)) => "on, a token is required (x-u21-mock-token)",
         (true, None) => "on, open to this machine's clients (no token)",
     };
-    let mut builder = MockServer::builder().config(config).listen(args.listen);
+    // Settings given now (a timing flag, a configuration file) win over those a data
+    // directory kept from an earlier run; without them, the directory's are used.
+    let settings_given = args.timing.is_some() || args.config.is_some();
+    let mut builder = MockServer::builder()
+        .config(config)
+        .listen(args.listen)
+        .keep_stored_settings(!settings_given);
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }
@@ -201,13 +207,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         || "none (state in memory, gone on exit)".to_owned(),
         |d| d.display().to_string(),
     );
-    print_banner(&server, timing, control, &data_dir);
+    // What is in force, wherever it came from.
+    let timing = server.clock().timing();
+    let timing_source = match (&args.timing, &args.config, &args.data_dir) {
+        (Some(_), _, _) => "--timing",
+        (None, Some(_), _) => "--config",
+        (None, None, Some(_)) => "kept in the data dir, or the default",
+        (None, None, None) => "the default",
+    };
+    print_banner(&server, timing, timing_source, control, &data_dir);
     wait_for_shutdown().await;
     let _ = writeln!(std::io::stderr(), "u21-mock: stopping");
     Ok(())
 }
 
-fn print_banner(server: &MockServer, timing: Timing, control: &str, data_dir: &str) {
+fn print_banner(
+    server: &MockServer,
+    timing: Timing,
+    timing_source: &str,
+    control: &str,
+    data_dir: &str,
+) {
     // Whoever started us may stop reading after the first line; a closed stdout must not take
     // the server down, so write errors are ignored rather than panicking as println! would.
     let mut out = std::io::stdout().lock();
@@ -220,7 +240,8 @@ fn print_banner(server: &MockServer, timing: Timing, control: &str, data_dir: &s
     let _ = writeln!(out, "u21-mock listening on {}", server.uri())
         .and_then(|()| writeln!(out, "  public URL:  {}", server.public_url()))
         .and_then(|()| writeln!(out, "  API key:     {}", server.api_key()))
-        .and_then(|()| writeln!(out, "  timing:      {} (--timing)", timing.as_str()))
+        .and_then(|()| writeln!(out, "  timing:      {} ({timing_source})", timing.as_str()))
+        .and_then(|()| writeln!(out, "  streams:     {} configured", server.streams().len()))
         .and_then(|()| writeln!(out, "  S3 bucket:   {}", server.bucket()))
         .and_then(|()| writeln!(out, "  data dir:    {data_dir}"))
         .and_then(|()| writeln!(out, "  control:     {control}"))

@@ -99,14 +99,20 @@ impl MockServer {
     }
 
     /// Forgets every file, object, journal entry, fault and rate-limit window.
-    pub async fn reset(&self) {
-        self.engine.reset().await;
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the data directory cannot be written; nothing is forgotten.
+    pub async fn reset(&self) -> Result<(), Error> {
+        self.engine.reset().await
     }
 
     /// Resets, then freezes the clock at an instant derived from `seed`, so the same calls
     /// give the same ids, keys and timestamps on every run.
-    pub async fn seed(&self, seed: u64) {
-        self.engine.seed(seed).await;
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the data directory cannot be written; nothing is changed.
+    pub async fn seed(&self, seed: u64) -> Result<(), Error> {
+        self.engine.seed(seed).await.map(drop)
     }
 
     /// The stream configurations in force.
@@ -161,21 +167,25 @@ impl ClockControl<'_> {
     /// Moves the clock forward (stopping at 9999-12-01, where the HTTP route refuses) and
     /// applies every lifecycle step that falls due, waiting for the reading of files whose
     /// processing ends within that time.
+    ///
+    /// # Panics
+    /// When the fake has a data directory and cannot write the clock to it.
     pub async fn advance(&self, by: Duration) {
         let by = by.min(self.0.clock_room());
-        self.0
-            .advance(by)
-            .await
-            .expect("an advance within the clock's room is always taken");
+        if let Err(err) = self.0.advance(by).await {
+            panic!("the fake's clock could not be moved: {}", err.detail());
+        }
     }
 
     /// Freezes the clock at `at` (at most 9999-12-01) and applies what falls due.
+    ///
+    /// # Panics
+    /// When the fake has a data directory and cannot write the clock to it.
     pub async fn set(&self, at: SystemTime) {
         let ms = to_millis(at).clamp(0, LATEST_MS) as u64;
-        self.0
-            .set_time(ms)
-            .await
-            .expect("an instant within the clock's range is always taken");
+        if let Err(err) = self.0.set_time(ms).await {
+            panic!("the fake's clock could not be set: {}", err.detail());
+        }
     }
 
     /// The timing profile in force.
@@ -184,8 +194,11 @@ impl ClockControl<'_> {
     }
 
     /// Switches the timing profile for files that land from now on.
-    pub async fn set_timing(&self, timing: Timing) {
-        self.0.set_timing(timing).await;
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the data directory cannot be written; the profile is unchanged.
+    pub async fn set_timing(&self, timing: Timing) -> Result<(), Error> {
+        self.0.set_timing(timing).await.map(drop)
     }
 }
 
@@ -263,7 +276,10 @@ impl Files<'_> {
     }
 
     /// Under [`Timing::Manual`], processes every QUEUED file now; returns how many started.
-    pub async fn process_queued(&self) -> usize {
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the data directory cannot be written; nothing starts.
+    pub async fn process_queued(&self) -> Result<usize, Error> {
         self.0.process_queued().await
     }
 }
@@ -316,10 +332,13 @@ impl Journal<'_> {
 }
 
 impl Drop for MockServer {
+    /// Stops listening, and releases the data directory (after committing what was
+    /// acknowledged), so another fake can open it at once.
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+        self.engine.close();
     }
 }
 
@@ -338,6 +357,7 @@ pub struct MockServerBuilder {
     clock: Option<crate::Clock>,
     listen: SocketAddr,
     data_dir: Option<PathBuf>,
+    keep_stored_settings: Option<bool>,
 }
 
 impl Default for MockServerBuilder {
@@ -353,6 +373,7 @@ impl Default for MockServerBuilder {
             clock: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             data_dir: None,
+            keep_stored_settings: None,
         }
     }
 }
@@ -428,6 +449,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// Whether the timing profile and streams stored in the data directory by an earlier run
+    /// win over this builder's. By default they do only when no timing, stream or
+    /// configuration was given: settings given now win.
+    pub fn keep_stored_settings(mut self, keep: bool) -> Self {
+        self.keep_stored_settings = Some(keep);
+        self
+    }
+
     /// The configuration the fake will run with: the base, then every builder setting.
     fn resolved_config(&mut self) -> Config {
         let mut config = self.config.take().unwrap_or_else(|| Config {
@@ -468,6 +497,9 @@ impl MockServerBuilder {
     /// [`Error::Config`] for an invalid configuration; [`Error::Io`] for an address that
     /// cannot be bound or a data directory that cannot be prepared or loaded.
     pub async fn try_start(mut self) -> Result<MockServer, Error> {
+        let keep_stored_settings = self
+            .keep_stored_settings
+            .unwrap_or(self.config.is_none() && self.timing.is_none() && self.streams.is_empty());
         let mut config = self.resolved_config();
         config.validate()?;
         let listener = tokio::net::TcpListener::bind(self.listen)
@@ -502,7 +534,8 @@ impl MockServerBuilder {
             &data_dir,
             temp.is_none(),
         )?;
-        engine.load().await?;
+        let mut engine = engine;
+        engine.load(keep_stored_settings).await?;
         let engine = Arc::new(engine);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = crate::http::app(engine.clone());

@@ -11,17 +11,19 @@
 //! - `store`: imports, the per-organisation index, lifecycle steps, objects;
 //! - `access`: keys, permissions and the rate limiter;
 //! - `journal`, `faults`: what the control plane records and injects;
-//! - `snapshot`: the whole state as one document, exported, imported and written to
-//!   `--data-dir`.
+//! - `snapshot`: the whole state as one portable JSON document, exported and imported;
+//! - `durable`: with `--data-dir`, the SQLite database every acknowledged change is committed
+//!   to before it is answered, the directory's lock and marker.
 
 pub(crate) mod access;
+mod durable;
 mod faults;
 mod journal;
 mod snapshot;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,10 +36,11 @@ pub use store::StoredObject;
 pub use store::Transition;
 
 use self::access::{Caller, Denied, Keys, RateLimiter, Route};
+use self::durable::Durable;
 use self::faults::Faults;
 use self::journal::{Journal, KeptEntry};
-use self::snapshot::{Objects, Snapshot};
-use self::store::{NewImport, ProcessingJob, Refused, Store};
+use self::snapshot::Snapshot;
+use self::store::{Change, NewImport, ProcessingJob, Refused, Store};
 use crate::clock::{Clock, LATEST_MS};
 use crate::config::{stream_for, Config, Permission, StreamConfig, Timing};
 use crate::error::Error;
@@ -67,10 +70,12 @@ pub(crate) struct Engine {
     objects_dir: PathBuf,
     /// Where uploads stream to before they are accepted, on the same filesystem.
     incoming_dir: PathBuf,
-    /// With `--data-dir`: where the state is written after every acknowledged change.
-    persist_dir: Option<PathBuf>,
-    /// Serialises those writes.
-    persist_turn: tokio::sync::Mutex<()>,
+    /// With `--data-dir`: the directory, and once loaded, its database.
+    data_dir: Option<PathBuf>,
+    durable: Option<Durable>,
+    /// Bumped when memory is reloaded from the database after a refused write: changes made
+    /// before are refused too (see `durable`).
+    epoch: AtomicU64,
     /// One permit per upload streaming its file (see `Limits::concurrent_uploads`).
     upload_slots: tokio::sync::Semaphore,
 }
@@ -102,9 +107,9 @@ impl Engine {
     ) -> Result<Self, Error> {
         let objects_dir = data_dir.join("objects");
         let incoming_dir = data_dir.join("incoming");
-        for dir in [&objects_dir, &incoming_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(Error::io(format!("cannot create {}", dir.display())))?;
+        // A data directory is checked before anything is made in it (see `load`).
+        if !persistent {
+            create_dirs(&[&objects_dir, &incoming_dir])?;
         }
         let keys = Keys::new(&config);
         Ok(Engine {
@@ -121,8 +126,9 @@ impl Engine {
             public_url: public_url.trim_end_matches('/').to_owned(),
             objects_dir,
             incoming_dir,
-            persist_dir: persistent.then(|| data_dir.to_owned()),
-            persist_turn: tokio::sync::Mutex::new(()),
+            data_dir: persistent.then(|| data_dir.to_owned()),
+            durable: None,
+            epoch: AtomicU64::new(0),
             config,
         })
     }
@@ -194,7 +200,7 @@ impl Engine {
 
     /// True when objects and the state must survive a crash (`--data-dir`).
     pub fn is_durable(&self) -> bool {
-        self.persist_dir.is_some()
+        self.data_dir.is_some()
     }
 
     // ---- The Unit21 API ----
@@ -226,29 +232,25 @@ impl Engine {
         md5_hash: Option<String>,
     ) -> Result<FileRecord, Error> {
         let unique = self.config.fidelity.reject_duplicate_file_names;
-        let record = self.insert(
-            org,
-            stream,
-            file_name,
-            md5_hash,
-            Status::PENDING_UPLOAD,
-            unique,
-        )?;
-        self.persist().await;
+        let (record, staged) = {
+            let mut store = self.store.lock();
+            let new = (org, stream, file_name, md5_hash);
+            let record = self.insert(&mut store, new, Status::PENDING_UPLOAD, unique)?;
+            (record, self.stage(&mut store, Vec::new()))
+        };
+        self.acknowledged(staged).await?;
         Ok(record)
     }
 
+    /// Records a new import, its S3 key one no other file has.
     fn insert(
         &self,
-        org: &str,
-        stream: &str,
-        file_name: &str,
-        md5_hash: Option<String>,
+        store: &mut Store,
+        (org, stream, file_name, md5_hash): (&str, &str, &str, Option<String>),
         status: Status,
         unique_name: bool,
     ) -> Result<FileRecord, Error> {
         let now_ms = self.clock.now_millis();
-        let mut store = self.store.lock();
         // Two files never share a key (an upload would land on the wrong one): a key already
         // taken, by a file of the same name created in the same millisecond, moves to the
         // next millisecond.
@@ -336,17 +338,25 @@ impl Engine {
     }
 
     /// Stores a received upload under `key`: the import waiting for it becomes QUEUED and is
-    /// read. Persisted before it returns, so an acknowledged upload survives a crash.
+    /// read. Committed before it returns, so an acknowledged upload survives a crash.
     pub async fn land_object(&self, key: &str, incoming: Incoming) -> Result<(), Error> {
         let object = incoming.into_object(&self.objects_dir)?;
+        let path = object.path.clone();
         let timing = *self.timing.lock();
         let now_ms = self.clock.now_millis();
-        let (job, replaced) = self.store.lock().object_landed(key, object, now_ms, timing);
+        let (job, replaced, staged) = {
+            let mut store = self.store.lock();
+            let (job, replaced) = store.object_landed(key, object, now_ms, timing);
+            (job, replaced, self.stage(&mut store, Vec::new()))
+        };
+        if let Err(err) = self.acknowledged(staged).await {
+            remove_file_quietly(&path).await;
+            return Err(err);
+        }
         remove_replaced(replaced).await;
         if let Some(job) = job {
             self.spawn_processing(job);
         }
-        self.persist().await;
         Ok(())
     }
 
@@ -385,10 +395,28 @@ impl Engine {
         incoming: Incoming,
     ) -> Result<FileRecord, Error> {
         let object = incoming.into_object(&self.objects_dir)?;
-        let record = self.insert(org, stream, file_name, None, Status::ADDED, false)?;
-        let replaced = self.store.lock().attach_object(&record.s3_key, object);
+        let path = object.path.clone();
+        let inserted = {
+            let mut store = self.store.lock();
+            let new = (org, stream, file_name, None);
+            self.insert(&mut store, new, Status::ADDED, false)
+                .map(|record| {
+                    let replaced = store.attach_object(&record.s3_key, object);
+                    (record, replaced, self.stage(&mut store, Vec::new()))
+                })
+        };
+        let (record, replaced, staged) = match inserted {
+            Ok(inserted) => inserted,
+            Err(err) => {
+                remove_file_quietly(&path).await;
+                return Err(err);
+            }
+        };
+        if let Err(err) = self.acknowledged(staged).await {
+            remove_file_quietly(&path).await;
+            return Err(err);
+        }
         remove_replaced(replaced).await;
-        self.persist().await;
         Ok(record)
     }
 
@@ -398,27 +426,39 @@ impl Engine {
     pub async fn start_processing(&self, id: u64) -> Result<(), Error> {
         let timing = *self.timing.lock();
         let now_ms = self.clock.now_millis();
-        let job = self.store.lock().start_processing(id, now_ms, timing)?;
+        let (job, staged) = {
+            let mut store = self.store.lock();
+            let job = store.start_processing(id, now_ms, timing)?;
+            (job, self.stage(&mut store, Vec::new()))
+        };
+        self.acknowledged(staged).await?;
         self.spawn_processing(job);
         self.settle().await;
-        self.persist().await;
         Ok(())
     }
 
     /// Under `manual` timing, processes every QUEUED file now; returns how many started.
-    pub async fn process_queued(&self) -> usize {
-        let started = self.store.lock().process_queued(self.clock.now_millis());
+    pub async fn process_queued(&self) -> Result<usize, Error> {
+        let (started, staged) = {
+            let mut store = self.store.lock();
+            let started = store.process_queued(self.clock.now_millis());
+            (started, self.stage(&mut store, Vec::new()))
+        };
+        self.acknowledged(staged).await?;
         self.settle().await;
-        self.persist().await;
-        started
+        Ok(started)
     }
 
     /// Puts a file in a state by force, cancelling whatever its lifecycle had planned.
     pub async fn force(&self, id: u64, transition: Transition) -> Result<Arc<FileRecord>, Error> {
         self.settle().await;
         let now_ms = self.clock.now_millis();
-        let record = self.store.lock().force(id, transition, now_ms)?;
-        self.persist().await;
+        let (record, staged) = {
+            let mut store = self.store.lock();
+            let record = store.force(id, transition, now_ms)?;
+            (record, self.stage(&mut store, Vec::new()))
+        };
+        self.acknowledged(staged).await?;
         Ok(record)
     }
 
@@ -490,7 +530,7 @@ impl Engine {
         }
         self.clock.advance(by);
         self.settle().await;
-        self.persist().await;
+        self.save_settings().await?;
         Ok(self.clock_reading())
     }
 
@@ -504,15 +544,15 @@ impl Engine {
         }
         self.clock.set(UNIX_EPOCH + Duration::from_millis(epoch_ms));
         self.settle().await;
-        self.persist().await;
+        self.save_settings().await?;
         Ok(self.clock_reading())
     }
 
     /// Switches the timing profile for files that land from now on.
-    pub async fn set_timing(&self, timing: Timing) -> ClockReading {
+    pub async fn set_timing(&self, timing: Timing) -> Result<ClockReading, Error> {
         *self.timing.lock() = timing;
-        self.persist().await;
-        self.clock_reading()
+        self.save_settings().await?;
+        Ok(self.clock_reading())
     }
 
     /// Replaces every stream configuration, once it is checked.
@@ -523,42 +563,57 @@ impl Engine {
         }
         .validate()?;
         *self.streams.write() = streams;
-        self.persist().await;
-        Ok(())
+        self.save_settings().await
+    }
+
+    /// Writes the clock, the timing profile and the streams (with any lifecycle steps applied
+    /// since the last change).
+    async fn save_settings(&self) -> Result<(), Error> {
+        let staged = {
+            let mut store = self.store.lock();
+            let settings = self.settings_rows();
+            self.stage(&mut store, settings)
+        };
+        self.acknowledged(staged).await
     }
 
     /// Forgets every file, object, journal entry, fault and rate-limit window.
-    pub async fn reset(&self) {
-        let paths = self.clear();
+    pub async fn reset(&self) -> Result<(), Error> {
+        let (paths, staged) = self.clear(None);
+        self.acknowledged(staged).await?;
         for path in paths {
-            let _ = tokio::fs::remove_file(path).await;
+            remove_file_quietly(&path).await;
         }
-        self.persist().await;
+        Ok(())
     }
 
-    /// Everything [`Engine::reset`] forgets, forgotten at once: returns the object files to
-    /// delete.
-    fn clear(&self) -> Vec<PathBuf> {
+    /// Everything [`Engine::reset`] forgets, forgotten at once (and the clock set to `at`, if
+    /// given): returns the object files to delete once the change is acknowledged.
+    fn clear(&self, at: Option<SystemTime>) -> (Vec<PathBuf>, Option<Staged>) {
         let mut store = self.store.lock();
         *self.rate_limiter.lock() = RateLimiter::new(self.config.rate_limit, self.keys.len());
         self.journal.lock().clear();
         self.faults.lock().clear();
         self.faults_armed.store(false, Ordering::Release);
-        store.clear()
+        if let Some(at) = at {
+            self.clock.set(at);
+        }
+        let paths = store.clear();
+        let settings = self.settings_rows();
+        (paths, self.stage(&mut store, settings))
     }
 
     /// Resets, then freezes the clock at an instant derived from `seed`: the same calls after
     /// the same seed give the same ids, keys and timestamps.
-    pub async fn seed(&self, seed: u64) -> ClockReading {
-        let paths = self.clear();
-        self.clock.set(
-            SystemTime::UNIX_EPOCH + Duration::from_secs(SEED_EPOCH_SECS + seed % 1_000_000_000),
-        );
+    pub async fn seed(&self, seed: u64) -> Result<ClockReading, Error> {
+        let at =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(SEED_EPOCH_SECS + seed % 1_000_000_000);
+        let (paths, staged) = self.clear(Some(at));
+        self.acknowledged(staged).await?;
         for path in paths {
-            let _ = tokio::fs::remove_file(path).await;
+            remove_file_quietly(&path).await;
         }
-        self.persist().await;
-        self.clock_reading()
+        Ok(self.clock_reading())
     }
 
     // ---- Faults and the journal ----
@@ -660,91 +715,238 @@ impl Engine {
     /// The whole state as `GET /_mock/state` returns it: objects inline.
     pub async fn export(&self) -> Result<serde_json::Value, Error> {
         self.settle().await;
-        let snapshot = Snapshot::capture(self.capture_parts(), Objects::Inline)
+        let snapshot = Snapshot::capture(self.capture_parts())
             .await
             .map_err(Error::io("cannot read an object back"))?;
         Ok(serde_json::to_value(snapshot).expect("a snapshot always serialises"))
     }
 
-    /// Replaces the whole state with an exported one.
+    /// Replaces the whole state with an exported one, given as JSON text. It is parsed into
+    /// its own types directly (never into a tree of values), so a large document costs about
+    /// its own size.
+    pub async fn import_bytes(&self, json: &[u8]) -> Result<(), Error> {
+        let snapshot: Snapshot = serde_json::from_slice(json)
+            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
+        self.restore(snapshot).await
+    }
+
+    /// [`Engine::import_bytes`] for a document already parsed.
     pub async fn import(&self, snapshot: serde_json::Value) -> Result<(), Error> {
         let snapshot: Snapshot = serde_json::from_value(snapshot)
             .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
-        self.restore(snapshot).await?;
-        self.persist().await;
-        Ok(())
+        self.restore(snapshot).await
     }
 
     async fn restore(&self, snapshot: Snapshot) -> Result<(), Error> {
-        let parts = snapshot
-            .into_parts(&self.objects_dir)
+        let objects_dir = self.objects_dir.clone();
+        let parts = tokio::task::spawn_blocking(move || snapshot.into_parts(&objects_dir))
             .await
+            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?
             .map_err(Error::Invalid)?;
         let (store, jobs) = Store::import(parts.contents)
             .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
-        let (replaced, kept) = {
+        let new_paths = store.object_paths();
+        let (replaced, staged) = {
             let mut current = self.store.lock();
-            let kept = store.object_paths();
-            (std::mem::replace(&mut *current, store), kept)
+            let replaced = std::mem::replace(&mut *current, store);
+            self.clock.restore(parts.clock.0, parts.clock.1);
+            *self.timing.lock() = parts.timing;
+            *self.streams.write() = parts.streams;
+            let mut change = current.whole();
+            change.meta.extend(self.settings_rows());
+            (replaced, self.send(change))
         };
-        self.clock.restore(parts.clock.0, parts.clock.1);
-        *self.timing.lock() = parts.timing;
-        *self.streams.write() = parts.streams;
+        let old_paths = replaced.object_paths();
+        if let Err(err) = self.acknowledged(staged).await {
+            for path in new_paths.difference(&old_paths) {
+                remove_file_quietly(path).await;
+            }
+            return Err(err);
+        }
         for job in jobs {
             self.spawn_processing(job);
         }
         // Objects of the replaced state that the new one does not use.
-        for path in replaced.object_paths() {
-            if !kept.contains(&path) {
-                let _ = tokio::fs::remove_file(&path).await;
-            }
+        for path in old_paths.difference(&new_paths) {
+            remove_file_quietly(path).await;
         }
         Ok(())
     }
 
-    /// Writes the state to `--data-dir`, if the fake has one, before a change is acknowledged.
-    async fn persist(&self) {
-        let Some(dir) = self.persist_dir.as_ref() else {
-            return;
-        };
-        // One writer at a time, each capturing the state at its turn: the newest state is
-        // always the one left on disk.
-        let _turn = self.persist_turn.lock().await;
-        let result = async {
-            let snapshot = Snapshot::capture(self.capture_parts(), Objects::ByFile).await?;
-            let bytes = serde_json::to_vec(&snapshot).map_err(std::io::Error::other)?;
-            snapshot::write_atomically(dir, snapshot::STATE_FILE, &bytes).await
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::error!(%err, dir = %dir.display(), "could not persist the state");
-        }
+    // ---- Durability ----
+
+    /// The clock, timing and streams as `meta` rows.
+    fn settings_rows(&self) -> Vec<(&'static str, String)> {
+        let (frozen, offset) = self.clock.parts();
+        vec![
+            (
+                "clock_frozen_at_ms",
+                frozen.map_or(String::new(), |ms| ms.to_string()),
+            ),
+            ("clock_offset_ms", offset.to_string()),
+            ("timing", self.timing.lock().as_str().to_owned()),
+            (
+                "streams",
+                serde_json::to_string(&*self.streams.read()).expect("streams serialise"),
+            ),
+        ]
     }
 
-    /// Loads the persisted state, if the fake has a data directory, dropping anything a crash
-    /// left behind: partial uploads in `incoming/` and objects no file refers to.
-    pub async fn load(&self) -> Result<(), Error> {
-        let Some(dir) = self.persist_dir.clone() else {
+    /// Under the store's lock: hands what changed (and `meta`) to the database, in the order
+    /// changes are made. `None` without a data directory.
+    fn stage(&self, store: &mut Store, meta: Vec<(&'static str, String)>) -> Option<Staged> {
+        self.durable.as_ref()?;
+        let mut change = store.take_change();
+        change.meta.extend(meta);
+        self.send(change)
+    }
+
+    fn send(&self, change: Change) -> Option<Staged> {
+        let durable = self.durable.as_ref()?;
+        if change.is_empty() {
+            return None;
+        }
+        Some(durable.send(self.epoch.load(Ordering::Acquire), change))
+    }
+
+    /// Waits until a staged change is committed. If it cannot be, the change is refused:
+    /// memory is reloaded from the database (which does not have it), and the caller answers
+    /// an error.
+    async fn acknowledged(&self, staged: Option<Staged>) -> Result<(), Error> {
+        let Some(answer) = staged else {
             return Ok(());
         };
+        let why = match answer.await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(why)) => why,
+            Err(_) => "the database writer has stopped".to_owned(),
+        };
+        self.reload_after_refusal();
+        Err(Error::Io {
+            context: "cannot write the state to the data directory; the change was not made".into(),
+            source: std::io::Error::other(why),
+        })
+    }
+
+    /// Puts memory back to what the database holds, after a change it could not take.
+    fn reload_after_refusal(&self) {
+        let Some(durable) = self.durable.as_ref() else {
+            return;
+        };
+        let mut store = self.store.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let reread = durable
+            .reread(&self.objects_dir)
+            .and_then(|(contents, settings)| Ok((Store::import(contents)?, settings)));
+        match reread {
+            Ok(((reloaded, jobs), settings)) => {
+                *store = reloaded;
+                self.clock.restore(settings.clock.0, settings.clock.1);
+                if let Some(timing) = settings.timing {
+                    *self.timing.lock() = timing;
+                }
+                if let Some(streams) = settings.streams {
+                    *self.streams.write() = streams;
+                }
+                drop(store);
+                for job in jobs {
+                    self.spawn_processing(job);
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot read the state back after a refused write");
+            }
+        }
+    }
+
+    /// Releases the data directory (see `Durable::close`): changes are refused from now on.
+    pub fn close(&self) {
+        if let Some(durable) = self.durable.as_ref() {
+            durable.close();
+        }
+    }
+
+    /// Opens the data directory, if the fake has one, and loads what it holds; drops what a
+    /// crash left behind (partial uploads in `incoming/`, object files no object refers to),
+    /// touching only names the fake itself makes. With `keep_stored_settings`, the timing
+    /// profile and streams stored there win over the configuration's; otherwise the
+    /// configuration's win, and are stored.
+    pub async fn load(&mut self, keep_stored_settings: bool) -> Result<(), Error> {
+        let Some(dir) = self.data_dir.clone() else {
+            return Ok(());
+        };
+        let objects_dir = self.objects_dir.clone();
+        let opened = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || Durable::open(&dir, &objects_dir))
+                .await
+                .map_err(|e| {
+                    Error::io("cannot open the data directory")(std::io::Error::other(e))
+                })??
+        };
+        create_dirs(&[&self.objects_dir, &self.incoming_dir])?;
         let context = format!("cannot load the state in {}", dir.display());
-        let invalid = |message: String| Error::Io {
+        let (store, jobs) = Store::import(opened.contents).map_err(|message| Error::Io {
             context: context.clone(),
             source: std::io::Error::other(message),
-        };
-        remove_all_in(&self.incoming_dir, |_| true)
+        })?;
+        let settings = opened.settings;
+        let stored_timing = settings.timing;
+        *self.store.lock() = store;
+        if settings.timing.is_some() {
+            // A directory written before holds the clock as it was left.
+            self.clock.restore(settings.clock.0, settings.clock.1);
+        }
+        if keep_stored_settings {
+            if let Some(timing) = settings.timing {
+                *self.timing.lock() = timing;
+            }
+            if let Some(streams) = settings.streams {
+                *self.streams.write() = streams;
+            }
+        }
+        self.durable = Some(opened.durable);
+        for job in jobs {
+            self.spawn_processing(job);
+        }
+        remove_all_in(&self.incoming_dir, |name| name.starts_with("upload-"))
             .await
             .map_err(Error::io(context.clone()))?;
-        if let Some(snapshot) = snapshot::read(&dir).await.map_err(invalid)? {
-            self.restore(snapshot)
-                .await
-                .map_err(|err| invalid(err.to_string()))?;
-        }
         let kept = self.store.lock().object_paths();
-        remove_all_in(&self.objects_dir, |path| !kept.contains(path))
-            .await
-            .map_err(Error::io(context))?;
-        Ok(())
+        let objects_dir = self.objects_dir.clone();
+        remove_all_in(&self.objects_dir, |name| {
+            durable::is_generated_name(name) && !kept.contains(&objects_dir.join(name))
+        })
+        .await
+        .map_err(Error::io(context))?;
+        // What is in force now is what the directory holds from here on (nothing to write
+        // when it is what the directory held).
+        if keep_stored_settings && stored_timing.is_some() {
+            return Ok(());
+        }
+        self.save_settings().await
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// A change handed to the database; the answer says whether it was committed.
+type Staged = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
+fn create_dirs(dirs: &[&Path]) -> Result<(), Error> {
+    for dir in dirs {
+        std::fs::create_dir_all(dir)
+            .map_err(Error::io(format!("cannot create {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+async fn remove_file_quietly(path: &Path) {
+    if let Err(err) = tokio::fs::remove_file(path).await {
+        if err.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(%err, path = %path.display(), "could not remove a file");
+        }
     }
 }
 
@@ -779,12 +981,16 @@ async fn remove_replaced(replaced: Option<PathBuf>) {
     }
 }
 
-/// Removes the files in `dir` that `doomed` picks.
-async fn remove_all_in(dir: &Path, doomed: impl Fn(&Path) -> bool) -> std::io::Result<()> {
+/// Removes the files in `dir` whose names `doomed` picks; anything else is left, with a warning.
+async fn remove_all_in(dir: &Path, doomed: impl Fn(&str) -> bool) -> std::io::Result<()> {
     let mut entries = tokio::fs::read_dir(dir).await?;
     while let Some(entry) = entries.next_entry().await? {
-        if doomed(&entry.path()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if doomed(&name) {
             let _ = tokio::fs::remove_file(entry.path()).await;
+        } else if !name.starts_with("upload-") && !durable::is_generated_name(&name) {
+            tracing::warn!(path = %entry.path().display(), "a file the fake did not make; left as it is");
         }
     }
     Ok(())

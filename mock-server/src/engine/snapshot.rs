@@ -1,10 +1,6 @@
-//! The whole state as one document: exported and imported over `/_mock/state`, and written to
-//! `--data-dir` after every acknowledged change, so a restart (or a crash) keeps it.
-//!
-//! On disk the document is `state.json`, replaced atomically (write a temporary file, sync it,
-//! rename it over the old one, sync the directory). Objects live beside it in `objects/` under
-//! generated names; uploads in progress live in `incoming/`, which start-up empties, so a
-//! process killed mid-upload leaves neither a partial object nor a changed status.
+//! The whole state as one portable JSON document: exported and imported over `/_mock/state`
+//! (objects inline, base64), and the `state.json` an earlier version kept in `--data-dir`
+//! (objects by file name), which is migrated into the database once.
 
 use std::path::Path;
 
@@ -17,7 +13,6 @@ use crate::lifecycle::Plan;
 use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
 
 const VERSION: u32 = 1;
-pub(super) const STATE_FILE: &str = "state.json";
 
 /// Everything the fake holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,13 +69,6 @@ struct ObjectSnapshot {
     content_base64: Option<String>,
 }
 
-/// Whether objects travel inline or by file name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Objects {
-    Inline,
-    ByFile,
-}
-
 /// What a snapshot is made of, taken from the engine's locks in one go.
 pub(super) struct Parts {
     pub contents: StoreContents,
@@ -91,8 +79,8 @@ pub(super) struct Parts {
 }
 
 impl Snapshot {
-    /// The snapshot of `parts`; objects inline (read from disk) or by file name.
-    pub(super) async fn capture(parts: Parts, objects: Objects) -> std::io::Result<Snapshot> {
+    /// The snapshot of `parts`, objects inline (read from disk).
+    pub(super) async fn capture(parts: Parts) -> std::io::Result<Snapshot> {
         let StoreContents {
             next_id,
             files,
@@ -101,28 +89,13 @@ impl Snapshot {
         let (frozen_at_ms, offset_ms) = parts.clock;
         let mut object_snapshots = Vec::with_capacity(stored.len());
         for (key, object) in stored {
-            let (file, content_base64) = match objects {
-                Objects::Inline => (
-                    None,
-                    Some(
-                        base64::engine::general_purpose::STANDARD
-                            .encode(tokio::fs::read(&object.path).await?),
-                    ),
-                ),
-                Objects::ByFile => (
-                    object
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned()),
-                    None,
-                ),
-            };
+            let content = tokio::fs::read(&object.path).await?;
             object_snapshots.push(ObjectSnapshot {
                 key,
                 size: object.size,
                 etag: object.etag,
-                file,
-                content_base64,
+                file: None,
+                content_base64: Some(base64::engine::general_purpose::STANDARD.encode(content)),
             });
         }
         Ok(Snapshot {
@@ -143,7 +116,8 @@ impl Snapshot {
     }
 
     /// The parts to restore; inline objects are written to `objects_dir` under generated names.
-    pub(super) async fn into_parts(self, objects_dir: &Path) -> Result<Parts, String> {
+    /// Blocking: run it off the runtime's threads.
+    pub(super) fn into_parts(self, objects_dir: &Path) -> Result<Parts, String> {
         if self.version != VERSION {
             return Err(format!(
                 "snapshot version {} is not {VERSION}",
@@ -158,12 +132,12 @@ impl Snapshot {
                         .decode(b64)
                         .map_err(|_| format!("object '{}' is not valid base64", object.key))?;
                     let path = objects_dir.join(uuid::Uuid::new_v4().simple().to_string());
-                    tokio::fs::write(&path, bytes)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
                     path
                 }
-                (None, Some(file)) if is_plain_name(&file) => objects_dir.join(file),
+                (None, Some(file)) if super::store::is_generated_name(&file) => {
+                    objects_dir.join(file)
+                }
                 _ => {
                     return Err(format!(
                         "object '{}' has neither content_base64 nor a file",
@@ -195,38 +169,6 @@ impl Snapshot {
             streams: self.streams,
         })
     }
-}
-
-/// The snapshot in `dir`, if there is one.
-pub(super) async fn read(dir: &Path) -> Result<Option<Snapshot>, String> {
-    let path = dir.join(STATE_FILE);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(format!("{}: {err}", path.display())),
-    }
-}
-
-/// A generated object name: no separators, no dots, so never a path outside `objects/`.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-pub(super) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let temp = dir.join(format!(".{name}.tmp"));
-    let mut file = tokio::fs::File::create(&temp).await?;
-    file.write_all(bytes).await?;
-    file.sync_all().await?;
-    drop(file);
-    tokio::fs::rename(&temp, dir.join(name)).await?;
-    // The rename itself must reach the disk too.
-    tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 impl FileSnapshot {

@@ -52,9 +52,9 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-async fn reset(State(state): State<AppState>) -> StatusCode {
-    state.reset().await;
-    StatusCode::NO_CONTENT
+async fn reset(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    state.reset().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -63,8 +63,11 @@ struct SeedBody {
     seed: u64,
 }
 
-async fn seed(State(state): State<AppState>, JsonBody(body): JsonBody<SeedBody>) -> Json<Value> {
-    clock_json(state.seed(body.seed).await)
+async fn seed(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SeedBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(clock_json(state.seed(body.seed).await?))
 }
 
 fn clock_json(reading: ClockReading) -> Json<Value> {
@@ -123,8 +126,8 @@ struct TimingBody {
 async fn set_timing(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<TimingBody>,
-) -> Json<Value> {
-    clock_json(state.set_timing(body.timing).await)
+) -> Result<Json<Value>, ApiError> {
+    Ok(clock_json(state.set_timing(body.timing).await?))
 }
 
 /// A file as the control API shows it: the Unit21 shape plus what only the fake knows.
@@ -237,8 +240,8 @@ async fn process(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value
     file(State(state), Id(id)).await
 }
 
-async fn process_queued(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"processed": state.process_queued().await}))
+async fn process_queued(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"processed": state.process_queued().await?})))
 }
 
 async fn streams(State(state): State<AppState>) -> Json<Vec<StreamConfig>> {
@@ -322,8 +325,6 @@ async fn import_state(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let snapshot = serde_json::from_slice(&body)
-        .map_err(|err| ApiError::bad_request(format!("Invalid snapshot: {err}")))?;
-    state.import(snapshot).await?;
+    state.import_bytes(&body).await?;
     Ok(StatusCode::NO_CONTENT)
 }

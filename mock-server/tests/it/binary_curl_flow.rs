@@ -366,7 +366,10 @@ fn the_banner_names_the_dashboard_the_timing_as_the_flag_spells_it_the_data_dir_
         text.contains(&format!("  dashboard:   {base}/\n")),
         "{text}"
     );
-    assert!(text.contains("  timing:      fast (--timing)\n"), "{text}");
+    assert!(
+        text.contains("  timing:      fast (the default)\n"),
+        "{text}"
+    );
     assert!(text.contains("  data dir:    none"), "{text}");
     assert!(text.contains("  control:     on, open"), "{text}");
 
@@ -392,6 +395,25 @@ fn the_banner_names_the_dashboard_the_timing_as_the_flag_spells_it_the_data_dir_
         "{text}"
     );
     assert!(text.contains("  control:     off"), "{text}");
+    // Restarted on that directory without a timing flag: the timing kept there is in force,
+    // and the banner says so.
+    let text = banner(&["--no-control", "--data-dir", data.to_str().unwrap()]);
+    assert!(
+        text.contains("  timing:      manual (kept in the data dir, or the default)\n"),
+        "{text}"
+    );
+    // With one, the flag wins.
+    let text = banner(&[
+        "--no-control",
+        "--timing",
+        "instant",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("  timing:      instant (--timing)\n"),
+        "{text}"
+    );
     let text = banner(&["--control-token", "s3cret"]);
     assert!(
         text.contains("  control:     on, a token is required"),

@@ -67,7 +67,7 @@ async fn reset_forgets_files_objects_and_faults() {
     );
 
     uploaded(&server, "b.csv", "a\n1\n").await;
-    server.reset().await;
+    server.reset().await.unwrap();
     assert_eq!(server.files().count(), 0);
 }
 
@@ -94,7 +94,7 @@ async fn the_same_seed_gives_the_same_ids_keys_and_timestamps() {
     assert_eq!(other.0, first.0, "ids restart");
     assert_ne!(other.1, first.1, "keys carry the seeded clock");
 
-    server.seed(42).await;
+    server.seed(42).await.unwrap();
     let created = uploaded(&server, "a.csv", "a\n1\n").await;
     assert_eq!(
         (
@@ -167,7 +167,7 @@ async fn the_clock_reads_advances_sets_and_switches_timing() {
         400
     );
 
-    server.clock().set_timing(Timing::Instant).await;
+    server.clock().set_timing(Timing::Instant).await.unwrap();
     assert_eq!(server.clock().timing(), Timing::Instant);
     server
         .clock()
@@ -220,7 +220,7 @@ async fn forced_transitions(
     );
     assert_eq!(forced["status"], status);
     // The lifecycle's own plan no longer applies.
-    server.files().process_queued().await;
+    server.files().process_queued().await.unwrap();
     server.clock().advance(Duration::from_secs(3600)).await;
     assert_eq!(get_import(&server, id).await["status"], status);
 }
@@ -970,7 +970,7 @@ async fn a_snapshot_moves_the_whole_state_to_another_fake() {
         .start()
         .await;
     let done = uploaded(&source, "done.csv", "a\n1\n2\n").await;
-    source.files().process_queued().await;
+    source.files().process_queued().await.unwrap();
     let waiting = uploaded(&source, "waiting.csv", "a\n1\n").await;
     let pending = create(&source, "s", "pending.csv").await;
     let (status, snapshot) = control(&source, "GET", "/_mock/state", None).await;
@@ -1001,7 +1001,7 @@ async fn a_snapshot_moves_the_whole_state_to_another_fake() {
     assert_eq!(target.clock().timing(), Timing::Manual);
     assert_eq!(target.clock().now_millis(), source.clock().now_millis());
     // The waiting file carries on from where it was.
-    target.files().process_queued().await;
+    target.files().process_queued().await.unwrap();
     assert_eq!(
         get_import(&target, waiting["file_id"].as_str().unwrap()).await["status"],
         "FINISHED"

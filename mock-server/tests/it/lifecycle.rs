@@ -109,7 +109,7 @@ async fn manual_waits_until_told() {
     let id = uploaded(&server, "txns", "a.csv", "a\n1\n").await;
     server.clock().advance(Duration::from_secs(86_400)).await;
     assert_eq!(get_import(&server, &id).await["status"], "QUEUED");
-    server.files().process_queued().await;
+    server.files().process_queued().await.unwrap();
     let file = get_import(&server, &id).await;
     assert_eq!(
         summary(&file),

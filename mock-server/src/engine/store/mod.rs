@@ -14,6 +14,7 @@ mod query;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+pub(crate) use objects::is_generated_name;
 pub use objects::StoredObject;
 pub(crate) use progress::ProcessingJob;
 pub use progress::Transition;
@@ -50,6 +51,23 @@ struct IndexEntry {
 /// (org, stream, file name).
 type NameKey = (Arc<str>, Arc<str>, String);
 
+/// What one acknowledged change writes.
+#[derive(Default)]
+pub(crate) struct Change {
+    /// Empty every table first (reset, seed, import).
+    pub reset: bool,
+    pub files: Vec<(FileRecord, Option<Plan>)>,
+    /// Objects stored (`Some`) or forgotten (`None`), by key.
+    pub objects: Vec<(String, Option<StoredObject>)>,
+    pub meta: Vec<(&'static str, String)>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        !self.reset && self.files.is_empty() && self.objects.is_empty() && self.meta.is_empty()
+    }
+}
+
 /// What a snapshot holds of the store.
 pub(crate) struct StoreContents {
     /// The next file id to hand out.
@@ -75,6 +93,11 @@ pub(crate) struct Store {
     due: BTreeSet<(i64, u64)>,
     in_flight: HashMap<u64, progress::InFlight>,
     objects: objects::Objects,
+    /// What changed since the last [`Store::take_change`]: files and objects to write.
+    dirty_files: BTreeSet<u64>,
+    dirty_objects: BTreeSet<String>,
+    /// Everything was forgotten since the last change was taken.
+    cleared: bool,
 }
 
 impl Store {
@@ -132,6 +155,7 @@ impl Store {
         };
         self.index_file(&record);
         self.files.insert(id, Arc::new(record.clone()));
+        self.dirty_files.insert(id);
         Ok(record)
     }
 
@@ -202,7 +226,42 @@ impl Store {
     pub fn clear(&mut self) -> Vec<std::path::PathBuf> {
         let paths = self.objects.drain_paths();
         *self = Store::new();
+        self.cleared = true;
         paths
+    }
+
+    /// What changed since the last call, as rows to write: the files and objects touched
+    /// (lifecycle steps included), and whether everything was forgotten first.
+    pub fn take_change(&mut self) -> Change {
+        let files = std::mem::take(&mut self.dirty_files)
+            .into_iter()
+            .filter_map(|id| {
+                let record = self.files.get(&id)?;
+                let plan = self.in_flight.get(&id).and_then(|flight| flight.plan);
+                Some((FileRecord::clone(record), plan))
+            })
+            .collect();
+        let objects = std::mem::take(&mut self.dirty_objects)
+            .into_iter()
+            .map(|key| {
+                let object = self.objects.get(&key).cloned();
+                (key, object)
+            })
+            .collect();
+        Change {
+            reset: std::mem::take(&mut self.cleared),
+            files,
+            objects,
+            meta: vec![("next_id", self.next_id.to_string())],
+        }
+    }
+
+    /// Every file and object as rows, replacing what is stored (an import).
+    pub fn whole(&mut self) -> Change {
+        self.dirty_files = self.files.keys().copied().collect();
+        self.dirty_objects = self.objects.keys();
+        self.cleared = true;
+        self.take_change()
     }
 
     /// Every file (with the plan of those still in flight) and every object, for a snapshot.

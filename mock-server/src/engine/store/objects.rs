@@ -32,6 +32,10 @@ impl Objects {
         self.0.get(key)
     }
 
+    pub fn keys(&self) -> std::collections::BTreeSet<String> {
+        self.0.keys().cloned().collect()
+    }
+
     pub fn paths(&self) -> HashSet<PathBuf> {
         self.0.values().map(|o| o.path.clone()).collect()
     }
@@ -46,4 +50,9 @@ impl Objects {
         objects.sort_by(|a, b| a.0.cmp(&b.0));
         objects
     }
+}
+
+/// A generated object name: 32 hex digits, so never a path outside `objects/`.
+pub(crate) fn is_generated_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }

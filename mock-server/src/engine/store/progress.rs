@@ -63,6 +63,7 @@ impl Store {
         timing: Timing,
     ) -> (Option<ProcessingJob>, Option<PathBuf>) {
         let replaced = self.objects.insert(key, object);
+        self.dirty_objects.insert(key.to_owned());
         let Some(&id) = self.by_s3_key.get(key) else {
             return (None, replaced);
         };
@@ -75,6 +76,7 @@ impl Store {
 
     /// Stores the object of a file added by hand (ADDED); returns the file it replaced.
     pub fn attach_object(&mut self, key: &str, object: StoredObject) -> Option<PathBuf> {
+        self.dirty_objects.insert(key.to_owned());
         self.objects.insert(key, object)
     }
 
@@ -83,6 +85,7 @@ impl Store {
         let size = self.objects.get(&self.files[&id].s3_key)?.size;
         let job = self.reader(id)?;
         let plan = lifecycle::plan(timing, now_ms, size);
+        // The plan is part of the file's row: set it before the row is taken.
         self.set_status(id, Status::QUEUED, now_ms);
         if let Some(plan) = plan {
             self.due.insert((plan.start_ms, id));
@@ -159,6 +162,7 @@ impl Store {
                     end_ms: now_ms,
                 });
                 self.due.insert((now_ms, *id));
+                self.dirty_files.insert(*id);
                 started += 1;
             }
         }
@@ -217,6 +221,7 @@ impl Store {
                 // Moved on by other means (deleted, say): the step no longer applies.
                 _ => {
                     self.in_flight.remove(&id);
+                    self.dirty_files.insert(id);
                 }
             }
         }
@@ -243,6 +248,7 @@ impl Store {
 
     /// A record to change; shared copies already handed out keep the old state.
     fn file_mut(&mut self, id: u64) -> &mut FileRecord {
+        self.dirty_files.insert(id);
         Arc::make_mut(self.files.get_mut(&id).expect("exists"))
     }
 
