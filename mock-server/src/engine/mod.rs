@@ -340,7 +340,7 @@ impl Engine {
     /// Stores a received upload under `key`: the import waiting for it becomes QUEUED and is
     /// read. Committed before it returns, so an acknowledged upload survives a crash.
     pub async fn land_object(&self, key: &str, incoming: Incoming) -> Result<(), Error> {
-        let object = incoming.into_object(&self.objects_dir)?;
+        let object = self.store_object(incoming).await?;
         let path = object.path.clone();
         let timing = *self.timing.lock();
         let now_ms = self.clock.now_millis();
@@ -360,6 +360,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Moves a received upload into `objects/`; with a data directory, the rename reaches the
+    /// disk before the object is recorded.
+    async fn store_object(&self, incoming: Incoming) -> Result<StoredObject, Error> {
+        let object = incoming.into_object(&self.objects_dir)?;
+        if self.is_durable() {
+            let synced = async {
+                tokio::fs::File::open(&self.objects_dir)
+                    .await?
+                    .sync_all()
+                    .await
+            };
+            if let Err(err) = synced.await {
+                remove_file_quietly(&object.path).await;
+                return Err(Error::io("cannot store the object")(err));
+            }
+        }
+        Ok(object)
+    }
+
     /// A file uploaded by hand in the UI: stored, ADDED, not yet processing.
     pub async fn add_file(
         &self,
@@ -375,6 +394,13 @@ impl Engine {
             use md5::Digest;
             use std::io::Write;
             temp.write_all(content)
+                .and_then(|()| {
+                    if self.is_durable() {
+                        temp.as_file().sync_all()
+                    } else {
+                        Ok(())
+                    }
+                })
                 .map_err(Error::io("cannot store the file"))?;
             format!("\"{}\"", hex::encode(md5::Md5::digest(content)))
         };
@@ -394,7 +420,7 @@ impl Engine {
         file_name: &str,
         incoming: Incoming,
     ) -> Result<FileRecord, Error> {
-        let object = incoming.into_object(&self.objects_dir)?;
+        let object = self.store_object(incoming).await?;
         let path = object.path.clone();
         let inserted = {
             let mut store = self.store.lock();
