@@ -13,8 +13,13 @@ const KEY: &str = "u21-mock-dev-key";
 
 /// The 100,000 files the list measure also uses, as a snapshot for `PUT /_mock/state`.
 pub fn hundred_thousand_files() -> Value {
+    files_snapshot(100_000)
+}
+
+/// `n` files, a third FINISHED, as a snapshot for `PUT /_mock/state` (54,000 make 16 MiB).
+fn files_snapshot(n: u64) -> Value {
     let t0: i64 = 1_700_000_000_000;
-    let files: Vec<_> = (1..=100_000u64)
+    let files: Vec<_> = (1..=n)
         .map(|id| {
             let finished = id % 3 == 0;
             json!({"id": id, "org": "demo", "stream_name": format!("stream-{}", id % 10), "file_name": format!("f{id}.csv"), "md5_hash": null,
@@ -25,7 +30,7 @@ pub fn hundred_thousand_files() -> Value {
                    "successful_count": if finished { 10 } else { 0 }, "failure_count": 0, "failure_code": null, "plan": null})
         })
         .collect();
-    json!({"version": 1, "clock": {"frozen_at_ms": null, "offset_ms": 0}, "timing": "instant", "streams": [], "next_id": 100_001, "files": files, "objects": []})
+    json!({"version": 1, "clock": {"frozen_at_ms": null, "offset_ms": 0}, "timing": "instant", "streams": [], "next_id": n + 1, "files": files, "objects": []})
 }
 
 fn percentile(times: &mut [Duration], p: f64) -> f64 {
@@ -86,7 +91,30 @@ async fn get_latency(server: &Server) -> anyhow::Result<(f64, f64)> {
     Ok((p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3))
 }
 
+/// Peak memory of a fake taking one 16 MiB `PUT /_mock/state`.
+async fn import_memory() -> anyhow::Result<Row> {
+    let server = Server::start(&["--rate-limit", "0"])?;
+    let body = serde_json::to_vec(&files_snapshot(54_000))?;
+    let before = server.peak_rss_mib();
+    let response = reqwest::Client::new()
+        .put(format!("{}/_mock/state", server.base))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == 204, "import: {}", response.status());
+    Ok(Row {
+        measure: format!(
+            "PUT /_mock/state, a {:.1} MiB document (54,000 files): server peak RSS before / after",
+            body.len() as f64 / (1024.0 * 1024.0)
+        ),
+        figure: format!("{before:.1} / {:.1} MiB", server.peak_rss_mib()),
+        target: "not hundreds of MB",
+    })
+}
+
 pub async fn measure() -> anyhow::Result<Vec<Row>> {
+    let import = import_memory().await?;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let data_arg = data.to_string_lossy().into_owned();
@@ -192,6 +220,7 @@ pub async fn measure() -> anyhow::Result<Vec<Row>> {
     anyhow::ensure!(total > 100_000, "the restart kept {total} files");
 
     Ok(vec![
+        import,
         Row {
             measure: "--data-dir, 100,000 files stored: create acknowledged (1,000 in a row)"
                 .into(),
