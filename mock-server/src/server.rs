@@ -487,7 +487,7 @@ impl MockServerBuilder {
     pub async fn start(self) -> MockServer {
         match self.try_start().await {
             Ok(server) => server,
-            Err(err) => panic!("the Unit21 fake could not start: {err}"),
+            Err(err) => panic!("the Unit21 fake could not start: {}", err.detail()),
         }
     }
 

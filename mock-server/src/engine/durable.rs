@@ -221,7 +221,7 @@ impl Durable {
 
 fn refused(dir: &Path, why: String) -> Error {
     Error::Io {
-        context: format!("cannot use {} as the data directory: {why}", dir.display()),
+        context: format!("cannot use {} as the data directory", dir.display()),
         source: std::io::Error::other(why),
     }
 }

@@ -49,7 +49,9 @@ impl Store {
             return (Vec::new(), 0);
         }
         let status_mask: u8 = query.statuses.iter().fold(0, |m, s| m | s.bit());
-        let streams: Vec<u32> = query
+        // A set: a request may name many streams (a 1 MiB body holds 170,000), and each
+        // matching file is checked against all of them.
+        let streams: HashSet<u32> = query
             .stream_names
             .iter()
             .filter_map(|name| self.stream_ids.get(name.as_str()).copied())
