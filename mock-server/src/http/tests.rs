@@ -677,3 +677,164 @@ async fn faults_answer_in_the_routes_own_format_and_are_journalled() {
     assert_eq!(statuses, [&json!(429), &json!(503), &json!(404)]);
     assert_eq!(journal["requests"][0]["headers"]["u21-key"], "****-key");
 }
+
+mod any_input {
+    //! Random bodies at every route: each answer comes in its route's format, and none is a
+    //! 5xx or a panic.
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as Runner, TestRunner};
+
+    use super::*;
+
+    /// The keys the routes read, so random objects reach their checks.
+    const KEYS: &[&str] = &[
+        "stream_name",
+        "file_name",
+        "md5_hash",
+        "statuses",
+        "stream_names",
+        "offset",
+        "limit",
+        "created_after",
+        "created_before",
+        "seconds",
+        "ms",
+        "epoch_ms",
+        "seed",
+        "timing",
+        "status",
+        "failure_code",
+        "successful_count",
+        "org",
+        "content",
+        "content_base64",
+        "process",
+        "version",
+        "files",
+        "objects",
+        "clock",
+        "name",
+        "columns",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            "[ -~]{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "QUEUED",
+                "FINISHED",
+                "manual",
+                "s",
+                "a.csv",
+                "0b7c8a2e-3f4d-4a59-9d7e-1c2b3a4d5e6f"
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..6).prop_map(
+                    |map| Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                ),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = (Vec<u8>, &'static str)> {
+        prop_oneof![
+            json().prop_map(|v| (v.to_string().into_bytes(), "application/json")),
+            prop::collection::vec(any::<u8>(), 0..256).prop_map(|b| (b, "application/json")),
+            prop::collection::vec(any::<u8>(), 0..256)
+                .prop_map(|b| (b, "multipart/form-data; boundary=x")),
+            "[ -~\\r\\n]{0,200}".prop_map(|s| {
+                (
+                    format!("--x\r\n{s}\r\n--x--\r\n").into_bytes(),
+                    "multipart/form-data; boundary=x",
+                )
+            }),
+            prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| (b, "text/plain")),
+        ]
+    }
+
+    const ROUTES: &[(&str, &str)] = &[
+        ("POST", CREATE),
+        ("POST", LIST),
+        ("GET", "/v1/imports/1"),
+        ("POST", "/u21-mock-uploads/"),
+        ("POST", "/u21-mock-uploads/some/key"),
+        ("POST", "/other-bucket/"),
+        ("POST", "/_mock/clock/advance"),
+        ("POST", "/_mock/clock/set"),
+        ("POST", "/_mock/timing"),
+        ("POST", "/_mock/seed"),
+        ("POST", "/_mock/files"),
+        ("POST", "/_mock/files/1/transition"),
+        ("POST", "/_mock/files/1/process"),
+        ("POST", "/_mock/process-queued"),
+        ("PUT", "/_mock/streams"),
+        ("PUT", "/_mock/state"),
+        ("GET", "/_mock/requests"),
+        ("GET", "/_mock/faults"),
+        ("POST", "/_mock/dashboard/upload"),
+        ("GET", "/_mock/dashboard/imports"),
+    ];
+
+    #[test]
+    fn every_route_answers_random_input_in_its_format_without_a_5xx() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = App::new();
+        runtime.block_on(app.create("s", "a.csv"));
+        let mut runner = TestRunner::new(Runner {
+            cases: 1500,
+            failure_persistence: None,
+            ..Runner::default()
+        });
+        let strategy = (0..ROUTES.len(), body(), any::<bool>());
+        runner
+            .run(&strategy, |(route, (bytes, content_type), with_key)| {
+                let (method, path) = ROUTES[route];
+                let mut request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("host", "localhost")
+                    .header("content-type", content_type);
+                if with_key {
+                    request = request.header("u21-key", KEY);
+                }
+                let request = request.body(Body::from(bytes)).unwrap();
+                let answer = runtime.block_on(app.send(request));
+                prop_assert!(
+                    answer.status.as_u16() < 500,
+                    "{method} {path} ({content_type}): {} {}",
+                    answer.status,
+                    answer.body
+                );
+                let content_type = answer
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let s3 = !path.starts_with("/v1") && !path.starts_with("/_mock");
+                if s3 && !answer.status.is_success() && answer.status != 303 {
+                    prop_assert_eq!(content_type, "application/xml", "{} {}", method, path);
+                } else if !s3 && path != "/_mock/dashboard/imports" {
+                    prop_assert!(
+                        content_type.starts_with("application/json") || answer.status == 204,
+                        "{method} {path}: {} answered {content_type:?}",
+                        answer.status
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}
