@@ -347,6 +347,9 @@ impl Engine {
         let (job, replaced, staged) = {
             let mut store = self.store.lock();
             let (job, replaced) = store.object_landed(key, object, now_ms, timing);
+            // Opened now, under the lock: a second upload to the key may replace and delete
+            // this object's file at once, and the reader must still read these bytes.
+            let job = job.map(Reading::open);
             (job, replaced, self.stage(&mut store, Vec::new()))
         };
         if let Err(err) = self.acknowledged(staged).await {
@@ -454,7 +457,7 @@ impl Engine {
         let now_ms = self.clock.now_millis();
         let (job, staged) = {
             let mut store = self.store.lock();
-            let job = store.start_processing(id, now_ms, timing)?;
+            let job = Reading::open(store.start_processing(id, now_ms, timing)?);
             (job, self.stage(&mut store, Vec::new()))
         };
         self.acknowledged(staged).await?;
@@ -519,19 +522,19 @@ impl Engine {
 
     /// Reads a landed object on the blocking pool. The outcome is delivered even if the reader
     /// panics, so nobody waits for it forever.
-    fn spawn_processing(&self, job: ProcessingJob) {
+    fn spawn_processing(&self, reading: Reading) {
+        let Reading { job, file } = reading;
         let check =
             StreamCheck::from_config(stream_for(&self.streams.read(), &job.org, &job.stream));
         tokio::spawn(async move {
             let ProcessingJob {
                 id,
                 file_type,
-                object,
                 outcome,
                 ..
             } = job;
             let result = tokio::task::spawn_blocking(move || {
-                processing::process(&object, &file_type, &check)
+                processing::process_file(file, &file_type, &check)
             })
             .await
             .unwrap_or_else(|err| {
@@ -772,15 +775,16 @@ impl Engine {
         let (store, jobs) = Store::import(parts.contents)
             .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
         let new_paths = store.object_paths();
-        let (replaced, staged) = {
+        let (replaced, jobs, staged) = {
             let mut current = self.store.lock();
             let replaced = std::mem::replace(&mut *current, store);
+            let jobs: Vec<Reading> = jobs.into_iter().map(Reading::open).collect();
             self.clock.restore(parts.clock.0, parts.clock.1);
             *self.timing.lock() = parts.timing;
             *self.streams.write() = parts.streams;
             let mut change = current.whole();
             change.meta.extend(self.settings_rows());
-            (replaced, self.send(change))
+            (replaced, jobs, self.send(change))
         };
         let old_paths = replaced.object_paths();
         if let Err(err) = self.acknowledged(staged).await {
@@ -867,6 +871,7 @@ impl Engine {
         match reread {
             Ok(((reloaded, jobs), settings)) => {
                 *store = reloaded;
+                let jobs: Vec<Reading> = jobs.into_iter().map(Reading::open).collect();
                 self.clock.restore(settings.clock.0, settings.clock.1);
                 if let Some(timing) = settings.timing {
                     *self.timing.lock() = timing;
@@ -933,7 +938,7 @@ impl Engine {
         }
         self.durable = Some(opened.durable);
         for job in jobs {
-            self.spawn_processing(job);
+            self.spawn_processing(Reading::open(job));
         }
         remove_all_in(&self.incoming_dir, |name| name.starts_with("upload-"))
             .await
@@ -973,6 +978,19 @@ async fn remove_file_quietly(path: &Path) {
         if err.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(%err, path = %path.display(), "could not remove a file");
         }
+    }
+}
+
+/// A file to read, with its object's file opened when the file was queued.
+struct Reading {
+    job: ProcessingJob,
+    file: std::io::Result<std::fs::File>,
+}
+
+impl Reading {
+    fn open(job: ProcessingJob) -> Reading {
+        let file = std::fs::File::open(&job.object);
+        Reading { job, file }
     }
 }
 

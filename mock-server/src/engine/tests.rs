@@ -110,3 +110,36 @@ async fn every_acknowledged_change_is_on_disk_when_it_returns() {
     assert_eq!(settings.timing, Some(Timing::Manual));
     assert_eq!(settings.clock.0, Some(T0_MS as i64 + 5000));
 }
+
+/// The second of two uploads to one key replaces the object and deletes its file; the first
+/// upload's file is read from the bytes it landed with, whenever its reader gets to run.
+#[tokio::test]
+async fn a_second_upload_to_a_key_cannot_take_the_first_files_bytes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        timing: Timing::Instant,
+        ..Config::default()
+    };
+    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
+    let mut engine =
+        Engine::new(config, clock, "http://localhost".into(), dir.path(), false).unwrap();
+    engine.load(true).await.unwrap();
+    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    // No await between the two: the first reader has not started when the second lands.
+    let first = engine.land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n3\n"));
+    let first = futures_util::FutureExt::now_or_never(first);
+    assert!(
+        matches!(first, Some(Ok(()))),
+        "the first upload lands at once"
+    );
+    engine
+        .land_object(&file.s3_key, incoming(&engine, b"a\n1\n"))
+        .await
+        .unwrap();
+    let read = engine.file(file.id).await.unwrap();
+    assert_eq!(
+        (read.status, read.failure_code, read.successful_count),
+        (Status::FINISHED, None, 3),
+        "read from the first upload's bytes"
+    );
+}

@@ -12,6 +12,7 @@ mod schema;
 
 use std::fs::File;
 use std::io::BufReader;
+#[cfg(test)]
 use std::path::Path;
 
 use crate::config::StreamConfig;
@@ -61,16 +62,27 @@ impl StreamCheck {
 }
 
 /// Processes the object at `path` as a file of `file_type` for a stream expecting `check`.
+#[cfg(test)]
 pub fn process(path: &Path, file_type: &FileType, check: &StreamCheck) -> Outcome {
+    process_file(File::open(path), file_type, check)
+}
+
+/// Processes an object opened when its file was queued (an open file outlives a second upload
+/// replacing the object) as a file of `file_type` for a stream expecting `check`.
+pub fn process_file(
+    file: std::io::Result<File>,
+    file_type: &FileType,
+    check: &StreamCheck,
+) -> Outcome {
     let schema = match check {
         StreamCheck::NotConfigured => return Outcome::Failed(FailureCode::StreamNotConfigured),
         StreamCheck::Any => None,
         StreamCheck::Schema(schema) => Some(schema),
     };
-    let file = match File::open(path) {
+    let file = match file {
         Ok(file) => file,
         Err(err) => {
-            tracing::error!(%err, path = %path.display(), "cannot open stored object");
+            tracing::error!(%err, "cannot open stored object");
             return Outcome::Failed(FailureCode::Unknown);
         }
     };

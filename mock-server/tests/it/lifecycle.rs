@@ -300,3 +300,38 @@ async fn a_second_upload_to_the_same_form_replaces_the_object_but_not_the_import
         first
     );
 }
+
+/// A client retrying an upload after a timeout sends the same form twice, at once: the second
+/// upload replaces the object, and the first file's reading must not lose its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_of_one_form_at_once_never_fail_the_file() {
+    let server = MockServer::builder().timing(Timing::Instant).start().await;
+    let mut files = Vec::new();
+    for i in 0..60 {
+        files.push(create(&server, "s", &format!("twice-{i}.csv")).await);
+    }
+    let body = "a,b\n".to_owned() + &"1,2\n".repeat(20_000);
+    let mut uploads = Vec::new();
+    for created in &files {
+        for _ in 0..2 {
+            let created = created.clone();
+            let body = body.clone();
+            uploads.push(tokio::spawn(async move {
+                upload(&created, body, "f.csv").await.status().as_u16()
+            }));
+        }
+    }
+    for upload in uploads {
+        assert_eq!(upload.await.unwrap(), 204);
+    }
+    server.files().settle().await;
+    for created in &files {
+        let id: u64 = created["file_id"].as_str().unwrap().parse().unwrap();
+        let file = server.files().get(id).await.unwrap();
+        assert_eq!(
+            (file.status, file.failure_code, file.successful_count),
+            (u21_mock::model::Status::FINISHED, None, 20_000),
+            "file {id}"
+        );
+    }
+}
