@@ -297,6 +297,46 @@ mod tests {
     }
 
     #[test]
+    fn a_jsonl_line_over_the_record_bound_fails_alone_and_is_skipped_unread() {
+        let max = json_file::MAX_RECORD_BYTES;
+        let long = format!("{{\"note\":\"{}\"}}\n", "x".repeat(2 * max));
+        let exact = format!("{{\"note\":\"{}\"}}\n", "y".repeat(max - 11));
+        assert_eq!(
+            exact.len(),
+            max + 1,
+            "a record of exactly the bound, and its newline"
+        );
+        let body = format!("{{\"id\":1}}\n{long}{exact}{{\"id\":2}}\n");
+        assert_eq!(
+            run("a.jsonl", body.as_bytes(), &StreamCheck::Any),
+            finished(3, 1)
+        );
+        // The bound holds without a newline at the end too.
+        let tail = format!("{{\"id\":1}}\n{}", "z".repeat(2 * max));
+        assert_eq!(
+            run("b.jsonl", tail.as_bytes(), &StreamCheck::Any),
+            finished(1, 1)
+        );
+    }
+
+    #[test]
+    fn a_json_item_over_the_record_bound_fails_the_file() {
+        let max = json_file::MAX_RECORD_BYTES;
+        let body = format!("[{{\"id\":1}},{{\"note\":\"{}\"}}]", "x".repeat(2 * max));
+        assert_eq!(
+            run("a.json", body.as_bytes(), &StreamCheck::Any),
+            Outcome::Failed(FailureCode::UnparseableFile)
+        );
+        // Many items, each under the bound, whatever the file's size.
+        let item = format!("{{\"note\":\"{}\"}}", "y".repeat(max / 2));
+        let body = format!("[{}]", vec![item; 5].join(","));
+        assert_eq!(
+            run("b.json", body.as_bytes(), &StreamCheck::Any),
+            finished(5, 0)
+        );
+    }
+
+    #[test]
     fn an_unconfigured_stream_fails_without_reading() {
         assert_eq!(
             process(
