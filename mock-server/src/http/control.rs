@@ -44,11 +44,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/_mock/requests", get(requests).delete(clear_requests))
         .route(
             "/_mock/state",
+            // A snapshot carries every file and, inline, every object: far over axum's 2 MB
+            // default, yet still bounded (by `import_state`).
             get(export_state)
                 .put(import_state)
-                // A snapshot carries every file and, inline, every object: far over the 2 MB
-                // default, yet still bounded.
-                .layer(axum::extract::DefaultBodyLimit::max(SNAPSHOT_LIMIT)),
+                .layer(axum::extract::DefaultBodyLimit::disable()),
         )
 }
 
@@ -323,8 +323,31 @@ async fn export_state(State(state): State<AppState>) -> Result<Json<Value>, ApiE
 /// `PUT /_mock/state`: replace the whole state with an exported one.
 async fn import_state(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
+    let too_large = || {
+        ApiError::payload_too_large()
+            .saying(format!("a snapshot is at most {SNAPSHOT_LIMIT} bytes"))
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > SNAPSHOT_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(request.into_body(), SNAPSHOT_LIMIT)
+        .await
+        .map_err(|err| {
+            let over = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if over {
+                too_large()
+            } else {
+                ApiError::bad_request("the snapshot could not be read")
+            }
+        })?;
     state.import_bytes(&body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
