@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use serde_json::{Map, Value};
 
-use super::support::ApiError;
+use super::support::{read_bounded, ApiError, BodyError};
 
 /// Unit21 asks for POST bodies under 1 MB; the fake accepts up to 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -19,23 +19,11 @@ pub(crate) async fn read_object(
     body: Body,
     empty_is_object: bool,
 ) -> Result<Fields, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::payload_too_large());
-    }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    let bytes = read_bounded(headers, body, MAX_BODY_BYTES)
         .await
-        .map_err(|err| {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError::payload_too_large()
-            } else {
-                ApiError::bad_request("The request body could not be read")
-            }
+        .map_err(|err| match err {
+            BodyError::TooLarge => ApiError::payload_too_large(),
+            BodyError::Unreadable => ApiError::bad_request("The request body could not be read"),
         })?;
     if bytes.is_empty() && empty_is_object {
         return Ok(Fields::new());

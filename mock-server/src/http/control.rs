@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::support::{ApiError, Id, JsonBody};
+use super::support::{read_bounded, ApiError, BodyError, Id, JsonBody};
 use super::AppState;
 use crate::config::{StreamConfig, Timing};
 use crate::engine::{ClockReading, Fault, JournalQuery, Transition};
@@ -325,28 +325,13 @@ async fn import_state(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
-    let too_large = || {
-        ApiError::payload_too_large()
-            .saying(format!("a snapshot is at most {SNAPSHOT_LIMIT} bytes"))
-    };
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > SNAPSHOT_LIMIT as u64) {
-        return Err(too_large());
-    }
-    let body = axum::body::to_bytes(request.into_body(), SNAPSHOT_LIMIT)
+    let (parts, body) = request.into_parts();
+    let body = read_bounded(&parts.headers, body, SNAPSHOT_LIMIT)
         .await
-        .map_err(|err| {
-            let over = std::error::Error::source(&err)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if over {
-                too_large()
-            } else {
-                ApiError::bad_request("the snapshot could not be read")
-            }
+        .map_err(|err| match err {
+            BodyError::TooLarge => ApiError::payload_too_large()
+                .saying(format!("a snapshot is at most {SNAPSHOT_LIMIT} bytes")),
+            BodyError::Unreadable => ApiError::bad_request("the snapshot could not be read"),
         })?;
     state.import_bytes(&body).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -222,6 +222,39 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody
     }
 }
 
+/// Why a body could not be read whole.
+pub(crate) enum BodyError {
+    /// Its `Content-Length`, or what it sent, is over the bound.
+    TooLarge,
+    /// It broke off.
+    Unreadable,
+}
+
+/// Reads a whole request body of at most `limit` bytes, refusing a longer one on its
+/// `Content-Length` before reading and while reading.
+pub(crate) async fn read_bounded(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, BodyError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let over = std::error::Error::source(&err)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over {
+            BodyError::TooLarge
+        } else {
+            BodyError::Unreadable
+        }
+    })
+}
+
 /// How much of a request the fake reads before sending a refusal; past it, the connection
 /// simply closes after the answer.
 pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
