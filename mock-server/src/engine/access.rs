@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Permission};
 
@@ -90,12 +91,13 @@ impl Keys {
         route: Option<Route>,
         permission: Permission,
         now_ms: i64,
+        real: Instant,
     ) -> Result<Caller, Denied> {
         let entry = key
             .filter(|k| !k.is_empty())
             .and_then(|k| self.0.get(k))
             .ok_or(Denied::Unauthorized)?;
-        let rate = match limiter.check(entry.index, route, now_ms) {
+        let rate = match limiter.check(entry.index, route, now_ms, real) {
             Decision::Unlimited => None,
             Decision::Allowed(info) => Some(info),
             Decision::Refused(info) => return Err(Denied::RateLimited(info)),
@@ -122,6 +124,8 @@ pub(crate) struct RateLimiter {
 struct Window {
     second: i64,
     count: u32,
+    /// When (in real time) a call was first refused in this window.
+    full_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -139,8 +143,20 @@ impl RateLimiter {
         }
     }
 
-    /// Counts a call by key number `key` to `route` (`None` when all routes share one bucket).
-    pub fn check(&mut self, key: usize, route: Option<Route>, now_ms: i64) -> Decision {
+    /// Counts a call by key number `key` to `route` (`None` when all routes share one bucket),
+    /// at `now_ms` on the fake's clock and `real` on the machine's.
+    ///
+    /// A window is the clock's second. A frozen clock's second never ends by itself, and a
+    /// client over the limit would be refused forever; so a full window also ends one real
+    /// second after its first refusal. A client that waits as `X-RateLimit-Reset` says (one
+    /// second) then finds room, and calls made at once after a refusal are still refused.
+    pub fn check(
+        &mut self,
+        key: usize,
+        route: Option<Route>,
+        now_ms: i64,
+        real: Instant,
+    ) -> Decision {
         if self.per_second == 0 {
             return Decision::Unlimited;
         }
@@ -150,12 +166,21 @@ impl RateLimiter {
         }
         let second = now_ms.div_euclid(1000);
         let window = &mut self.windows[key][route.map_or(Route::COUNT, |r| r as usize)];
-        if window.second != second {
-            *window = Window { second, count: 0 };
+        let waited_out = window
+            .full_since
+            .is_some_and(|since| real.saturating_duration_since(since) >= Duration::from_secs(1));
+        if window.second != second || waited_out {
+            *window = Window {
+                second,
+                count: 0,
+                full_since: None,
+            };
         }
         let allowed = window.count < self.per_second;
         if allowed {
             window.count += 1;
+        } else {
+            window.full_since.get_or_insert(real);
         }
         let info = RateInfo {
             limit: self.per_second,
@@ -174,6 +199,11 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    fn t0() -> Instant {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *START.get_or_init(Instant::now)
+    }
+
     fn remaining(d: &Decision) -> (bool, String) {
         match d {
             Decision::Allowed(i) => (true, i.remaining.to_string()),
@@ -186,30 +216,30 @@ mod tests {
     fn windows_are_per_key_route_and_second() {
         let mut limiter = RateLimiter::new(2, 2);
         assert_eq!(
-            remaining(&limiter.check(0, Some(Route::Get), 1000)),
+            remaining(&limiter.check(0, Some(Route::Get), 1000, t0())),
             (true, "1".into())
         );
         assert_eq!(
-            remaining(&limiter.check(0, Some(Route::Get), 1999)),
+            remaining(&limiter.check(0, Some(Route::Get), 1999, t0())),
             (true, "0".into())
         );
         assert_eq!(
-            remaining(&limiter.check(0, Some(Route::Get), 1500)),
+            remaining(&limiter.check(0, Some(Route::Get), 1500, t0())),
             (false, "0".into())
         );
         assert_eq!(
-            remaining(&limiter.check(0, Some(Route::List), 1500)),
+            remaining(&limiter.check(0, Some(Route::List), 1500, t0())),
             (true, "1".into())
         );
         assert_eq!(
-            remaining(&limiter.check(1, Some(Route::Get), 1500)),
+            remaining(&limiter.check(1, Some(Route::Get), 1500, t0())),
             (true, "1".into())
         );
         assert_eq!(
-            remaining(&limiter.check(0, Some(Route::Get), 2000)),
+            remaining(&limiter.check(0, Some(Route::Get), 2000, t0())),
             (true, "1".into())
         );
-        match limiter.check(0, Some(Route::Create), 2000) {
+        match limiter.check(0, Some(Route::Create), 2000, t0()) {
             Decision::Allowed(i) => assert_eq!(i.reset, 3),
             _ => panic!("allowed"),
         }
@@ -218,14 +248,48 @@ mod tests {
     #[test]
     fn one_bucket_per_key_is_a_switch_away() {
         let mut limiter = RateLimiter::new(1, 1);
-        assert!(matches!(limiter.check(0, None, 0), Decision::Allowed(_)));
-        assert!(matches!(limiter.check(0, None, 0), Decision::Refused(_)));
+        assert!(matches!(
+            limiter.check(0, None, 0, t0()),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            limiter.check(0, None, 0, t0()),
+            Decision::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn on_a_frozen_second_a_full_window_ends_a_real_second_after_its_first_refusal() {
+        let mut limiter = RateLimiter::new(1, 1);
+        let frozen_ms = 1_700_000_000_000;
+        let at = |ms: u64| t0() + Duration::from_millis(ms);
+        assert!(matches!(
+            limiter.check(0, None, frozen_ms, at(0)),
+            Decision::Allowed(_)
+        ));
+        match limiter.check(0, None, frozen_ms, at(100)) {
+            Decision::Refused(info) => assert_eq!(info.reset, frozen_ms / 1000 + 1),
+            _ => panic!("refused within the window"),
+        }
+        // Still refused just before a real second has passed since that refusal.
+        assert!(matches!(
+            limiter.check(0, None, frozen_ms, at(1099)),
+            Decision::Refused(_)
+        ));
+        assert!(matches!(
+            limiter.check(0, None, frozen_ms, at(1100)),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            limiter.check(0, None, frozen_ms, at(1200)),
+            Decision::Refused(_)
+        ));
     }
 
     #[test]
     fn zero_turns_the_limit_off() {
         assert!(matches!(
-            RateLimiter::new(0, 1).check(0, None, 0),
+            RateLimiter::new(0, 1).check(0, None, 0, t0()),
             Decision::Unlimited
         ));
     }

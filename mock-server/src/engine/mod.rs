@@ -220,6 +220,7 @@ impl Engine {
             bucket,
             permission,
             now_ms,
+            std::time::Instant::now(),
         )
     }
 
@@ -922,9 +923,10 @@ impl Engine {
             source: std::io::Error::other(message),
         })?;
         let settings = opened.settings;
-        let stored_timing = settings.timing;
+        // Settings are written at a directory's first start: a directory without them is new.
+        let written_before = settings.timing.is_some();
         *self.store.lock() = store;
-        if settings.timing.is_some() {
+        if written_before {
             // A directory written before holds the clock as it was left.
             self.clock.restore(settings.clock.0, settings.clock.1);
         }
@@ -952,7 +954,7 @@ impl Engine {
         .map_err(Error::io(context))?;
         // What is in force now is what the directory holds from here on (nothing to write
         // when it is what the directory held).
-        if keep_stored_settings && stored_timing.is_some() {
+        if keep_stored_settings && written_before {
             return Ok(());
         }
         self.save_settings().await
