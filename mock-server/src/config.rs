@@ -51,8 +51,9 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Uploads streaming at once (each holds two threads while its file streams); past it, S3's
-    /// 503 `SlowDown`.
+    /// Uploads streaming at once (each holds two threads while its file's bytes flow; one that
+    /// stalls gives them back); a new upload waits up to a second for one, then gets S3's 503
+    /// `SlowDown`.
     pub concurrent_uploads: usize,
     /// Seconds an upload's file may go without a byte before it is cut with S3's
     /// `RequestTimeout`.

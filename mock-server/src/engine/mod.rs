@@ -333,9 +333,12 @@ impl Engine {
             .tempfile_in(&self.incoming_dir)
     }
 
-    /// One of the `limits.concurrent_uploads` slots, if one is free.
-    pub fn upload_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.upload_slots.try_acquire().ok()
+    /// One of the `limits.concurrent_uploads` slots, when one is free.
+    pub async fn upload_slot_wait(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.upload_slots
+            .acquire()
+            .await
+            .expect("the upload slots are never closed")
     }
 
     /// Stores a received upload under `key`: the import waiting for it becomes QUEUED and is

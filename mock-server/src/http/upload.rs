@@ -36,6 +36,10 @@ const PART_OVERHEAD_BYTES: u64 = 64;
 const MAX_TAIL_BYTES: u64 = MAX_PRE_DATA_BYTES + 64 * 1024;
 /// Per upload: 200 concurrent uploads hold 200 of these, so it stays small.
 const WRITE_BUFFER: usize = 256 * 1024;
+/// A file part that sends nothing this long gives its threads and slot back until it does.
+const STALL: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long a new upload waits for a slot before S3's SlowDown.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
 pub(crate) async fn post_to_object(
@@ -222,67 +226,105 @@ pub(crate) async fn stream_to_disk(
     min: u64,
     max: u64,
 ) -> Result<Incoming, S3Error> {
-    // Each upload holds two threads while its file streams: past the limit, S3's SlowDown
-    // (clients retry it) rather than a pool of threads held by stalled clients.
-    let _slot = state.upload_slot().ok_or_else(S3Error::slow_down)?;
+    // Each upload streaming its file holds two threads and a slot. A client that stops
+    // sending gives both back after `STALL` (its hash and its file wait in memory), and takes
+    // a slot again when it sends more: stalled clients cannot crowd out the others. A new
+    // upload waits a moment for a slot, then gets S3's SlowDown (clients retry it).
+    let mut slot = Some(
+        tokio::time::timeout(SLOT_WAIT, state.upload_slot_wait())
+            .await
+            .map_err(|_| S3Error::slow_down())?,
+    );
     let idle = std::time::Duration::try_from_secs_f64(state.config().limits.upload_idle_secs)
         .unwrap_or(std::time::Duration::from_secs(20));
     let temp = state.incoming_file().map_err(S3Error::internal)?;
-    let (file, temp) = temp.into_parts();
-    // Only a persistent store outlives the process, so only it pays for an fsync.
-    let durable = state.is_durable();
-    let (to_hasher, hashed) = pipe(|chunks| {
-        let mut md5 = Md5::new();
-        chunks.for_each(|chunk| md5.update(&chunk));
-        Ok(hex::encode(md5.finalize()))
-    });
-    let (to_writer, written) = pipe(move |chunks| {
-        let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        for chunk in chunks {
-            writer.write_all(&chunk)?;
-        }
-        let file = writer.into_inner().map_err(|err| err.into_error())?;
-        if durable {
-            file.sync_all()?;
-        }
-        Ok(())
-    });
+    let (mut file, temp) = temp.into_parts();
+    let mut md5 = Md5::new();
     let mut size = 0u64;
+    let mut pending: Option<Bytes> = None;
+    let mut ended = false;
     loop {
-        let next = tokio::time::timeout(idle, part.chunk())
-            .await
-            .map_err(|_| S3Error::request_timeout())?;
-        let Some(chunk) = next.map_err(|_| S3Error::malformed_post())? else {
-            break;
-        };
-        size += chunk.len() as u64;
-        if size > max {
-            // Stop at once: the rest is not stored. Dropping the senders ends
-            // both threads, and dropping `temp` deletes what was written.
-            return Err(S3Error::entity_too_large(size, max));
+        // One run of data: both workers fed until the body ends or stalls.
+        let (to_hasher, hashed) = pipe(move |chunks| {
+            chunks.for_each(|chunk| md5.update(&chunk));
+            Ok(md5)
+        });
+        let (to_writer, written) = pipe(move |chunks| {
+            let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            for chunk in chunks {
+                writer.write_all(&chunk)?;
+            }
+            writer.into_inner().map_err(|err| err.into_error())
+        });
+        let mut next = pending.take();
+        loop {
+            let Some(chunk) = next.take() else {
+                if ended {
+                    break;
+                }
+                match tokio::time::timeout(STALL, part.chunk()).await {
+                    // Stalled: the workers go, the data so far is kept.
+                    Err(_) => break,
+                    Ok(Ok(Some(chunk))) => next = Some(chunk),
+                    Ok(Ok(None)) => ended = true,
+                    Ok(Err(_)) => return Err(S3Error::malformed_post()),
+                }
+                continue;
+            };
+            size += chunk.len() as u64;
+            if size > max {
+                // Stop at once: the rest is not stored. Dropping the senders ends
+                // both threads, and dropping `temp` deletes what was written.
+                return Err(S3Error::entity_too_large(size, max));
+            }
+            let sent = to_hasher.send(chunk.clone()).await.is_ok();
+            if !sent || to_writer.send(chunk).await.is_err() {
+                // A thread stopped early: only a failed write does that, and it says why
+                // below.
+                ended = true;
+                break;
+            }
         }
-        let sent = to_hasher.send(chunk.clone()).await.is_ok();
-        if !sent || to_writer.send(chunk).await.is_err() {
-            // A thread stopped early: only a failed write does that, and it says why below.
+        drop((to_hasher, to_writer));
+        file = written
+            .await
+            .map_err(S3Error::internal)?
+            .map_err(S3Error::internal)?;
+        md5 = hashed
+            .await
+            .map_err(S3Error::internal)?
+            .map_err(S3Error::internal)?;
+        if ended {
             break;
+        }
+        // Stalled: nothing held but memory until the client sends again (or times out).
+        drop(slot.take());
+        let rest = idle.saturating_sub(STALL);
+        match tokio::time::timeout(rest, part.chunk()).await {
+            Err(_) => return Err(S3Error::request_timeout()),
+            Ok(Ok(Some(chunk))) => pending = Some(chunk),
+            Ok(Ok(None)) => ended = true,
+            Ok(Err(_)) => return Err(S3Error::malformed_post()),
+        }
+        if !ended {
+            slot = Some(state.upload_slot_wait().await);
         }
     }
-    drop((to_hasher, to_writer));
-    written
-        .await
-        .map_err(S3Error::internal)?
-        .map_err(S3Error::internal)?;
-    let md5 = hashed
-        .await
-        .map_err(S3Error::internal)?
-        .map_err(S3Error::internal)?;
+    // Only a persistent store outlives the process, so only it pays for an fsync.
+    if state.is_durable() {
+        let synced = tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(S3Error::internal)?;
+        synced.map_err(S3Error::internal)?;
+    }
+    drop(slot);
     if size < min {
         return Err(S3Error::entity_too_small(size, min));
     }
     Ok(Incoming {
         temp,
         size,
-        etag: format!("\"{md5}\""),
+        etag: format!("\"{}\"", hex::encode(md5.finalize())),
     })
 }
 
