@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Hostile input against a release u21-mock, one fresh server per case: each line prints
+what the server answered and its peak resident memory (VmHWM). It measures; it does not
+pass or fail.
+
+    cargo build --release -p u21-mock --bin u21-mock
+    python3 bench/scripts/abuse.py target/release/u21-mock
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+MB = 1024 * 1024
+KEY = "u21-mock-dev-key"
+
+
+class Fake:
+    def __init__(self, binary, *args):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--listen", f"127.0.0.1:{self.port}", "--rate-limit", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.proc.stdout.readline()
+
+    def rss(self):
+        status = open(f"/proc/{self.proc.pid}/status").read()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def create(self, name):
+        request = urllib.request.Request(
+            self.url("/v1/imports/pre-signed-url/create"),
+            data=json.dumps({"stream_name": "s", "file_name": name}).encode(),
+            headers={"content-type": "application/json", "u21-key": KEY},
+        )
+        return json.load(urllib.request.urlopen(request))
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raw(fake, head, chunks=()):
+    """Sends a request head and body chunks; returns the status line answered."""
+    s = socket.create_connection(("127.0.0.1", fake.port))
+    s.settimeout(60)
+    s.sendall(head)
+    try:
+        for chunk in chunks:
+            s.sendall(chunk)
+    except OSError:
+        pass  # the fake answered and closed: what a bound does
+    try:
+        line = s.recv(200).decode(errors="replace").split("\r\n")[0]
+    except OSError as err:
+        line = str(err)
+    s.close()
+    return line
+
+
+def form(created, content, boundary="XB"):
+    parts = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in created["form_fields"].items()
+    )
+    head = parts + (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.csv"\r\n\r\n'
+    )
+    return head.encode() + content, f"\r\n--{boundary}--\r\n".encode()
+
+
+def upload_head(length, boundary="XB"):
+    return (
+        f"POST /u21-mock-uploads/ HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def case(binary, title, run, *args):
+    fake = Fake(binary, *args)
+    try:
+        answer = run(fake)
+        print(f"{title}: {answer}; peak RSS {fake.rss():.1f} MiB")
+    finally:
+        fake.stop()
+
+
+def preamble(fake):
+    return raw(fake, upload_head(300 * MB + 10), (b"p" * MB for _ in range(300)))
+
+
+def part_header(fake):
+    head = upload_head(300 * MB + 100) + b'--XB\r\nContent-Disposition: form-data; name="key"\r\nX-Long: '
+    return raw(fake, head, (b"h" * MB for _ in range(300)))
+
+
+def journal(fake):
+    body = b"[" + b"0," * (32 * 1024 - 1) + b"0]"
+    for _ in range(1000):
+        raw(
+            fake,
+            b"POST /v1/imports/list HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body,
+        )
+    urllib.request.urlopen(fake.url("/_mock/requests")).read()
+    return "1,000 keyless 64 KiB bodies, then the journal read"
+
+
+def snapshot_zeros(fake):
+    body = b"[" + b"0," * (8 * MB - 1) + b"0]"
+    head = (
+        b"PUT /_mock/state HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    return raw(fake, head + body)
+
+
+def long_record(fake):
+    created = fake.create("big.jsonl")
+    content = b'{"id":1}\n{"note":"' + b"x" * (250 * MB) + b'"}\n{"id":2}\n'
+    body, tail = form(created, b"")
+    status = raw(fake, upload_head(len(body) + len(content) + len(tail)), (body, content, tail))
+    file = None
+    for _ in range(600):  # processing is on the fake's own schedule: poll its answer
+        request = urllib.request.Request(fake.url("/v1/imports/1"), headers={"u21-key": KEY})
+        file = json.load(urllib.request.urlopen(request))
+        if file["status"] in ("FINISHED", "FAILED"):
+            break
+        time.sleep(0.1)
+    return f"{status}; then {file['status']} with {file['successful_count']} ok, {file['failure_count']} failed"
+
+
+def stalled_uploads(fake):
+    stalled = []
+    for i in range(300):
+        body, _ = form(fake.create(f"slow{i}.csv"), b"a,b\n1,2\n")
+        s = socket.create_connection(("127.0.0.1", fake.port))
+        s.sendall(upload_head(len(body) + 1000) + body)
+        stalled.append(s)
+    time.sleep(1)  # the stalled clients' own silence
+    body, tail = form(fake.create("normal.csv"), b"a,b\n1,2\n")
+    started = time.time()
+    line = raw(fake, upload_head(len(body) + len(tail)) + body + tail)
+    took = (time.time() - started) * 1000
+    return f"300 uploads stalled mid-file; a normal upload answered {line!r} in {took:.0f} ms"
+
+
+def half_sent_lines(fake):
+    lines = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", fake.port))
+        s.sendall(b"GET /v1/imp")
+        lines.append(s)
+    started = time.time()
+    status = urllib.request.urlopen(fake.url("/_mock/health")).status
+    return f"300 half-sent request lines; a health check answered {status} in {(time.time() - started) * 1000:.0f} ms"
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/u21-mock"
+    case(binary, "300 MB multipart preamble", preamble)
+    case(binary, "300 MB part header", part_header)
+    case(binary, "journal flood without a key", journal)
+    case(binary, "PUT /_mock/state of 16 MiB [0,0,…]", snapshot_zeros)
+    case(binary, "a 250 MB JSONL record", long_record, "--timing", "instant")
+    case(binary, "stalled uploads", stalled_uploads, "--timing", "instant")
+    case(binary, "slow request lines", half_sent_lines)
+
+
+if __name__ == "__main__":
+    main()
