@@ -260,8 +260,8 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// Starts the binary on `data_dir` expecting it to refuse: its exit code and stderr.
-fn refused_start(data_dir: &Path) -> (i32, String) {
+/// Starts the binary on `data_dir`, which it must refuse (exit code 1): what it said.
+fn refused_start(data_dir: &Path) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -269,10 +269,9 @@ fn refused_start(data_dir: &Path) -> (i32, String) {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,8 +279,7 @@ async fn a_second_fake_on_the_same_directory_is_refused_and_named_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let first = start(dir.path(), "instant");
     let created = create(&first, "a.csv").await;
-    let (code, stderr) = refused_start(dir.path());
-    assert_eq!(code, 1, "{stderr}");
+    let stderr = refused_start(dir.path());
     assert!(
         stderr.contains("another u21-mock is using it")
             && stderr.contains(&format!("pid {}", first.child.id())),
@@ -300,8 +298,7 @@ fn a_directory_that_is_not_the_fakes_is_refused_and_left_alone() {
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
     std::fs::create_dir(dir.path().join("objects")).unwrap();
     std::fs::write(dir.path().join("objects/keep-me"), "also mine").unwrap();
-    let (code, stderr) = refused_start(dir.path());
-    assert_eq!(code, 1, "{stderr}");
+    let stderr = refused_start(dir.path());
     assert!(
         stderr.contains("is not a u21-mock data directory"),
         "{stderr}"
@@ -321,8 +318,7 @@ async fn a_missing_database_is_an_error_not_an_empty_start() {
     create(&server, "a.csv").await;
     server.kill();
     std::fs::remove_file(dir.path().join("state.sqlite")).unwrap();
-    let (code, stderr) = refused_start(dir.path());
-    assert_eq!(code, 1, "{stderr}");
+    let stderr = refused_start(dir.path());
     assert!(stderr.contains("state.sqlite is missing"), "{stderr}");
 }
 
@@ -366,8 +362,7 @@ async fn invalid_stored_data_is_refused_with_the_row_named() {
     db.execute("UPDATE files SET status = 'DONE' WHERE id = 2", [])
         .unwrap();
     drop(db);
-    let (code, stderr) = refused_start(dir.path());
-    assert_eq!(code, 1, "{stderr}");
+    let stderr = refused_start(dir.path());
     assert!(stderr.contains("file 2: status 'DONE'"), "{stderr}");
 }
 
