@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::{to_millis, LATEST_MS};
 use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
+use crate::engine::scratch::ScratchDir;
 use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, StoredObject, Transition};
 use crate::error::Error;
 use crate::model::FileRecord;
@@ -34,7 +35,7 @@ pub struct MockServer {
     address: SocketAddr,
     api_key: String,
     shutdown: Option<oneshot::Sender<()>>,
-    _data_dir: Option<tempfile::TempDir>,
+    _data_dir: Option<ScratchDir>,
 }
 
 impl MockServer {
@@ -511,11 +512,15 @@ impl MockServerBuilder {
         let (data_dir, temp) = match self.data_dir {
             Some(dir) => (dir, None),
             None => {
-                let temp = tempfile::Builder::new()
-                    .prefix("u21-mock-")
-                    .tempdir()
-                    .map_err(Error::io("cannot create a temporary data directory"))?;
-                (temp.path().to_owned(), Some(temp))
+                let (scratch, reaped) = ScratchDir::create()?;
+                if reaped.directories > 0 {
+                    tracing::info!(
+                        directories = reaped.directories,
+                        bytes = reaped.bytes,
+                        "removed the temporary data directories of fakes that were killed"
+                    );
+                }
+                (scratch.path().to_owned(), Some(scratch))
             }
         };
         let public_url = config

@@ -19,6 +19,7 @@ pub(crate) mod access;
 mod durable;
 mod faults;
 mod journal;
+pub(crate) mod scratch;
 mod snapshot;
 mod store;
 

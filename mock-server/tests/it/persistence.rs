@@ -29,9 +29,25 @@ impl Drop for Running {
 }
 
 fn start(data_dir: &Path, timing: &str) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_u21-mock"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_u21-mock"));
+    command
         .args(["--listen", "127.0.0.1:0", "--timing", timing, "--data-dir"])
-        .arg(data_dir)
+        .arg(data_dir);
+    running(command)
+}
+
+/// A fake without `--data-dir`, whose temporary directory goes under `temp`.
+fn start_in_memory(temp: &Path) -> Running {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_u21-mock"));
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .env("TMPDIR", temp);
+    running(command)
+}
+
+/// Starts `command` and waits for its banner.
+fn running(mut command: Command) -> Running {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -108,6 +124,47 @@ fn files_in(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_fakes_temporary_directory_is_removed_by_the_next_fake() {
+    let temp = tempfile::tempdir().unwrap();
+    let killed = start_in_memory(temp.path());
+    let created = create(&killed, "big.csv").await;
+    assert_eq!(upload(&killed, &created, "a\n1\n").await, 204);
+    let left = files_in(temp.path());
+    assert_eq!(left.len(), 1, "one temporary directory: {left:?}");
+    killed.kill();
+    assert_eq!(files_in(temp.path()), left, "SIGKILL leaves it behind");
+
+    let running = start_in_memory(temp.path());
+    let now = files_in(temp.path());
+    assert_eq!(
+        now.len(),
+        1,
+        "only the running fake's directory is left: {now:?}"
+    );
+    assert_ne!(now, left, "the killed fake's directory is gone");
+    // A fake that is running keeps its directory when another one starts beside it.
+    let beside = start_in_memory(temp.path());
+    assert_eq!(files_in(temp.path()).len(), 2);
+    drop(beside);
+    drop(running);
+}
+
+#[test]
+fn a_fake_stopped_with_sigterm_removes_its_temporary_directory() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut server = start_in_memory(temp.path());
+    assert_eq!(files_in(temp.path()).len(), 1);
+    let pid = server.child.id().to_string();
+    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    assert!(
+        server.child.wait().unwrap().success(),
+        "SIGTERM is a clean stop"
+    );
+    assert_eq!(files_in(temp.path()), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
