@@ -87,6 +87,11 @@ pub trait Driver: Send + Sync {
     fn diagnostics(&self) -> String {
         String::new()
     }
+    /// Ends the client when the run is over: an adapter has its stdin closed and is given
+    /// [`CLOSE_GRACE`] to exit by itself (and clean up after itself) before it is killed.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// The reference client, `u21_client`, in-process.
@@ -259,6 +264,9 @@ impl Default for Deadlines {
 
 /// The last bytes of an adapter's stderr that the kit keeps.
 pub const STDERR_KEPT: usize = 64 * 1024;
+
+/// How long an adapter has to exit once its stdin is closed at the end of a run.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Any program speaking the adapter protocol.
 pub struct AdapterDriver {
@@ -510,5 +518,25 @@ impl Driver for AdapterDriver {
 
     fn diagnostics(&self) -> String {
         self.stderr.lock().clone()
+    }
+
+    /// The protocol's way to stop (ADAPTERS.md: "exit when stdin closes"), so an adapter can
+    /// remove its temporary files; one that does not exit in time is killed.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            let Some(AdapterIo {
+                mut child, stdin, ..
+            }) = self.io.lock().await.take()
+            else {
+                return;
+            };
+            drop(stdin);
+            if tokio::time::timeout(CLOSE_GRACE, child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        })
     }
 }

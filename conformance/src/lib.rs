@@ -26,7 +26,7 @@ pub mod target;
 use std::time::{Duration, Instant};
 
 pub use catalogue::catalogue;
-pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver};
+pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver, CLOSE_GRACE};
 pub use report::{Report, ScenarioResult};
 pub use scenario::{Outcome, Scenario};
 pub use target::{SetupError, Target};

@@ -221,6 +221,7 @@ async fn main_inner() -> anyhow::Result<bool> {
             std::process::exit(code);
         }
     };
+    driver.close().await;
     let _ = writeln!(std::io::stdout().lock(), "{}", report.footer());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report.to_json())?)

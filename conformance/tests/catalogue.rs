@@ -4,6 +4,7 @@ use u21_conformance::{run, AdapterDriver, Driver, ReferenceDriver, Selection, Ta
 
 async fn check(target: &Target, driver: &dyn Driver) {
     let report = run(target, driver, &Selection::default()).await;
+    driver.close().await;
     println!("{}", report.summary());
     let (passed, failed, skipped) = report.counts();
     assert_eq!((failed, skipped), (0, 0), "{}", report.summary());

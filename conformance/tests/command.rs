@@ -227,6 +227,38 @@ async fn a_client_that_never_answers_fails_each_scenario_within_its_deadline() {
     );
 }
 
+/// At the end of a run the adapter's stdin is closed and it exits by itself, as ADAPTERS.md
+/// asks, so it can clean up: the curl adapter removes its temporary directory (a kill, as
+/// before, left one behind on every run).
+#[tokio::test]
+async fn the_adapter_is_stopped_by_closing_its_stdin_and_cleans_up() {
+    let server = u21_mock::MockServer::start().await;
+    let temp = tempfile::tempdir().unwrap();
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--only",
+        "happy-path",
+        "--adapter",
+        "bash",
+        "--",
+        &adapter("curl.sh"),
+    ])
+    .env("TMPDIR", temp.path())
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    let left: Vec<_> = std::fs::read_dir(temp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}\n{out}");
+}
+
 #[tokio::test]
 async fn a_report_that_cannot_be_written_stops_the_run_before_it_starts() {
     let server = u21_mock::MockServer::start().await;

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use u21_conformance::{run_with, AdapterDriver, Deadlines, Outcome, RunOptions, Selection, Target};
+use u21_conformance::{
+    run_with, AdapterDriver, Deadlines, Driver, Outcome, RunOptions, Selection, Target,
+};
 
 /// One realistic bug: the lines it changes in `python_client.py`, and the scenario that must
 /// fail because of it.
@@ -385,6 +387,7 @@ async fn try_mutant(source: &str, mutant: &Mutant, dir: &std::path::Path) -> Out
         scenario_deadline: Duration::from_secs(60),
     };
     let report = run_with(&target, &driver, &selection, options, &mut |_| {}).await;
+    driver.close().await;
     assert_eq!(report.results.len(), 1, "no scenario {}", mutant.killed_by);
     report.results[0].outcome.clone()
 }
