@@ -146,6 +146,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let stop = StopSignal::listen();
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -216,7 +217,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (None, None, None) => "the default",
     };
     print_banner(&server, timing, timing_source, control, &data_dir);
-    wait_for_shutdown().await;
+    stop.received().await;
     let _ = writeln!(std::io::stderr(), "u21-mock: stopping");
     Ok(())
 }
@@ -257,19 +258,41 @@ fn print_banner(
         .and_then(|()| out.flush());
 }
 
-async fn wait_for_shutdown() {
+/// Ctrl-C or SIGTERM, listened for from before the server starts: a signal that arrives while
+/// it starts (just after the banner, say) is then a clean stop, with the temporary directory
+/// removed, not the default action that ends the process on the spot.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignal {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    async fn received(self) {
+        #[cfg(unix)]
+        if let (Some(mut term), Some(mut int)) = (self.term, self.int) {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = int.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// A bare HTTP/1.1 GET: enough for a health check, with no client library in the binary.

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::{to_millis, LATEST_MS};
 use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
-use crate::engine::scratch::ScratchDir;
+use crate::engine::scratch::{Abandoned, ScratchDir};
 use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, StoredObject, Transition};
 use crate::error::Error;
 use crate::model::FileRecord;
@@ -512,13 +512,9 @@ impl MockServerBuilder {
         let (data_dir, temp) = match self.data_dir {
             Some(dir) => (dir, None),
             None => {
-                let (scratch, reaped) = ScratchDir::create()?;
-                if reaped.directories > 0 {
-                    tracing::info!(
-                        directories = reaped.directories,
-                        bytes = reaped.bytes,
-                        "removed the temporary data directories of fakes that were killed"
-                    );
+                let (scratch, abandoned) = ScratchDir::create()?;
+                if !abandoned.is_empty() {
+                    remove_in_background(abandoned);
                 }
                 (scratch.path().to_owned(), Some(scratch))
             }
@@ -552,6 +548,24 @@ impl MockServerBuilder {
             shutdown: Some(shutdown),
             _data_dir: temp,
         })
+    }
+}
+
+/// Removes killed fakes' temporary directories on a thread of its own: unlinking gigabytes of
+/// objects can take seconds, and start-up must not wait for it.
+fn remove_in_background(abandoned: Abandoned) {
+    let spawned = std::thread::Builder::new()
+        .name("u21-mock-cleanup".into())
+        .spawn(move || {
+            let reaped = abandoned.remove();
+            tracing::info!(
+                directories = reaped.directories,
+                bytes = reaped.bytes,
+                "removed the temporary data directories of fakes that were killed"
+            );
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "cannot remove the temporary data directories of killed fakes");
     }
 }
 

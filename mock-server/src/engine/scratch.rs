@@ -5,7 +5,8 @@
 //! cannot remove its own, and the objects in it add up: 300 MB uploads left behind by killed
 //! fakes once filled a CI machine's disk. So each scratch directory holds `u21-mock.lock`, locked
 //! for the fake's life and naming its pid, and every fake that starts without `--data-dir`
-//! removes the scratch directories whose lock nobody holds any more.
+//! removes the scratch directories whose lock nobody holds any more (on a thread of its own, so
+//! start-up does not wait for gigabytes to be unlinked).
 //!
 //! Only what is certainly an abandoned scratch directory is removed: a directory (not a link)
 //! named `u21-mock-` and six characters, owned by this user, holding its lock file with a pid in
@@ -16,7 +17,6 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -33,7 +33,7 @@ pub struct ScratchDir {
     _lock: File,
 }
 
-/// What [`ScratchDir::create_in`] removed of killed fakes' directories.
+/// What [`Abandoned::remove`] removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reaped {
     pub directories: usize,
@@ -41,15 +41,15 @@ pub struct Reaped {
 }
 
 impl ScratchDir {
-    /// Creates a scratch directory under the system's temporary directory, after removing the
-    /// ones killed fakes left there.
-    pub fn create() -> Result<(ScratchDir, Reaped), Error> {
+    /// Creates a scratch directory under the system's temporary directory, and finds (and
+    /// locks) the ones killed fakes left there, for [`Abandoned::remove`].
+    pub fn create() -> Result<(ScratchDir, Abandoned), Error> {
         Self::create_in(&std::env::temp_dir())
     }
 
-    /// Creates a scratch directory under `parent`, after removing the ones killed fakes left
-    /// there.
-    pub fn create_in(parent: &Path) -> Result<(ScratchDir, Reaped), Error> {
+    /// Creates a scratch directory under `parent`, and finds (and locks) the ones killed fakes
+    /// left there.
+    pub fn create_in(parent: &Path) -> Result<(ScratchDir, Abandoned), Error> {
         let dir = tempfile::Builder::new()
             .prefix(PREFIX)
             .rand_bytes(RANDOM_CHARS)
@@ -61,16 +61,16 @@ impl ScratchDir {
         let path = dir.path().join(LOCK);
         let mut lock = File::create_new(&path)
             .map_err(Error::io(format!("cannot create {}", path.display())))?;
-        // Blocking: a fake reaping at this moment may hold the new, still empty lock for an
-        // instant (and leaves the directory alone, since no pid is written yet).
+        // Blocking: a fake looking for abandoned directories at this moment may hold the new,
+        // still empty lock for an instant (and leaves the directory alone: no pid yet).
         lock.lock()
             .and_then(|()| writeln!(lock, "{}", std::process::id()))
             .map_err(Error::io(format!("cannot lock {}", path.display())))?;
         let owner = std::fs::metadata(dir.path())
-            .map_err(Error::io(format!("cannot read {}", dir.path().display())))?
-            .uid();
-        let reaped = reap_abandoned(parent, dir.path(), owner);
-        Ok((ScratchDir { dir, _lock: lock }, reaped))
+            .map(|meta| owner_of(&meta))
+            .map_err(Error::io(format!("cannot read {}", dir.path().display())))?;
+        let abandoned = find_abandoned(parent, dir.path(), owner);
+        Ok((ScratchDir { dir, _lock: lock }, abandoned))
     }
 
     pub fn path(&self) -> &Path {
@@ -78,12 +78,48 @@ impl ScratchDir {
     }
 }
 
-/// Removes, from `parent`, every abandoned scratch directory owned by `owner` other than
-/// `own`. Errors only mean a directory is left where it is.
-fn reap_abandoned(parent: &Path, own: &Path, owner: u32) -> Reaped {
-    let mut reaped = Reaped::default();
+/// Killed fakes' scratch directories, each with its lock held, so no other fake removes or
+/// reports them meanwhile. Found at start-up in a few milliseconds; removing them can take
+/// much longer (unlinking gigabytes), so the server does it on a thread of its own.
+#[derive(Default)]
+pub struct Abandoned(Vec<(PathBuf, File, u64)>);
+
+impl Abandoned {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Removes them: the objects and uploads first, then the rest, so a fake killed meanwhile
+    /// leaves a directory the next one still recognises. Errors only leave a directory where
+    /// it is.
+    pub fn remove(self) -> Reaped {
+        let mut reaped = Reaped::default();
+        for (dir, _lock, bytes) in self.0 {
+            let removed = ["objects", "incoming"]
+                .iter()
+                .all(|inner| empty_dir(&dir.join(inner)).is_ok())
+                && std::fs::remove_dir_all(&dir).is_ok();
+            if removed {
+                reaped.directories += 1;
+                reaped.bytes += bytes;
+            }
+        }
+        reaped
+    }
+}
+
+fn empty_dir(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        std::fs::remove_file(entry?.path())?;
+    }
+    Ok(())
+}
+
+/// Every abandoned scratch directory in `parent` owned by `owner`, other than `own`, locked.
+fn find_abandoned(parent: &Path, own: &Path, owner: u32) -> Abandoned {
+    let mut found = Abandoned::default();
     let Ok(entries) = std::fs::read_dir(parent) else {
-        return reaped;
+        return found;
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -93,16 +129,24 @@ fn reap_abandoned(parent: &Path, own: &Path, owner: u32) -> Reaped {
         let Some(bytes) = abandoned_scratch_bytes(&path, owner) else {
             continue;
         };
-        // Held while removing, so no other fake takes the directory for live meanwhile.
-        let Some(_lock) = take_abandoned_lock(&path) else {
-            continue;
-        };
-        if std::fs::remove_dir_all(&path).is_ok() {
-            reaped.directories += 1;
-            reaped.bytes += bytes;
+        if let Some(lock) = take_abandoned_lock(&path) {
+            found.0.push((path, lock, bytes));
         }
     }
-    reaped
+    found
+}
+
+/// The user owning a file (on systems without users, everything is one user's).
+fn owner_of(meta: &std::fs::Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::uid(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
 }
 
 fn is_scratch_name(name: &str) -> bool {
@@ -115,7 +159,7 @@ fn is_scratch_name(name: &str) -> bool {
 /// anything else.
 fn abandoned_scratch_bytes(dir: &Path, owner: u32) -> Option<u64> {
     let meta = std::fs::symlink_metadata(dir).ok()?;
-    if !meta.is_dir() || meta.uid() != owner {
+    if !meta.is_dir() || owner_of(&meta) != owner {
         return None;
     }
     let mut bytes = 0;
@@ -173,7 +217,14 @@ mod tests {
     fn a_killed_fakes_directory_is_removed_and_counted() {
         let parent = tempfile::tempdir().unwrap();
         let old = abandoned(parent.path(), "u21-mock-Ab12Cd", 1000);
-        let (scratch, reaped) = ScratchDir::create_in(parent.path()).unwrap();
+        let (scratch, abandoned) = ScratchDir::create_in(parent.path()).unwrap();
+        assert!(old.exists(), "found, not yet removed");
+        let (_beside, found_beside) = ScratchDir::create_in(parent.path()).unwrap();
+        assert!(
+            found_beside.is_empty(),
+            "a fake starting meanwhile leaves it alone"
+        );
+        let reaped = abandoned.remove();
         assert!(!old.exists(), "the killed fake's directory is removed");
         assert_eq!(
             reaped,
@@ -197,8 +248,8 @@ mod tests {
             "x",
         )
         .unwrap();
-        let (second, reaped) = ScratchDir::create_in(parent.path()).unwrap();
-        assert_eq!(reaped, Reaped::default());
+        let (second, abandoned) = ScratchDir::create_in(parent.path()).unwrap();
+        assert_eq!(abandoned.remove(), Reaped::default());
         assert!(running.path().join("objects").exists());
         let second_path = second.path().to_owned();
         drop(second);
@@ -210,11 +261,12 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let starting = abandoned(parent.path(), "u21-mock-Zz99Yy", 10);
         std::fs::write(starting.join(LOCK), "").unwrap();
-        let (_scratch, reaped) = ScratchDir::create_in(parent.path()).unwrap();
-        assert_eq!(reaped, Reaped::default());
+        let (_scratch, abandoned) = ScratchDir::create_in(parent.path()).unwrap();
+        assert_eq!(abandoned.remove(), Reaped::default());
         assert!(starting.exists());
     }
 
+    #[cfg(unix)]
     #[test]
     fn anything_not_shaped_like_a_scratch_directory_is_kept() {
         let parent = tempfile::tempdir().unwrap();
@@ -234,8 +286,8 @@ mod tests {
         std::fs::remove_dir_all(linked_objects.join("objects")).unwrap();
         std::os::unix::fs::symlink(&linked_target, linked_objects.join("objects")).unwrap();
 
-        let (_scratch, reaped) = ScratchDir::create_in(p).unwrap();
-        assert_eq!(reaped, Reaped::default());
+        let (_scratch, abandoned) = ScratchDir::create_in(p).unwrap();
+        assert_eq!(abandoned.remove(), Reaped::default());
         for kept in [
             &other_file,
             &nested,

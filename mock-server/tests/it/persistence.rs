@@ -47,11 +47,12 @@ fn start_in_memory(temp: &Path) -> Running {
 
 /// Starts `command` and waits for its banner.
 fn running(mut command: Command) -> Running {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    running_with(command.stderr(Stdio::null()))
+}
+
+/// Like [`running`], with the log (stderr) left to the caller to set up.
+fn running_with(command: &mut Command) -> Running {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -137,7 +138,20 @@ async fn a_killed_fakes_temporary_directory_is_removed_by_the_next_fake() {
     killed.kill();
     assert_eq!(files_in(temp.path()), left, "SIGKILL leaves it behind");
 
-    let running = start_in_memory(temp.path());
+    // The next fake removes it on a thread of its own, and logs when it is done.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_u21-mock"));
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .env("TMPDIR", temp.path())
+        .stderr(Stdio::piped());
+    let mut running = running_with(&mut command);
+    let log = BufReader::new(running.child.stderr.take().unwrap());
+    let done = log
+        .lines()
+        .map(Result::unwrap)
+        .find(|line| line.contains("removed the temporary data directories"))
+        .expect("the clean-up is logged");
+    assert!(done.contains("directories=1"), "{done}");
     let now = files_in(temp.path());
     assert_eq!(
         now.len(),
