@@ -36,7 +36,7 @@ use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
 
 pub(super) const DATABASE: &str = "state.sqlite";
 const MARKER: &str = "u21-mock-data-dir";
-const LOCK: &str = "u21-mock.lock";
+pub(super) const LOCK: &str = "u21-mock.lock";
 const LEGACY_STATE: &str = "state.json";
 
 /// The tables, as `sqlite3 state.sqlite .schema` shows them.

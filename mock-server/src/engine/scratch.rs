@@ -19,12 +19,13 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+// The same lock file name as a `--data-dir`'s.
+use super::durable::LOCK;
 use crate::error::Error;
 
 const PREFIX: &str = "u21-mock-";
 /// `tempfile`'s default number of random characters after the prefix.
 const RANDOM_CHARS: usize = 6;
-const LOCK: &str = "u21-mock.lock";
 
 /// A fake's scratch data directory, locked for as long as this value lives and removed with it.
 pub struct ScratchDir {
