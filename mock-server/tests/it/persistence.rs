@@ -38,11 +38,15 @@ fn start(data_dir: &Path, timing: &str) -> Running {
 
 /// A fake without `--data-dir`, whose temporary directory goes under `temp`.
 fn start_in_memory(temp: &Path) -> Running {
+    running(in_memory(temp))
+}
+
+fn in_memory(temp: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_u21-mock"));
     command
         .args(["--listen", "127.0.0.1:0"])
         .env("TMPDIR", temp);
-    running(command)
+    command
 }
 
 /// Starts `command` and waits for its banner.
@@ -139,12 +143,7 @@ async fn a_killed_fakes_temporary_directory_is_removed_by_the_next_fake() {
     assert_eq!(files_in(temp.path()), left, "SIGKILL leaves it behind");
 
     // The next fake removes it on a thread of its own, and logs when it is done.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_u21-mock"));
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .env("TMPDIR", temp.path())
-        .stderr(Stdio::piped());
-    let mut running = running_with(&mut command);
+    let mut running = running_with(in_memory(temp.path()).stderr(Stdio::piped()));
     let log = BufReader::new(running.child.stderr.take().unwrap());
     let done = log
         .lines()
