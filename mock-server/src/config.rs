@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_API_KEY: &str = "u21-mock-dev-key";
 /// The organisation the default key belongs to.
 pub const DEFAULT_ORG: &str = "demo";
+/// `public_url = "auto"` (`--public-url auto`): each request's `Host` names the base URL
+/// written into its forms, for a fake behind a port mapping whose outside address it cannot know.
+pub const PUBLIC_URL_AUTO: &str = "auto";
 /// Unit21's documented limit on imports routes, in calls per second per key and route.
 pub const DEFAULT_RATE_LIMIT: u32 = 200;
 
@@ -26,7 +29,8 @@ pub struct Config {
     /// The one bucket the fake's S3 endpoint serves.
     pub bucket: String,
     /// Base URL that clients reach the fake at, used to build the pre-signed `url`. `None`
-    /// means the address the server listens on.
+    /// means the address the server listens on; [`PUBLIC_URL_AUTO`] means each request's
+    /// `Host`.
     pub public_url: Option<String>,
     /// How fast files move through the lifecycle.
     pub timing: Timing,
@@ -459,9 +463,11 @@ impl Config {
             return invalid("bucket 'v1' would shadow the Unit21 routes".into());
         }
         if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let usable =
+                url.starts_with("http://") || url.starts_with("https://") || url == PUBLIC_URL_AUTO;
+            if !usable {
                 return invalid(format!(
-                    "public_url '{url}' must start with http:// or https://"
+                    "public_url '{url}' must start with http:// or https://, or be '{PUBLIC_URL_AUTO}'"
                 ));
             }
         }

@@ -28,7 +28,7 @@ struct Args {
     #[arg(long, env = "U21_MOCK_CONFIG")]
     config: Option<PathBuf>,
     /// Base URL clients reach the fake at, written into pre-signed forms (for proxies and
-    /// Docker port mappings). Default: the listen address.
+    /// Docker port mappings), or `auto` to use each request's Host. Default: the listen address.
     #[arg(long, env = "U21_MOCK_PUBLIC_URL")]
     public_url: Option<String>,
     /// Lifecycle timing: instant, fast, realistic or manual.
@@ -63,6 +63,14 @@ struct Args {
     /// How many requests the journal keeps.
     #[arg(long, env = "U21_MOCK_JOURNAL_CAPACITY")]
     journal_capacity: Option<usize>,
+    /// Exit when standard input closes (end of file or an error): a wrapper that holds the pipe
+    /// leaves no fake behind when it dies, even by kill -9.
+    #[arg(long, env = "U21_MOCK_EXIT_WITH_STDIN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    exit_with_stdin: bool,
+    /// When ready, print one JSON line on standard output (url, keys, S3 bucket and
+    /// credentials, pid, version) for programs to read; the human banner goes to stderr.
+    #[arg(long, env = "U21_MOCK_READY_JSON", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    ready_json: bool,
     /// Check the flags and configuration, print the settings, and exit without serving.
     #[arg(long)]
     check: bool,
@@ -146,13 +154,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let stop = StopSignal::listen();
+    let stop = StopSignal::listen(args.exit_with_stdin)?;
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    if let Some(url) = args.public_url {
-        config.public_url = Some(url);
+    if let Some(url) = &args.public_url {
+        config.public_url = Some(url.clone());
     }
     if let Some(timing) = args.timing {
         config.timing = timing;
@@ -169,8 +177,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.no_control {
         config.control.enabled = false;
     }
-    if let Some(token) = args.control_token {
-        config.control.token = Some(token);
+    if let Some(token) = &args.control_token {
+        config.control.token = Some(token.clone());
     }
     config
         .control
@@ -180,6 +188,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.control.journal_capacity = capacity;
     }
     let timing = config.timing;
+    let keys: Vec<(String, String)> = config
+        .effective_keys()
+        .iter()
+        .map(|k| (k.key.clone(), k.org.clone()))
+        .collect();
     if args.check {
         config.validate()?;
         let mut out = std::io::stdout().lock();
@@ -216,22 +229,83 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (None, None, Some(_)) => "kept in the data dir, or the default",
         (None, None, None) => "the default",
     };
-    print_banner(&server, timing, timing_source, control, &data_dir);
-    stop.received().await;
-    let _ = writeln!(std::io::stderr(), "u21-mock: stopping");
+    let banner = Banner {
+        timing,
+        timing_source,
+        control,
+        data_dir: &data_dir,
+    };
+    if args.ready_json {
+        let ready = ready_line(&server, &keys, timing, &args);
+        print_banner(&server, &banner, &mut std::io::stderr().lock());
+        // One write of one line: a reader never sees half of it.
+        let mut out = std::io::stdout().lock();
+        let _ = out
+            .write_all(format!("{ready}\n").as_bytes())
+            .and_then(|()| out.flush());
+    } else {
+        print_banner(&server, &banner, &mut std::io::stdout().lock());
+    }
+    let why = stop.received().await;
+    let _ = writeln!(std::io::stderr(), "u21-mock: stopping ({why})");
     Ok(())
 }
 
-fn print_banner(
+/// The `--ready-json` line: everything a wrapper needs to use the fake, so that no program
+/// parses the human banner. Its fields are documented in the README; new ones may be added.
+fn ready_line(
     server: &MockServer,
+    keys: &[(String, String)],
     timing: Timing,
-    timing_source: &str,
-    control: &str,
-    data_dir: &str,
-) {
+    args: &Args,
+) -> serde_json::Value {
+    let control = &args.control_token;
+    serde_json::json!({
+        "event": "ready",
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "url": server.uri(),
+        "public_url": server.public_url(),
+        "public_url_from_host": server.public_url_is_auto(),
+        "api_key": server.api_key(),
+        "keys": keys.iter().map(|(key, org)| serde_json::json!({"key": key, "org": org})).collect::<Vec<_>>(),
+        "s3": {
+            "bucket": server.bucket(),
+            "url": format!("{}/{}/", server.public_url(), server.bucket()),
+            "access_key_id": server.s3_access_key_id(),
+            "secret_access_key": server.s3_secret_access_key(),
+        },
+        "timing": timing.as_str(),
+        "control": {
+            "enabled": !args.no_control,
+            "token_required": control.is_some(),
+        },
+        "data_dir": args.data_dir,
+    })
+}
+
+/// What the banner says besides what the server itself knows.
+struct Banner<'a> {
+    timing: Timing,
+    timing_source: &'a str,
+    control: &'a str,
+    data_dir: &'a str,
+}
+
+fn print_banner(server: &MockServer, banner: &Banner<'_>, out: &mut dyn Write) {
     // Whoever started us may stop reading after the first line; a closed stdout must not take
     // the server down, so write errors are ignored rather than panicking as println! would.
-    let mut out = std::io::stdout().lock();
+    let Banner {
+        timing,
+        timing_source,
+        control,
+        data_dir,
+    } = *banner;
+    let public_url = if server.public_url_is_auto() {
+        format!("auto: each request's Host (else {})", server.public_url())
+    } else {
+        server.public_url().to_owned()
+    };
     let curl = format!(
         "curl -s -X POST {}/v1/imports/pre-signed-url/create -H 'content-type: application/json' -H 'u21-key: {}' --data '{{\"stream_name\": \"stream_name\", \"file_name\": \"file_you_want_to_upload.csv\"}}'",
         server.public_url(),
@@ -239,7 +313,7 @@ fn print_banner(
     );
     // The first line is stable: scripts and tests read the address from it.
     let _ = writeln!(out, "u21-mock listening on {}", server.uri())
-        .and_then(|()| writeln!(out, "  public URL:  {}", server.public_url()))
+        .and_then(|()| writeln!(out, "  public URL:  {public_url}"))
         .and_then(|()| writeln!(out, "  API key:     {}", server.api_key()))
         .and_then(|()| writeln!(out, "  timing:      {} ({timing_source})", timing.as_str()))
         .and_then(|()| writeln!(out, "  streams:     {} configured", server.streams().len()))
@@ -260,39 +334,84 @@ fn print_banner(
 
 /// Ctrl-C or SIGTERM, listened for from before the server starts: a signal that arrives while
 /// it starts (just after the banner, say) is then a clean stop, with the temporary directory
-/// removed, not the default action that ends the process on the spot.
+/// removed, not the default action that ends the process on the spot. With
+/// `--exit-with-stdin`, the end of standard input is a stop too.
 struct StopSignal {
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     int: Option<tokio::signal::unix::Signal>,
+    stdin_closed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl StopSignal {
-    fn listen() -> Self {
+    fn listen(exit_with_stdin: bool) -> anyhow::Result<Self> {
+        let stdin_closed = if exit_with_stdin {
+            Some(watch_stdin()?)
+        } else {
+            None
+        };
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            StopSignal {
+            Ok(StopSignal {
                 term: signal(SignalKind::terminate()).ok(),
                 int: signal(SignalKind::interrupt()).ok(),
-            }
+                stdin_closed,
+            })
         }
         #[cfg(not(unix))]
-        StopSignal {}
+        Ok(StopSignal { stdin_closed })
     }
 
-    async fn received(self) {
+    /// Waits for a stop; says which.
+    async fn received(self) -> &'static str {
+        let stdin_closed = async {
+            match self.stdin_closed {
+                Some(closed) => {
+                    let _ = closed.await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         #[cfg(unix)]
         if let (Some(mut term), Some(mut int)) = (self.term, self.int) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            return;
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "interrupted",
+                () = stdin_closed => "standard input closed",
+            };
         }
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            () = stdin_closed => "standard input closed",
+        }
     }
+}
+
+/// A thread that reads standard input to its end (what it reads is dropped) and then says so.
+/// A wrapper holds the other end of the pipe: when the wrapper dies, however it dies, the
+/// kernel closes it and the fake stops, on every platform, with no orphan left running.
+fn watch_stdin() -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    use std::io::Read;
+    let (closed, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("u21-mock-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut sink = [0u8; 1024];
+            loop {
+                match stdin.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = closed.send(());
+        })
+        .context("cannot watch standard input")?;
+    Ok(receiver)
 }
 
 /// A bare HTTP/1.1 GET: enough for a health check, with no client library in the binary.

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use crate::clock::{to_millis, LATEST_MS};
 use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
 use crate::engine::scratch::{Abandoned, ScratchDir};
-use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, StoredObject, Transition};
+use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, Reset, StoredObject, Transition};
 use crate::error::Error;
 use crate::model::FileRecord;
 
@@ -64,9 +64,27 @@ impl MockServer {
         self.address
     }
 
-    /// The base URL written into pre-signed forms.
+    /// The base URL written into pre-signed forms (under `public_url = "auto"`, the one used
+    /// when a request's `Host` is missing or unusable; see [`MockServer::public_url_is_auto`]).
     pub fn public_url(&self) -> &str {
         self.engine.public_url()
+    }
+
+    /// True when each request's `Host` names the base URL written into its forms
+    /// (`--public-url auto`).
+    pub fn public_url_is_auto(&self) -> bool {
+        self.engine.public_url_is_auto()
+    }
+
+    /// The S3 access key id forms are signed with (sent to clients as `AWSAccessKeyId`).
+    pub fn s3_access_key_id(&self) -> &str {
+        &self.engine.config().s3.access_key_id
+    }
+
+    /// The S3 secret access key forms are signed with: an S3 SDK pointed at the fake needs it
+    /// to sign its own forms. A fake's secret, never a real one.
+    pub fn s3_secret_access_key(&self) -> &str {
+        &self.engine.config().s3.secret_access_key
     }
 
     /// The first configured `u21-key` (the default development key unless keys were given).
@@ -104,7 +122,17 @@ impl MockServer {
     /// # Errors
     /// [`Error::Io`] when the data directory cannot be written; nothing is forgotten.
     pub async fn reset(&self) -> Result<(), Error> {
-        self.engine.reset().await
+        self.engine.reset(Reset::State).await
+    }
+
+    /// Resets, and puts the timing profile, the streams and the clock back as they were when
+    /// the fake started: what a test fixture calls between tests, so that no test sees what
+    /// another left, settings included.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the data directory cannot be written; nothing is changed.
+    pub async fn reset_all(&self) -> Result<(), Error> {
+        self.engine.reset(Reset::StateAndSettings).await
     }
 
     /// Resets, then freezes the clock at an instant derived from `seed`, so the same calls
@@ -522,6 +550,7 @@ impl MockServerBuilder {
         let public_url = config
             .public_url
             .clone()
+            .filter(|url| url != crate::config::PUBLIC_URL_AUTO)
             .unwrap_or_else(|| default_public_url(address));
         let api_key = config.effective_keys()[0].key.clone();
         if !address.ip().is_unspecified() {
@@ -537,6 +566,7 @@ impl MockServerBuilder {
         )?;
         let mut engine = engine;
         engine.load(keep_stored_settings).await?;
+        engine.remember_start_settings();
         let engine = Arc::new(engine);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = crate::http::app(engine.clone());

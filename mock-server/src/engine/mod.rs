@@ -56,8 +56,11 @@ pub(crate) struct Engine {
     config: Config,
     keys: Keys,
     clock: Clock,
-    /// Base URL clients reach the fake at, without a trailing slash.
+    /// Base URL clients reach the fake at, without a trailing slash (under `--public-url
+    /// auto`, the fallback for a request without a usable `Host`).
     public_url: String,
+    /// `--public-url auto`: each request's `Host` names the base URL (see `http::support`).
+    public_url_auto: bool,
     store: Mutex<Store>,
     rate_limiter: Mutex<RateLimiter>,
     timing: Mutex<Timing>,
@@ -79,6 +82,26 @@ pub(crate) struct Engine {
     epoch: AtomicU64,
     /// One permit per upload streaming its file (see `Limits::concurrent_uploads`).
     upload_slots: tokio::sync::Semaphore,
+    /// The timing, streams and clock in force once started: what a reset that puts the
+    /// settings back returns to (a test fixture's isolation between tests).
+    start_settings: StartSettings,
+}
+
+/// See [`Engine::remember_start_settings`].
+#[derive(Clone, Debug, Default)]
+struct StartSettings {
+    timing: Timing,
+    streams: Vec<StreamConfig>,
+    clock: (Option<i64>, i64),
+}
+
+/// What a reset forgets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reset {
+    /// Files, objects, the journal, faults and rate-limit windows; the settings stay.
+    State,
+    /// All of that, and the timing, streams and clock go back to how the fake started.
+    StateAndSettings,
 }
 
 /// A file as one organisation may see it.
@@ -113,6 +136,7 @@ impl Engine {
             create_dirs(&[&objects_dir, &incoming_dir])?;
         }
         let keys = Keys::new(&config);
+        let start_clock = clock.parts();
         Ok(Engine {
             rate_limiter: Mutex::new(RateLimiter::new(config.rate_limit, keys.len())),
             keys,
@@ -124,12 +148,18 @@ impl Engine {
             faults: Mutex::new(Faults::default()),
             faults_armed: AtomicBool::new(false),
             clock,
+            public_url_auto: config.public_url.as_deref() == Some(crate::config::PUBLIC_URL_AUTO),
             public_url: public_url.trim_end_matches('/').to_owned(),
             objects_dir,
             incoming_dir,
             data_dir: persistent.then(|| data_dir.to_owned()),
             durable: None,
             epoch: AtomicU64::new(0),
+            start_settings: StartSettings {
+                timing: config.timing,
+                streams: config.streams.clone(),
+                clock: start_clock,
+            },
             config,
         })
     }
@@ -143,6 +173,11 @@ impl Engine {
     /// The base URL written into pre-signed forms, without a trailing slash.
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// True under `--public-url auto`: the URL each request names is written into its forms.
+    pub fn public_url_is_auto(&self) -> bool {
+        self.public_url_auto
     }
 
     /// The current instant on the fake's clock (ms since the epoch); takes no lock.
@@ -611,9 +646,20 @@ impl Engine {
         self.acknowledged(staged).await
     }
 
-    /// Forgets every file, object, journal entry, fault and rate-limit window.
-    pub async fn reset(&self) -> Result<(), Error> {
-        let (paths, staged) = self.clear(None);
+    /// Takes what is in force now (after [`Engine::load`]) as the settings a
+    /// [`Reset::StateAndSettings`] goes back to.
+    pub fn remember_start_settings(&mut self) {
+        self.start_settings = StartSettings {
+            timing: *self.timing.lock(),
+            streams: self.streams.read().clone(),
+            clock: self.clock.parts(),
+        };
+    }
+
+    /// Forgets every file, object, journal entry, fault and rate-limit window, and with
+    /// [`Reset::StateAndSettings`] puts the timing, streams and clock back as they started.
+    pub async fn reset(&self, what: Reset) -> Result<(), Error> {
+        let (paths, staged) = self.clear(None, what);
         self.acknowledged(staged).await?;
         for path in paths {
             remove_file_quietly(&path).await;
@@ -623,8 +669,14 @@ impl Engine {
 
     /// Everything [`Engine::reset`] forgets, forgotten at once (and the clock set to `at`, if
     /// given): returns the object files to delete once the change is acknowledged.
-    fn clear(&self, at: Option<SystemTime>) -> (Vec<PathBuf>, Option<Staged>) {
+    fn clear(&self, at: Option<SystemTime>, what: Reset) -> (Vec<PathBuf>, Option<Staged>) {
         let mut store = self.store.lock();
+        if what == Reset::StateAndSettings {
+            let start = &self.start_settings;
+            *self.timing.lock() = start.timing;
+            *self.streams.write() = start.streams.clone();
+            self.clock.restore(start.clock.0, start.clock.1);
+        }
         *self.rate_limiter.lock() = RateLimiter::new(self.config.rate_limit, self.keys.len());
         self.journal.lock().clear();
         self.faults.lock().clear();
@@ -642,7 +694,7 @@ impl Engine {
     pub async fn seed(&self, seed: u64) -> Result<ClockReading, Error> {
         let at =
             SystemTime::UNIX_EPOCH + Duration::from_secs(SEED_EPOCH_SECS + seed % 1_000_000_000);
-        let (paths, staged) = self.clear(Some(at));
+        let (paths, staged) = self.clear(Some(at), Reset::State);
         self.acknowledged(staged).await?;
         for path in paths {
             remove_file_quietly(&path).await;

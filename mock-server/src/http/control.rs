@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::support::{read_bounded, ApiError, BodyError, Id, JsonBody};
 use super::AppState;
 use crate::config::{StreamConfig, Timing};
-use crate::engine::{ClockReading, Fault, JournalQuery, Transition};
+use crate::engine::{ClockReading, Fault, JournalQuery, Reset, Transition};
 use crate::model::{Datafile, FailureCode, FileRecord};
 
 /// The largest snapshot `PUT /_mock/state` takes.
@@ -52,8 +52,24 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-async fn reset(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
-    state.reset().await?;
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    /// Also put the timing, streams and clock back as the fake started.
+    #[serde(default)]
+    settings: bool,
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    let what = if body.settings {
+        Reset::StateAndSettings
+    } else {
+        Reset::State
+    };
+    state.reset(what).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::body::{
     optional_integer, optional_string, optional_string_list, read_object, required_string,
 };
-use super::support::{put_rate_headers, ApiError};
+use super::support::{public_url, put_rate_headers, ApiError};
 use super::AppState;
 use crate::config::{Fidelity, OffsetUnit, Permission};
 use crate::engine::access::{Caller, Route};
@@ -113,7 +113,7 @@ async fn create_inner(
             &record.s3_key,
             record.created_ms,
         ),
-        url: format!("{}/{}/", state.public_url(), config.bucket),
+        url: format!("{}/{}/", public_url(state, headers), config.bucket),
     };
     Ok(json_answer(&response))
 }

@@ -2,9 +2,11 @@
 //! control API, as OpenAPI 3.0.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::support::public_url;
 use super::AppState;
 
 fn error(description: &str) -> Value {
@@ -19,7 +21,7 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let statuses = json!([
         "PENDING_UPLOAD",
         "ADDED",
@@ -198,7 +200,7 @@ pub(crate) async fn document(State(state): State<AppState>) -> Json<Value> {
         "openapi": "3.0.3",
         "info": {"title": "Unit21 imports API (u21-mock)", "version": env!("CARGO_PKG_VERSION"),
                  "description": "The file imports API as the u21-mock fake serves it. Undocumented behaviours are listed in FIDELITY.md."},
-        "servers": [{"url": state.public_url()}],
+        "servers": [{"url": public_url(&state, &headers)}],
         "paths": paths,
         "components": {
             "securitySchemes": {

@@ -6,6 +6,8 @@
 //! something to say: on 400s, on its own 409, and on every control-plane refusal. Internal
 //! detail goes to the log, never into a response.
 
+use std::borrow::Cow;
+
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{request::Parts, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -183,6 +185,32 @@ pub(crate) fn put_rate_headers(headers: &mut HeaderMap, rate: RateInfo) {
         HeaderName::from_static("x-ratelimit-reset"),
         HeaderValue::from(rate.reset),
     );
+}
+
+/// The base URL clients reach the fake at, for this request: the configured public URL, or
+/// under `--public-url auto` the request's own `Host` (so a fake behind a container's mapped
+/// port hands out upload URLs its client can reach). A `Host` that is not a plain
+/// `host[:port]` falls back to the listen address rather than being written into a URL.
+pub(crate) fn public_url<'a>(state: &'a super::AppState, headers: &HeaderMap) -> Cow<'a, str> {
+    if !state.public_url_is_auto() {
+        return Cow::Borrowed(state.public_url());
+    }
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|host| is_plain_authority(host))
+        .map_or(Cow::Borrowed(state.public_url()), |host| {
+            Cow::Owned(format!("http://{host}"))
+        })
+}
+
+/// `host[:port]` and nothing else: no user info, path, query or spaces.
+fn is_plain_authority(value: &str) -> bool {
+    value.len() <= 255
+        && !value.contains('@')
+        && value
+            .parse::<axum::http::uri::Authority>()
+            .is_ok_and(|authority| authority.as_str() == value && !authority.host().is_empty())
 }
 
 /// A numeric id from the path, or a 400 in Unit21's shape saying it is not one.

@@ -857,3 +857,46 @@ mod any_input {
             .unwrap();
     }
 }
+
+/// `public_url = "auto"`: the pre-signed `url` (and the OpenAPI server) name the host the
+/// request came to, so a fake behind a port mapping hands out reachable URLs; a `Host` that
+/// is not a plain authority is never written into a URL.
+#[rstest]
+#[case::mapped_port("localhost:32768", "http://localhost:32768/u21-mock-uploads/")]
+#[case::service_name("u21-mock:8021", "http://u21-mock:8021/u21-mock-uploads/")]
+#[case::ipv6("[::1]:9000", "http://[::1]:9000/u21-mock-uploads/")]
+#[case::user_info("user@evil.test", "http://localhost:8021/u21-mock-uploads/")]
+#[case::path("evil.test/x", "http://localhost:8021/u21-mock-uploads/")]
+#[case::empty("", "http://localhost:8021/u21-mock-uploads/")]
+#[tokio::test]
+async fn an_auto_public_url_is_the_requests_host(#[case] host: &str, #[case] url: &str) {
+    let app = App::with(Config {
+        timing: Timing::Instant,
+        public_url: Some("auto".into()),
+        ..Config::default()
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri(CREATE)
+        .header("host", host)
+        .header("u21-key", KEY)
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"stream_name": "s", "file_name": "a.csv"}"#))
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["url"], url);
+}
+
+#[tokio::test]
+async fn a_fixed_public_url_ignores_the_host() {
+    let app = App::new();
+    let request = Request::builder()
+        .method("GET")
+        .uri("/openapi.json")
+        .header("host", "elsewhere.test:1")
+        .body(Body::empty())
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!(answer.body["servers"][0]["url"], "http://localhost:8021");
+}

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::support::{drain_before_refusing, ApiError};
+use super::support::{drain_before_refusing, public_url, ApiError};
 use super::AppState;
 use crate::engine::Incoming;
 use crate::s3::error::{S3Error, MAX_PRE_DATA_BYTES};
@@ -214,7 +214,13 @@ async fn receive(
         .land_object(&accepted.key, incoming)
         .await
         .map_err(|err| S3Error::internal(err.detail()))?;
-    Ok(success(state, bucket, &accepted.key, &etag, &form))
+    Ok(success(
+        &public_url(state, headers),
+        bucket,
+        &accepted.key,
+        &etag,
+        &form,
+    ))
 }
 
 /// Stores the file part. MD5 runs at about the speed of the upload itself, so it gets a thread
@@ -346,9 +352,9 @@ fn pipe<T: Send + 'static>(
     (sender, worker)
 }
 
-fn success(state: &AppState, bucket: &str, key: &str, etag: &str, form: &FormFields) -> Response {
+fn success(base_url: &str, bucket: &str, key: &str, etag: &str, form: &FormFields) -> Response {
     let encoded_key = utf8_percent_encode(key, KEY_ENCODE).to_string();
-    let location = format!("{}/{bucket}/{encoded_key}", state.public_url());
+    let location = format!("{base_url}/{bucket}/{encoded_key}");
     let redirect = form
         .get("success_action_redirect")
         .or_else(|| form.get("redirect"))

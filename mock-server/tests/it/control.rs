@@ -71,6 +71,83 @@ async fn reset_forgets_files_objects_and_faults() {
     assert_eq!(server.files().count(), 0);
 }
 
+/// A test fixture resets between tests: with `{"settings": true}`, whatever a test changed
+/// of the timing, the streams or the clock is put back as the fake started, in one call; a
+/// plain reset keeps them (as before).
+#[tokio::test]
+async fn reset_with_settings_puts_timing_streams_and_clock_back_as_started() {
+    let server = MockServer::builder().timing(Timing::Manual).start().await;
+    let started = control(&server, "GET", "/_mock/clock", None).await.1;
+    assert_eq!(started["frozen"], false);
+    let change_settings = || async {
+        assert_eq!(
+            control(
+                &server,
+                "POST",
+                "/_mock/timing",
+                Some(json!({"timing": "instant"}))
+            )
+            .await
+            .0,
+            200
+        );
+        let streams = json!([{"name": "only", "columns": [{"name": "id", "type": "integer"}]}]);
+        assert_eq!(
+            control(&server, "PUT", "/_mock/streams", Some(streams))
+                .await
+                .0,
+            200
+        );
+        let set = json!({"epoch_ms": 1_000_000_000_000u64});
+        assert_eq!(
+            control(&server, "POST", "/_mock/clock/set", Some(set))
+                .await
+                .0,
+            200
+        );
+    };
+
+    change_settings().await;
+    uploaded(&server, "a.csv", "a\n1\n").await;
+    assert_eq!(control(&server, "POST", "/_mock/reset", None).await.0, 204);
+    let clock = control(&server, "GET", "/_mock/clock", None).await.1;
+    assert_eq!(
+        (clock["timing"].as_str(), clock["frozen"].as_bool()),
+        (Some("instant"), Some(true))
+    );
+    assert_eq!(
+        server.streams().len(),
+        1,
+        "a plain reset keeps the settings"
+    );
+
+    change_settings().await;
+    uploaded(&server, "b.csv", "a\n1\n").await;
+    let all = Some(json!({"settings": true}));
+    assert_eq!(control(&server, "POST", "/_mock/reset", all).await.0, 204);
+    assert_eq!(list_total(&server).await, 0);
+    let clock = control(&server, "GET", "/_mock/clock", None).await.1;
+    assert_eq!(clock["timing"], "manual");
+    assert_eq!(clock["frozen"], false);
+    let drift = clock["now_ms"].as_i64().unwrap() - started["now_ms"].as_i64().unwrap();
+    assert!(
+        (0..60_000).contains(&drift),
+        "the clock is back on real time: {drift} ms"
+    );
+    assert!(server.streams().is_empty());
+
+    // The handle does the same.
+    change_settings().await;
+    server.reset_all().await.unwrap();
+    assert_eq!(server.clock().timing(), Timing::Manual);
+    assert!(!server.clock().is_frozen());
+    let unknown = Some(json!({"settings": true, "everything": true}));
+    assert_eq!(
+        control(&server, "POST", "/_mock/reset", unknown).await.0,
+        400
+    );
+}
+
 #[tokio::test]
 async fn the_same_seed_gives_the_same_ids_keys_and_timestamps() {
     let server = MockServer::start().await;

@@ -16,3 +16,4 @@ mod s3_rules;
 mod s3_upload;
 mod sdk_boto3;
 mod unit21_api;
+mod wrapper_contract;
