@@ -42,15 +42,17 @@ impl Wrapped {
         std::thread::spawn(move || {
             let _ = sender.send(child.wait());
         });
-        receiver
-            .recv_timeout(EXIT_BOUND)
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the fake (pid {}) still runs after {EXIT_BOUND:?}",
-                    self.pid
-                )
-            })
-            .unwrap()
+        match receiver.recv_timeout(EXIT_BOUND) {
+            Ok(status) => status.unwrap(),
+            Err(_) => {
+                // The waiting thread owns the child: kill it by pid, so a failing test leaves
+                // no fake behind.
+                let _ = Command::new("kill")
+                    .args(["-KILL", &self.pid.to_string()])
+                    .status();
+                panic!("the fake (pid {}) still runs after {EXIT_BOUND:?}", self.pid)
+            }
+        }
     }
 
     fn is_running(&mut self) -> bool {
