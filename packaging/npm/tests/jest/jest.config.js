@@ -1,0 +1,5 @@
+module.exports = {
+  globalSetup: "u21-mock/jest-global-setup",
+  globalTeardown: "u21-mock/jest-global-teardown",
+  testMatch: ["**/*.jest.test.js"],
+};
