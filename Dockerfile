@@ -1,6 +1,8 @@
 # The fake, the conformance runner and the u21 command in one small image.
 #   docker build -t u21-imports-kit .
-#   docker run --rm -p 8021:8021 u21-imports-kit --public-url http://localhost:8021
+#   docker run --rm -p 8021:8021 u21-imports-kit
+# Forms name the host and port the client used (U21_MOCK_PUBLIC_URL=auto), so any port
+# mapping works: docker run -p 32768:8021 hands out http://localhost:32768/… upload URLs.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -25,6 +27,7 @@ COPY conformance/adapters /opt/u21/adapters
 USER u21
 WORKDIR /data
 ENV U21_MOCK_LISTEN=0.0.0.0:8021
+ENV U21_MOCK_PUBLIC_URL=auto
 EXPOSE 8021
 HEALTHCHECK --interval=5s --timeout=3s CMD ["u21-mock", "--health-check", "http://127.0.0.1:8021/_mock/health"]
 ENTRYPOINT ["u21-mock"]

@@ -1,6 +1,7 @@
 """The u21-conformance wheel as installed: its pin on u21-mock, the binary, and the kit run
 from Python against a client, as a Python CI job would. `U21_CONFORMANCE_ADAPTER` names an
-adapter program (.ci/run copies the shipped Python one beside this file)."""
+adapter program and `U21_CONFORMANCE_NODE_ADAPTER` a Node one (.ci/packages-check copies the
+shipped ones beside this file)."""
 
 import os
 import subprocess
@@ -14,12 +15,12 @@ import u21_conformance
 from u21_mock import U21Mock
 
 
-def adapter() -> str:
-    path = os.environ.get("U21_CONFORMANCE_ADAPTER")
+def adapter(variable: str = "U21_CONFORMANCE_ADAPTER") -> str:
+    path = os.environ.get(variable)
     if not path:
         if os.environ.get("CI"):
-            pytest.fail("U21_CONFORMANCE_ADAPTER is not set: .ci/run names the adapter")
-        pytest.skip("needs U21_CONFORMANCE_ADAPTER, a Python adapter program")
+            pytest.fail(f"{variable} is not set: .ci/packages-check names the adapter")
+        pytest.skip(f"needs {variable}, an adapter program")
     return path
 
 
@@ -34,9 +35,10 @@ def test_python_m_runs_the_kit():
     assert Path(u21_conformance.find_bin()).name == "u21-conformance"
 
 
-def test_the_kit_passes_a_careful_python_client_against_the_in_process_fake():
+@pytest.mark.parametrize("program, variable", [(sys.executable, "U21_CONFORMANCE_ADAPTER"), ("node", "U21_CONFORMANCE_NODE_ADAPTER")], ids=["python", "node"])
+def test_the_kit_passes_a_careful_client_against_the_in_process_fake(program, variable):
     ran = subprocess.run(
-        [sys.executable, "-m", "u21_conformance", "--target", "fake", "--adapter", sys.executable, "--", adapter()],
+        [sys.executable, "-m", "u21_conformance", "--target", "fake", "--adapter", program, "--", adapter(variable)],
         capture_output=True,
         text=True,
         timeout=300,
