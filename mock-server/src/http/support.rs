@@ -204,13 +204,18 @@ pub(crate) fn public_url<'a>(state: &'a super::AppState, headers: &HeaderMap) ->
         })
 }
 
-/// `host[:port]` and nothing else: no user info, path, query or spaces.
+/// `host[:port]` and nothing else: no user info, path, query or spaces, and a port that is
+/// one (at most 65535).
 fn is_plain_authority(value: &str) -> bool {
+    let Ok(authority) = value.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    let has_port = authority.host().len() < value.len();
     value.len() <= 255
         && !value.contains('@')
-        && value
-            .parse::<axum::http::uri::Authority>()
-            .is_ok_and(|authority| authority.as_str() == value && !authority.host().is_empty())
+        && authority.as_str() == value
+        && !authority.host().is_empty()
+        && (!has_port || authority.port_u16().is_some())
 }
 
 /// A numeric id from the path, or a 400 in Unit21's shape saying it is not one.

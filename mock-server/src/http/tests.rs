@@ -868,6 +868,7 @@ mod any_input {
 #[case::user_info("user@evil.test", "http://localhost:8021/u21-mock-uploads/")]
 #[case::path("evil.test/x", "http://localhost:8021/u21-mock-uploads/")]
 #[case::empty("", "http://localhost:8021/u21-mock-uploads/")]
+#[case::port_out_of_range("host:99999", "http://localhost:8021/u21-mock-uploads/")]
 #[tokio::test]
 async fn an_auto_public_url_is_the_requests_host(#[case] host: &str, #[case] url: &str) {
     let app = App::with(Config {

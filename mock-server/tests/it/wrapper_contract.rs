@@ -50,7 +50,10 @@ impl Wrapped {
                 let _ = Command::new("kill")
                     .args(["-KILL", &self.pid.to_string()])
                     .status();
-                panic!("the fake (pid {}) still runs after {EXIT_BOUND:?}", self.pid)
+                panic!(
+                    "the fake (pid {}) still runs after {EXIT_BOUND:?}",
+                    self.pid
+                )
             }
         }
     }

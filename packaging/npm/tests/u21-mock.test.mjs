@@ -79,6 +79,13 @@ test("a binary of another version is refused", async () => {
   await assert.rejects(startU21Mock({ binary: old }), new RegExp(`is u21-mock 0\\.0\\.1, but this npm package is ${version.replaceAll(".", "\\.")}`));
 });
 
+test("a binary that cannot start is reported with its exit code and log", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "u21-mock-broken-"));
+  const broken = path.join(dir, "u21-mock");
+  fs.writeFileSync(broken, "#!/bin/sh\necho 'u21-mock: cannot start: no such config' >&2\nexit 1\n", { mode: 0o755 });
+  await assert.rejects(startU21Mock({ binary: broken }), /exited \(1\) before it was ready; its log:\nu21-mock: cannot start: no such config/);
+});
+
 test("without the platform package, the error names it", () => {
   const project = fs.mkdtempSync(path.join(os.tmpdir(), "u21-mock-noplatform-"));
   const main = path.dirname(require.resolve("u21-mock/package.json"));

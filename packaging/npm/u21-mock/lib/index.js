@@ -317,11 +317,12 @@ function firstLine(child, timeoutMs) {
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout, crlfDelay: Infinity });
     const timer = setTimeout(() => finish(new Error(`no ready line within ${timeoutMs} ms`)), timeoutMs);
+    // "close" comes after its stdout and stderr have ended, so the log is whole by then.
     const onExit = (code, signal) => finish(new Error(`it exited (${code ?? signal}) before it was ready`));
     const onError = (err) => finish(err);
     function finish(err, ready) {
       clearTimeout(timer);
-      child.off("exit", onExit);
+      child.off("close", onExit);
       child.off("error", onError);
       lines.removeAllListeners("line");
       // Nothing else comes on stdout; keep draining it so the pipe can never fill.
@@ -338,7 +339,7 @@ function firstLine(child, timeoutMs) {
       if (!ready || ready.event !== "ready" || !ready.url) return finish(new Error(`unexpected ready line: ${line.slice(0, 200)}`));
       finish(null, ready);
     });
-    child.once("exit", onExit);
+    child.once("close", onExit);
     child.once("error", onError);
   });
 }

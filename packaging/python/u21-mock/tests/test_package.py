@@ -120,7 +120,7 @@ def test_a_binary_of_another_version_is_refused(tmp_path):
 
 def test_a_binary_that_cannot_start_is_reported_with_its_log(tmp_path):
     broken = script(tmp_path, "broken-u21-mock", "echo 'u21-mock: cannot start: no such config' >&2\nexit 1\n")
-    with pytest.raises(U21MockError, match=r"(?s)did not start.*\(exit code 1\).*no such config"):
+    with pytest.raises(U21MockError, match=r"(?s)exited before it was ready \(exit code 1\); its log:.*no such config"):
         U21Mock.start(bin=broken, startup_timeout=10)
 
 

@@ -246,19 +246,31 @@ class U21Mock:
         log = _Log(process.stderr, log_lines)
         first_line: "queue.Queue[bytes]" = queue.Queue(maxsize=1)
         threading.Thread(target=_read_ready, args=(process.stdout, first_line), name="u21-mock-ready", daemon=True).start()
+        timed_out = False
         try:
             line = first_line.get(timeout=startup_timeout)
         except queue.Empty:
-            line = b""
+            line, timed_out = b"", True
         ready = _parse_ready(line)
         if ready is None:
+            exited = False
+            if not line and not timed_out:
+                # Its stdout ended: it is exiting; wait for the code rather than guess.
+                try:
+                    process.wait(STOP_GRACE_SECONDS)
+                    exited = True
+                except subprocess.TimeoutExpired:
+                    pass
             _stop_process(process)
             log.finish(1.0)
             _remove(temp_config)
-            raise U21MockError(
-                f"u21-mock ({executable}) did not start within {startup_timeout:g} s"
-                f" (exit code {process.returncode}); its log:\n{log.text()}"
-            )
+            if exited:
+                why = f"exited before it was ready (exit code {process.returncode})"
+            elif line:
+                why = f"printed something else than its JSON ready line: {line[:200]!r}"
+            else:
+                why = f"was not ready within {startup_timeout:g} s"
+            raise U21MockError(f"u21-mock ({executable}) {why}; its log:\n{log.text()}")
         fake = cls(ready, process=process, log=log, control_token=control_token, temp_config=temp_config)
         wanted = package_version()
         if wanted is not None and fake.version != wanted:
