@@ -1,25 +1,9 @@
 """``python -m u21_mock ARGS``: runs the ``u21-mock`` binary with ARGS."""
 
-import os
-import subprocess
 import sys
 
-from ._find import BinaryNotFound
 from ._fake import find_bin
-
-
-def main() -> int:
-    try:
-        executable = find_bin()
-    except BinaryNotFound as err:
-        print(f"u21_mock: {err}", file=sys.stderr)
-        return 127
-    argv = [executable, *sys.argv[1:]]
-    if sys.platform == "win32":
-        return subprocess.call(argv)
-    os.execv(executable, argv)
-    return 127  # pragma: no cover - execv does not return
-
+from ._find import run_found
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_found("u21_mock", find_bin))

@@ -10,10 +10,11 @@ where this package itself was installed (``Scripts`` instead of ``bin`` on Windo
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 
 class BinaryNotFound(FileNotFoundError):
@@ -89,3 +90,18 @@ def find_executable(name: str, env_var: str, package_file: str) -> str:
         f"cannot find the {name} executable; tried {env_var} (not set) and:\n  {listing}\n"
         f"Reinstall the package (pip install --force-reinstall), or set {env_var} to the binary."
     )
+
+
+def run_found(name: str, find: Callable[[], str]) -> int:
+    """``python -m <package> ARGS``: runs the executable ``find`` returns with ARGS, in this
+    process's place where the platform allows (so signals and the exit code are its own)."""
+    try:
+        executable = find()
+    except BinaryNotFound as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 127
+    argv = [executable, *sys.argv[1:]]
+    if sys.platform == "win32":
+        return subprocess.call(argv)
+    os.execv(executable, argv)
+    return 127  # pragma: no cover - execv does not return
