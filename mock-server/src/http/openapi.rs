@@ -91,7 +91,7 @@ pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) 
         for (path, methods) in [
             (
                 "/_mock/reset",
-                json!({"post": control("Forget every file, object, journal entry and fault")}),
+                json!({"post": control("Forget every file, object, journal entry and fault; with {\"settings\": true} also put the timing, streams and clock back as the fake started")}),
             ),
             (
                 "/_mock/seed",
