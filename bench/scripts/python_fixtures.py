@@ -49,26 +49,20 @@ def create_bucket(url):
 if SERVER == "moto":
     from moto.server import ThreadedMotoServer
 
-    @pytest.fixture(scope="session")
-    def moto_session():
+    def moto_server():
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
         yield f"http://{{host}}:{{port}}"
         server.stop()
+
+    moto_session = pytest.fixture(scope="session", name="moto_session")(moto_server)
+    moto_fresh = pytest.fixture(name="moto_fresh")(moto_server)
 
     @pytest.fixture
     def moto_reset(moto_session):
         NO_PROXY.open(urllib.request.Request(moto_session + "/moto-api/reset", method="POST")).read()
         yield moto_session
-
-    @pytest.fixture
-    def moto_fresh():
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{{host}}:{{port}}"
-        server.stop()
 
 @pytest.mark.parametrize("n", range({tests}))
 def test_one_call(request, n):

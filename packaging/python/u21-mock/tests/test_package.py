@@ -6,7 +6,6 @@ Run by .ci/run from outside the repository with the wheel installed; `U21_MOCK_W
 the wheel file for the install-scheme tests.
 """
 
-import json
 import os
 import select
 import signal
