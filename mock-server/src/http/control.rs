@@ -146,10 +146,15 @@ async fn set_timing(
     Ok(clock_json(state.set_timing(body.timing).await?))
 }
 
-/// A file as the control API shows it: the Unit21 shape plus what only the fake knows.
-pub(crate) fn file_json(record: &FileRecord) -> Value {
+/// A file as the control API shows it: the Unit21 shape plus what only the fake knows,
+/// among it the object stored under its key (size and S3's `ETag`), so a test can compare
+/// what arrived with what it sent.
+pub(crate) fn file_json(state: &AppState, record: &FileRecord) -> Value {
     let mut value = serde_json::to_value(Datafile::from(record)).expect("serialisable");
-    let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash, "history": record.history});
+    let object = state
+        .object(&record.s3_key)
+        .map(|o| json!({"size": o.size, "etag": o.etag}));
+    let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash, "history": record.history, "object": object});
     value
         .as_object_mut()
         .expect("object")
@@ -159,7 +164,7 @@ pub(crate) fn file_json(record: &FileRecord) -> Value {
 
 async fn file(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     let record = state.file(id).await.ok_or(crate::Error::NoSuchFile(id))?;
-    Ok(Json(file_json(&record)))
+    Ok(Json(file_json(&state, &record)))
 }
 
 #[derive(Deserialize)]
@@ -197,7 +202,7 @@ async fn transition(
         }
     };
     let record = state.force(id, transition).await?;
-    Ok(Json(file_json(&record)))
+    Ok(Json(file_json(&state, &record)))
 }
 
 #[derive(Deserialize)]
@@ -248,7 +253,7 @@ async fn add_file(
         .file(record.id)
         .await
         .ok_or(crate::Error::NoSuchFile(record.id))?;
-    Ok((StatusCode::CREATED, Json(file_json(&record))))
+    Ok((StatusCode::CREATED, Json(file_json(&state, &record))))
 }
 
 async fn process(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {

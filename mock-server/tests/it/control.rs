@@ -1623,3 +1623,22 @@ async fn a_half_sent_request_is_closed_and_others_are_answered() {
     let read = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the connection was left open");
 }
+
+#[tokio::test]
+async fn a_file_shows_the_object_stored_under_its_key() {
+    let server = MockServer::start().await;
+    let pending = create(&server, "s", "waiting.csv").await;
+    let id = pending["file_id"].as_str().unwrap();
+    let (_, file) = control(&server, "GET", &format!("/_mock/files/{id}"), None).await;
+    assert_eq!(file["object"], Value::Null, "nothing uploaded yet: {file}");
+
+    let uploaded = uploaded(&server, "a,b;c \"d\" é.csv", "a\n1\n").await;
+    let id = uploaded["file_id"].as_str().unwrap();
+    let (_, file) = control(&server, "GET", &format!("/_mock/files/{id}"), None).await;
+    assert_eq!(file["key"], uploaded["form_fields"]["key"]);
+    assert_eq!(
+        file["object"],
+        // md5("a\n1\n")
+        json!({"size": 4, "etag": "\"34ff2335cbe2045ddc3b78993d1e971d\""})
+    );
+}

@@ -286,7 +286,7 @@ async fn receive_upload(
                 };
                 return Ok((
                     StatusCode::CREATED,
-                    Json(super::control::file_json(&record)),
+                    Json(super::control::file_json(state, &record)),
                 )
                     .into_response());
             }
