@@ -2,7 +2,8 @@
 # A Unit21 imports client made of the documentation's own curl commands, speaking the
 # conformance adapter protocol (see conformance/ADAPTERS.md): one JSON request per line on
 # stdin, one JSON answer per line on stdout. Needs bash, curl and jq.
-# U21_BASE_URL and U21_API_KEY say where and who.
+# U21_BASE_URL and U21_API_KEY say where and who; the key reaches curl on its standard input,
+# never its command line. curl follows no redirect (no --location): a 3xx is reported.
 #
 # Retries are its own (curl's --retry cannot tell a create from a read): 429 and 503 after
 # Retry-After, else X-RateLimit-Reset, else a short growing backoff; other 5xx and dropped
@@ -36,8 +37,10 @@ call() {
   body=$(mktemp -p "$TMP")
   headers=$(mktemp -p "$TMP")
   while :; do
+    # The key reaches curl on its standard input (read by `--header @-`), never in its
+    # arguments, which any local user can read in the process list.
     status=$(curl --silent --show-error --output "$body" --dump-header "$headers" \
-      --write-out '%{http_code}' "$@" 2>/dev/null)
+      --write-out '%{http_code}' "$@" 2>/dev/null <<<"u21-key: $U21_API_KEY")
     rc=$?
     [ "$rc" -eq 0 ] || status=000
     retry=no
@@ -60,6 +63,8 @@ fail() {
   message="request answered $status"
   if [ "$status" = 000 ]; then
     message="no answer (the connection failed or was dropped)"
+  elif [ "${status:0:1}" = 3 ]; then
+    message="answered $status, a redirect: not followed (the key goes to Unit21's API only)"
   elif [ -s "$body" ] && jq -e . "$body" >/dev/null 2>&1; then
     error_code=$(jq '.error_code // null' "$body")
     message=$(jq -r '.message // empty' "$body")
@@ -80,26 +85,31 @@ ok() { jq -cn --argjson id "$1" --slurpfile result "$2" '{id: $id, ok: true, res
 create() {
   call create --request POST --url "$BASE/v1/imports/pre-signed-url/create" \
     --header 'accept: application/json' --header 'content-type: application/json' \
-    --header "u21-key: $U21_API_KEY" \
-    --data "$(jq -cn --arg s "$1" --arg f "$2" '{stream_name: $s, file_name: $f}')"
+    --header @- --data "$(jq -cn --arg s "$1" --arg f "$2" '{stream_name: $s, file_name: $f}')"
 }
 
+# File names and field values are data, never curl syntax: the fields go with --form-string
+# (where `;` `,` `@` `<` mean nothing), and the file's path is quoted, its `\` and `"` escaped
+# (curl then sends its last segment as the part's filename, `"` written %22 as browsers do).
+# No u21-key: the key goes to Unit21's API only, never to S3.
 upload() { # form file, path
-  local fields=()
-  while IFS= read -r pair; do fields+=(--form "$pair"); done < <(jq -r '.form_fields | to_entries[] | "\(.key)=\(.value)"' "$1")
+  local fields=() path=${2//\\/\\\\}
+  path=${path//\"/\\\"}
+  while IFS= read -r -d '' pair; do fields+=(--form-string "$pair"); done \
+    < <(jq -j '.form_fields | to_entries[] | "\(.key)=\(.value)\u0000"' "$1")
   call upload --request POST --url "$(jq -r .url "$1")" --header 'content-type: multipart/form-data' \
-    "${fields[@]}" --form "file=@$2"
+    "${fields[@]}" --form "file=@\"$path\""
 }
 
 status() {
   call read --request GET --url "$BASE/v1/imports/$1" \
-    --header 'accept: application/json' --header "u21-key: $U21_API_KEY"
+    --header 'accept: application/json' --header @-
 }
 
 list() { # body
   call read --request POST --url "$BASE/v1/imports/list" \
     --header 'accept: application/json' --header 'content-type: application/json' \
-    --header "u21-key: $U21_API_KEY" --data "$1"
+    --header @- --data "$1"
 }
 
 success() { [ "${1:0:1}" = 2 ]; }

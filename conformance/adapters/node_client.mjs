@@ -56,6 +56,9 @@ async function api(method, path, body, { idempotent = true } = {}) {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        // fetch's default ("follow") sends every custom header, u21-key included, to wherever
+        // a redirect points (it strips only Authorization and cookies): the key stays home.
+        redirect: "manual",
       });
       raw = await response.text();
     } catch (error) {
@@ -66,6 +69,10 @@ async function api(method, path, body, { idempotent = true } = {}) {
       throw new Failure(`${method} ${path}: ${error.cause?.message ?? error.message}`);
     }
     const status = response.status;
+    if (status >= 300 && status < 400) {
+      const location = response.headers.get("location") ?? "nowhere";
+      throw new Failure(`${method} ${path} answered ${status}, a redirect to ${location}: not followed (the key goes to Unit21's API only)`, { status });
+    }
     const retryable = status === 429 || status === 503 || (idempotent && status >= 500);
     if (retryable && attempt < RETRIES) {
       await sleep(pause(attempt, response.headers));
@@ -91,15 +98,19 @@ function xmlField(text, name) {
   return match ? match[1] : null;
 }
 
+// A file name inside a quoted header parameter, escaped as browsers and curl do (the HTML
+// standard's multipart/form-data encoding): the name is data, never syntax.
+const quoted = (name) => name.replaceAll('"', "%22").replaceAll("\r", "%0D").replaceAll("\n", "%0A");
+
 // One form POST: every returned field, as returned and in order, then the one file, streamed
 // from disk with its length declared. Resolves with the status, headers and body text.
 function postForm(form, path) {
   const boundary = randomUUID().replaceAll("-", "");
   let head = "";
   for (const [name, value] of Object.entries(form.form_fields)) {
-    head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    head += `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(name)}"\r\n\r\n${value}\r\n`;
   }
-  head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${basename(path)}"\r\n\r\n`;
+  head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quoted(basename(path))}"\r\n\r\n`;
   const tail = `\r\n--${boundary}--\r\n`;
   const length = Buffer.byteLength(head) + statSync(path).size + Buffer.byteLength(tail);
   const url = new URL(form.url);

@@ -68,6 +68,10 @@ def api(method, path, body=None, idempotent=True):
         finally:
             conn.close()
         status = response.status
+        if 300 <= status < 400:
+            # http.client follows nothing; say so plainly (the key goes to Unit21's API only).
+            location = response.headers.get("Location", "nowhere")
+            raise Failure(f"{method} {path} answered {status}, a redirect to {location}: not followed", status)
         retryable = status in (429, 503) or (idempotent and status >= 500)
         if retryable and attempt < RETRIES:
             time.sleep(pause(attempt, response.headers))
@@ -82,12 +86,18 @@ def api(method, path, body=None, idempotent=True):
         raise Failure(answer.get("message") or f"{method} {path} answered {status}", status, answer.get("error_code"))
 
 
+def quoted(name):
+    """A name inside a quoted header parameter, escaped as browsers and curl do (the HTML
+    standard's multipart/form-data encoding): the name is data, never syntax."""
+    return name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
 def upload_form(form, path):
     boundary = uuid.uuid4().hex
     head = b""
     for name, value in form["form_fields"].items():
-        head += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    filename = os.path.basename(path)
+        head += f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(name)}"\r\n\r\n{value}\r\n'.encode()
+    filename = quoted(os.path.basename(path))
     head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n\r\n'.encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     size = len(head) + os.path.getsize(path) + len(tail)

@@ -14,11 +14,12 @@
 //! # Layout
 //! - `catalogue`: the scenarios; `scenario`: what one is and gets; `contract`: raw JSON shapes.
 //! - `driver`: the client under test; `target`: the server and its control API.
-//! - `report`: results and their formats.
+//! - `report`: results and their formats; `other_origin`: a listener a scenario redirects to.
 
 pub mod catalogue;
 pub mod contract;
 pub mod driver;
+pub mod other_origin;
 pub mod report;
 pub mod scenario;
 pub mod target;

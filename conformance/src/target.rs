@@ -412,6 +412,17 @@ impl Control {
         .map(drop)
     }
 
+    /// A file as the fake knows it (`GET /_mock/files/{id}`): its key, history and the object
+    /// stored under the key.
+    pub async fn file(&self, file_id: &str) -> Result<Value, String> {
+        self.call_ok(
+            reqwest::Method::GET,
+            &format!("/_mock/files/{file_id}"),
+            None,
+        )
+        .await
+    }
+
     /// Adds a file as the UI's manual upload does (ADDED); returns its id.
     pub async fn add_file(
         &self,

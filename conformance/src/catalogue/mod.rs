@@ -8,10 +8,11 @@
 //!   last pages, files arriving while it pages).
 //! - `retries`: 429 (`Retry-After`, `X-RateLimit-Reset`), 5xx, dropped connections, bounded
 //!   attempts, and the create call that must not be repeated.
-//! - `s3`: the form POST: the returned url, fields verbatim, one upload per accepted form, S3's
-//!   own errors.
+//! - `s3`: the form POST: the returned url, fields verbatim, file names as data, one upload per
+//!   accepted form, S3's own errors.
 //! - `waiting`: `wait` stops on every final status, honours its timeout, and polls politely.
-//! - `secrecy`: the key only in its header, never in output; tolerance of new fields.
+//! - `secrecy`: the key only in its header, never in output, never to another origin after a
+//!   redirect; tolerance of new fields.
 
 mod basics;
 mod paging;
@@ -123,6 +124,13 @@ pub fn catalogue() -> Vec<Scenario> {
             "The key never appears in the client's error messages or logs",
             false,
             secrecy::key_not_in_output,
+        ),
+        s(
+            "redirect-keeps-key-home",
+            &["secrecy", "faults"],
+            "A 307 from the API to another origin does not carry the key there, and that origin's answer is not taken as the file (fake only)",
+            true,
+            secrecy::key_stays_home_on_redirect,
         ),
         s(
             "tolerates-new-fields-and-statuses",
@@ -249,6 +257,13 @@ pub fn catalogue() -> Vec<Scenario> {
             "The client posts to the url the create call returned",
             false,
             s3::returned_url,
+        ),
+        s(
+            "s3-names-are-data",
+            &["s3", "names"],
+            "A file named with , ; \" spaces and non-ASCII uploads byte for byte under its own key",
+            false,
+            s3::names_are_data,
         ),
         s(
             "s3-accepted-upload-sent-once",

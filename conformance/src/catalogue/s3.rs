@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use md5::Digest;
+
 use serde_json::{json, Value};
 
 use super::{body, file_id, unique, upload, upload_refused};
@@ -182,4 +184,54 @@ body!(oversized, |ctx| {
             format!("expected EntityTooLarge, the client said: {err}")
         }),
     }
+});
+
+/// A name with what curl's `--form` reads as syntax (`,` `;`), a quote, spaces and non-ASCII.
+const AWKWARD_NAME: &str = "a,b;c \"d\" é.jsonl";
+
+body!(names_are_data, |ctx| {
+    let content =
+        "{\"id\": 1, \"name\": \"é\"}\n{\"id\": 2, \"note\": \"a;b,c \\\"q\\\"\"}\n{\"id\": 3}\n"
+            .as_bytes();
+    let sent_name = unique(ctx, AWKWARD_NAME);
+    let form = ctx
+        .driver
+        .upload(&ctx.target.stream, &ctx.file(AWKWARD_NAME, content))
+        .await
+        .map_err(|e| {
+            Stop::Fail(format!(
+                "the upload of a file named {sent_name:?} failed: {e}; a careful client passes file names and form field values as data, never as syntax (`,` `;` `\"` mean nothing special), and escapes the quote in the file part's filename"
+            ))
+        })?;
+    let id = file_id(&form)?;
+    let key = form["form_fields"]["key"].as_str().unwrap_or_default();
+    ensure(key.ends_with(&sent_name), || {
+        format!("the create call did not carry the file name as it is: sent {sent_name:?}, the form's key is {key:?}")
+    })?;
+    if let Some(control) = &ctx.target.control {
+        let stored = control.file(&id).await.map_err(Stop::Fail)?;
+        ensure(stored["key"] == key, || {
+            format!(
+                "the fake stored file {id} under {} but the form said {key:?}",
+                stored["key"]
+            )
+        })?;
+        let etag = format!("\"{:x}\"", md5::Md5::digest(content));
+        let expected = json!({"size": content.len(), "etag": etag});
+        ensure(stored["object"] == expected, || {
+            format!(
+                "the bytes stored under {key:?} are not the file's: stored {}, sent {expected}; a careful client sends the file's bytes as they are, under the returned key",
+                stored["object"]
+            )
+        })?;
+    }
+    let file = ctx.driver.wait(&id, ctx.wait_timeout()).await?;
+    ensure(file["status"] == "FINISHED", || {
+        format!("expected FINISHED, got {file}")
+    })?;
+    let counted = file["successful_count"].as_u64().unwrap_or(0)
+        + file["failure_count"].as_u64().unwrap_or(0);
+    ensure(counted == 3, || {
+        format!("expected 3 records counted, got {file}")
+    })
 });

@@ -1,9 +1,10 @@
 //! The key stays secret (its header only, never a URL, never S3, never output), and answers
-//! with more than the client knows do not break it.
+//! with more than the client knows do not break it; a redirect does not carry it to another origin.
 
 use serde_json::{json, Value};
 
 use super::{body, file_id, upload};
+use crate::other_origin::OtherOrigin;
 use crate::scenario::{ensure, Stop};
 use crate::target::upload_path;
 
@@ -141,4 +142,44 @@ body!(tolerates_new_fields, |ctx| {
     ensure(super::ids_of(&listed) == [id.clone()], || {
         format!("expected the one listed file {id}, got {listed}")
     })
+});
+
+/// The file name the other origin's decoy answer carries.
+const DECOY_NAME: &str = "answered-by-another-origin.csv";
+
+body!(key_stays_home_on_redirect, |ctx| {
+    let control = ctx.control()?;
+    let created = super::raw_create(ctx, "redirected.csv").await?;
+    let id = file_id(&created)?;
+    let decoy = json!({
+        "file_id": id, "file_name": DECOY_NAME, "file_type": "csv", "date_created": "2024-01-01T00:00:00Z",
+        "process_start_time": null, "process_end_time": null, "successful_count": 0, "failure_count": 0,
+        "status": "FINISHED", "failure_code": null,
+    });
+    let elsewhere = OtherOrigin::start(&ctx.target.api_key, decoy)
+        .await
+        .map_err(|e| Stop::Fail(format!("the kit cannot listen for the redirect: {e}")))?;
+    let location = format!("{}/v1/imports/{id}", elsewhere.url);
+    control
+        .fault(json!({"method": "GET", "path": format!("/v1/imports/{id}"), "times": 1,
+            "action": {"kind": "status", "status": 307, "body": "", "headers": {"location": location}}}))
+        .await
+        .map_err(Stop::Fail)?;
+    let answer = ctx.driver.status(&id).await;
+    let arrived = elsewhere.arrived();
+    if let Some(leak) = arrived.iter().find(|a| a.had_key || a.had_key_header) {
+        return Err(Stop::Fail(format!(
+            "the client followed a 307 from Unit21's API to another origin ({}) and sent its key there ({} {}): a careful client refuses a redirect from the API, or follows it to another origin without the u21-key header (fetch and most HTTP libraries strip only Authorization and cookies, never a custom header)",
+            elsewhere.url, leak.method, leak.path
+        )));
+    }
+    if let Ok(file) = &answer {
+        ensure(file["file_name"] != DECOY_NAME, || {
+            format!(
+                "the client took the answer of another origin ({}), reached by a 307 from Unit21's API, as the file: {file}; a careful client never takes another origin's answer as Unit21's",
+                elsewhere.url
+            )
+        })?;
+    }
+    Ok(())
 });
