@@ -2,6 +2,8 @@
 //! the API key in its arguments, which any local user can read (`ps`, `/proc/*/cmdline`).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -81,9 +83,8 @@ fn the_python_adapter_keeps_the_key_off_its_command_line() {
 /// Node.js is installed by `.ci/run`; elsewhere the test is ignored with the reason.
 #[test]
 fn the_node_adapter_keeps_the_key_off_its_command_line() {
-    if Command::new("node").arg("--version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "needs Node.js");
-        eprintln!("not run: needs Node.js");
+    if let Some(why) = common::node_missing() {
+        eprintln!("not run: {why}");
         return;
     }
     let (leaks, running) = key_in_arguments("node", "node_client.mjs", "node_client.mjs");

@@ -3,6 +3,8 @@
 //! meant to catch it. The test prints the mutation score and fails if any mutant survives.
 //! Changes that are not bugs (equivalent mutants) are listed with the reason, and must pass.
 
+mod common;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -36,25 +38,7 @@ impl Adapter {
 
     /// Why it cannot run here, if it cannot (Node 18 or later is not everywhere).
     fn missing(self) -> Option<String> {
-        if self != Adapter::Node {
-            return None;
-        }
-        let version = std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-        let major = version.as_deref().and_then(|v| {
-            v.trim_start_matches('v')
-                .split('.')
-                .next()?
-                .parse::<u32>()
-                .ok()
-        });
-        major
-            .is_none_or(|m| m < 18)
-            .then(|| format!("needs Node.js 18 or later, found {version:?}"))
+        (self == Adapter::Node).then(common::node_missing).flatten()
     }
 }
 
@@ -522,7 +506,6 @@ fn runnable<'a>(mutants: impl Iterator<Item = &'a Mutant>) -> Vec<&'a Mutant> {
         .filter(|mutant| match mutant.adapter.missing() {
             None => true,
             Some(why) => {
-                assert!(std::env::var_os("CI").is_none(), "{why}");
                 eprintln!("not run: {} ({why})", mutant.name);
                 false
             }
