@@ -586,16 +586,21 @@ impl MockServerBuilder {
 fn remove_in_background(abandoned: Abandoned) {
     let spawned = std::thread::Builder::new()
         .name("u21-mock-cleanup".into())
-        .spawn(move || {
-            let reaped = abandoned.remove();
-            tracing::info!(
-                directories = reaped.directories,
-                bytes = reaped.bytes,
-                "removed the temporary data directories of fakes that were killed"
-            );
-        });
+        .spawn(move || log_removed(&abandoned.remove()));
     if let Err(err) = spawned {
         tracing::warn!(%err, "cannot remove the temporary data directories of killed fakes");
+    }
+}
+
+/// Says what the clean-up removed: at info when it removed something, at debug otherwise
+/// (every start runs it, and "directories=0" at info reads like an incident).
+fn log_removed(reaped: &crate::engine::scratch::Reaped) {
+    let message = "removed the temporary data directories of fakes that were killed";
+    let (directories, bytes) = (reaped.directories, reaped.bytes);
+    if directories == 0 {
+        tracing::debug!(directories, bytes, "{message}");
+    } else {
+        tracing::info!(directories, bytes, "{message}");
     }
 }
 
@@ -644,5 +649,55 @@ fn default_public_url(address: SocketAddr) -> String {
         format!("http://localhost:{}", address.port())
     } else {
         format!("http://{address}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use crate::engine::scratch::Reaped;
+
+    /// What `log` writes at the info level.
+    fn logged_at_info(log: impl FnOnce()) -> String {
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || Capture(writer.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8_lossy(&buffer.lock()).into_owned();
+        text
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_clean_up_that_removed_nothing_is_not_news() {
+        let nothing = Reaped {
+            directories: 0,
+            bytes: 0,
+        };
+        assert_eq!(logged_at_info(|| super::log_removed(&nothing)), "");
+        let something = Reaped {
+            directories: 2,
+            bytes: 4096,
+        };
+        let text = logged_at_info(|| super::log_removed(&something));
+        assert!(text.contains("directories=2 bytes=4096"), "{text}");
     }
 }
