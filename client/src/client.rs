@@ -368,6 +368,22 @@ impl Client {
         path: &Path,
         progress: Option<Progress>,
     ) -> Result<PresignedUpload> {
+        self.upload_file_with_md5_hash(stream_name, path, None, progress)
+            .await
+    }
+
+    /// [`Client::upload_file`] with Unit21's `md5_hash` (a UUID, despite its name): a new one
+    /// uploads a file whose name is already used in the stream, which is otherwise a 409.
+    ///
+    /// # Errors
+    /// As [`Client::upload_file`].
+    pub async fn upload_file_with_md5_hash(
+        &self,
+        stream_name: &str,
+        path: &Path,
+        md5_hash: Option<&str>,
+        progress: Option<Progress>,
+    ) -> Result<PresignedUpload> {
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -382,7 +398,9 @@ impl Client {
             tokio::fs::File::open(path).await.map(drop)
         };
         readable.await.map_err(|err| Error::file(path, err))?;
-        let form = self.create_upload(stream_name, &file_name, None).await?;
+        let form = self
+            .create_upload(stream_name, &file_name, md5_hash)
+            .await?;
         self.upload_to(&form, path, progress).await?;
         Ok(form)
     }

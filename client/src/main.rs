@@ -31,6 +31,7 @@ mod exit {
 const EXAMPLES: &str = "Examples:
   export U21_BASE_URL=sandbox1 U21_API_KEY=...
   u21 upload txns.csv --stream transactions --wait
+  u21 upload txns.csv --stream transactions --md5-hash new   # the name is taken: send it again
   u21 status 166
   u21 wait 166 --timeout 600
   u21 list --status FAILED --stream transactions --after 1700000000 --all
@@ -62,12 +63,19 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a form and upload FILE with it (streamed from disk).
+    // The usage line is written out: clap's own lists the global flags that U21_BASE_URL and
+    // U21_API_KEY filled in, as if they were missing.
+    #[command(override_usage = "u21 upload [OPTIONS] --stream <STREAM> <FILE>")]
     Upload {
-        /// The CSV, JSON or JSONL file.
+        /// The CSV, JSON, JSONL or Parquet file.
         file: PathBuf,
         /// The stream to land it in.
         #[arg(long)]
         stream: String,
+        /// Unit21's md5_hash (a UUID, despite its name), or `new` for a fresh one: uploads a
+        /// file whose name the stream already has (otherwise a 409).
+        #[arg(long, value_name = "UUID|new", value_parser = md5_hash)]
+        md5_hash: Option<String>,
         /// Then wait for processing to end.
         #[arg(long)]
         wait: bool,
@@ -76,11 +84,13 @@ enum Command {
         timeout: u64,
     },
     /// Show a file's status.
+    #[command(override_usage = "u21 status [OPTIONS] <ID>")]
     Status {
         /// The file id.
         id: String,
     },
     /// Wait until a file is FINISHED, FAILED or DELETED.
+    #[command(override_usage = "u21 wait [OPTIONS] <ID>")]
     Wait {
         /// The file id.
         id: String,
@@ -114,10 +124,21 @@ enum Command {
     },
 }
 
+/// `--md5-hash`: a UUID as given, or `new` for a random one.
+fn md5_hash(value: &str) -> Result<String, String> {
+    if value == "new" {
+        return Ok(uuid::Uuid::new_v4().to_string());
+    }
+    uuid::Uuid::parse_str(value)
+        .map(|_| value.to_owned())
+        .map_err(|_| "a UUID (Unit21's md5_hash is one), or `new` for a fresh one".to_owned())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
+    let uploading = matches!(cli.command, Command::Upload { .. });
     let base_url = cli.base_url.clone();
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
@@ -145,6 +166,11 @@ async fn main() -> ExitCode {
                 println!("{body}");
             } else {
                 eprintln!("u21: {err}");
+                if uploading && err.status() == Some(409) {
+                    eprintln!(
+                        "hint: `u21 upload … --md5-hash new` sends it again under the same name"
+                    );
+                }
             }
             ExitCode::from(if err.is_config() || err.is_io() {
                 exit::OTHER
@@ -179,6 +205,7 @@ async fn run(cli: Cli) -> Result<u8, Error> {
         Command::Upload {
             file,
             stream,
+            md5_hash,
             wait,
             timeout,
         } => {
@@ -189,7 +216,9 @@ async fn run(cli: Cli) -> Result<u8, Error> {
                     bar.set_position(sent);
                 }) as u21_client::Progress
             });
-            let form = client.upload_file(&stream, &file, progress).await?;
+            let form = client
+                .upload_file_with_md5_hash(&stream, &file, md5_hash.as_deref(), progress)
+                .await?;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }

@@ -227,3 +227,80 @@ fn the_version_names_the_command() {
         .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("u21 "));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_name_is_sent_again_with_a_new_md5_hash() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "again.csv", "a\n1\n");
+    let first = u21(&server, &["upload", &path, "--stream", "s"]).await;
+    assert_eq!(first.status.code(), Some(0));
+    let refused = u21(&server, &["upload", &path, "--stream", "s"]).await;
+    assert_eq!(refused.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--md5-hash new"),
+        "the 409 says how to send it again with this command: {stderr}"
+    );
+    let again = u21(
+        &server,
+        &[
+            "--json",
+            "upload",
+            &path,
+            "--stream",
+            "s",
+            "--md5-hash",
+            "new",
+        ],
+    )
+    .await;
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let file: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(file["file_id"], "2");
+    let chosen = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    let third = u21(
+        &server,
+        &["upload", &path, "--stream", "s", "--md5-hash", chosen],
+    )
+    .await;
+    assert_eq!(third.status.code(), Some(0));
+    let record = server.files().get(3).await.unwrap();
+    assert_eq!(record.md5_hash.as_deref(), Some(chosen));
+    let bad = u21(
+        &server,
+        &["upload", &path, "--stream", "s", "--md5-hash", "abc"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2), "not a UUID: a usage error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_list_only_what_is_missing() {
+    let server = MockServer::start().await;
+    // U21_BASE_URL and U21_API_KEY are set: the usage line must not ask for them.
+    let usage = u21(&server, &["upload", "x.csv"]).await;
+    assert_eq!(usage.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&usage.stderr);
+    assert!(stderr.contains("--stream <STREAM>"), "{stderr}");
+    assert!(
+        !stderr.contains("--base-url") && !stderr.contains("--api-key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn upload_help_names_every_format_processed() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_u21"))
+        .args(["upload", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("CSV, JSON, JSONL or Parquet"), "{text}");
+    assert!(text.contains("--md5-hash"), "{text}");
+}
