@@ -44,8 +44,14 @@ fn binary(name: &str) -> std::path::PathBuf {
 /// The `u21-mock` binary on a free loopback port, with its defaults otherwise; its
 /// `host:port`, read from the banner's first line.
 pub(crate) fn start_fake() -> (std::process::Child, String) {
+    start_fake_with(&[])
+}
+
+/// [`start_fake`] with more flags.
+pub(crate) fn start_fake_with(flags: &[&str]) -> (std::process::Child, String) {
     let mut server = Command::new(binary("u21-mock"))
         .args(["--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

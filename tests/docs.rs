@@ -71,16 +71,64 @@ fn ci_runs_the_readme_test_command() {
     );
 }
 
+/// Whether `actual` is what `shown` shows: runs of digits stand for any digits (ids, times,
+/// ports), `…` for anything.
+fn shown_as(shown: &str, actual: &str) -> bool {
+    let (shown, actual) = (shown.as_bytes(), actual.as_bytes());
+    fn go(s: &[u8], a: &[u8]) -> bool {
+        match s {
+            [] => a.is_empty(),
+            // `…` is three bytes in UTF-8.
+            [0xE2, 0x80, 0xA6, rest @ ..] => (0..=a.len()).any(|i| go(rest, &a[i..])),
+            [d, ..] if d.is_ascii_digit() => {
+                let shown_digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let actual_digits = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                actual_digits > 0 && go(&s[shown_digits..], &a[actual_digits..])
+            }
+            [c, rest @ ..] => a.first() == Some(c) && go(rest, &a[1..]),
+        }
+    }
+    go(shown, actual)
+}
+
+/// Whether the JSON `actual` has the shape and values of `shown`: the same fields, counts
+/// equal, other numbers any number, strings as [`shown_as`] says.
+fn json_shown_as(shown: &serde_json::Value, actual: &serde_json::Value, field: &str) -> bool {
+    use serde_json::Value::*;
+    match (shown, actual) {
+        (Object(s), Object(a)) => {
+            s.len() == a.len()
+                && s.iter()
+                    .all(|(k, v)| a.get(k).is_some_and(|w| json_shown_as(v, w, k)))
+        }
+        (Array(s), Array(a)) => {
+            s.len() == a.len() && s.iter().zip(a).all(|(v, w)| json_shown_as(v, w, field))
+        }
+        (Number(s), Number(a)) => !field.ends_with("_count") || s == a,
+        (String(s), String(a)) => shown_as(s, a),
+        (s, a) => s == a,
+    }
+}
+
 /// The README's curl flow, pasted whole into bash in an empty directory, against the binary
-/// started with its defaults (on a free port instead of 8021).
+/// (`instant` timing, so the test waits for nothing; on a free port instead of 8021): every
+/// output line the block shows (`# {…}`, `# upload: …`) is printed, in order, and pasted a
+/// second time it prints exactly what the README shows for that.
 #[test]
-fn the_readme_curl_flow_runs_as_pasted() {
+fn the_readme_curl_flow_prints_what_it_shows() {
     let readme = read("README.md");
     let marker = readme
         .find("<!-- curl-flow")
         .expect("the README marks its curl flow");
     let block = fenced(&readme[marker..], "sh");
-    let (mut server, address) = super::compose::start_fake();
+    let shown: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.starts_with('{') || l.starts_with("upload:"))
+        .collect();
+    assert_eq!(shown.len(), 4, "{shown:?}");
+    let second_paste = fenced(&readme[marker + block.len()..], "text");
+    let (mut server, address) = super::compose::start_fake_with(&["--timing", "instant"]);
     let script = block.replace("localhost:8021", &address);
     let dir = tempfile::tempdir().unwrap();
     let paste = || {
@@ -97,21 +145,41 @@ fn the_readme_curl_flow_runs_as_pasted() {
     };
     let (ok, out, err) = paste();
     assert!(ok, "{out}\n{err}");
-    assert!(out.contains(r#"{"file_id":"1","form_fields":{"#), "{out}");
-    assert!(out.contains("upload: HTTP 204\n"), "{out}");
-    assert!(
-        out.contains(r#""file_name":"file_you_want_to_upload.csv","file_type":"CSV""#),
-        "{out}"
-    );
-    assert!(out.contains(r#""response_count":"#), "{out}");
-    // Pasted again: the name is taken, and the answer says what to do about it.
-    let (_, again, _) = paste();
-    assert!(
-        again.contains(r#"{"error_code":"conflict","message":"A file named 'file_you_want_to_upload.csv' already exists in stream 'stream_name'; send a new md5_hash"#),
-        "{again}"
-    );
+    let printed: Vec<&str> = out.lines().collect();
+    assert_eq!(printed.len(), shown.len(), "printed:\n{out}");
+    for (shown, printed) in shown.iter().zip(&printed) {
+        let matches = match (
+            serde_json::from_str::<serde_json::Value>(shown),
+            serde_json::from_str::<serde_json::Value>(printed),
+        ) {
+            (Ok(s), Ok(p)) => json_shown_as(&s, &p, ""),
+            _ => shown_as(shown, printed),
+        };
+        assert!(
+            matches,
+            "the README shows\n  {shown}\nthe paste printed\n  {printed}"
+        );
+    }
+    // Pasted again: the name is taken, the answer says what to do about it, and nothing else
+    // runs (no upload of a form that does not exist).
+    let (ok, again, err) = paste();
+    assert!(ok, "{again}\n{err}");
+    assert_eq!(again.trim(), second_paste.trim(), "{err}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn shown_output_matches_digits_and_ellipses_only() {
+    assert!(shown_as("id 1795838526080_x", "id 1_x"));
+    assert!(shown_as("eyJ…", "eyJhbGciOi"));
+    assert!(!shown_as("id 1_x", "id _x"));
+    assert!(!shown_as("FINISHED", "QUEUED"));
+    let shown = serde_json::json!({"successful_count": 3, "date_created": 1, "status": "FINISHED"});
+    let same = serde_json::json!({"successful_count": 3, "date_created": 9, "status": "FINISHED"});
+    let fewer = serde_json::json!({"successful_count": 2, "date_created": 1, "status": "FINISHED"});
+    assert!(json_shown_as(&shown, &same, ""));
+    assert!(!json_shown_as(&shown, &fewer, ""));
 }
 
 /// Every relative link in the README, FIDELITY.md and the docs points inside the repository
