@@ -102,7 +102,7 @@ async fn the_readme_commands_pass_against_a_default_fake_and_leave_it_as_found()
     let faults_before = control(&server, reqwest::Method::GET, "/_mock/faults", None).await;
 
     let curl = adapter("curl.sh");
-    for extra in [vec![], vec!["--adapter", curl.as_str()]] {
+    for extra in [vec![], vec!["--adapter", "bash", "--", curl.as_str()]] {
         let mut args = vec!["--target", "url", "--url", url.as_str()];
         args.extend(extra);
         let output = conformance(&args).output().await.unwrap();
