@@ -15,9 +15,10 @@ RUN cargo build --release --locked --workspace --bin u21-mock --bin u21-conforma
  && strip /out/*
 
 FROM debian:bookworm-slim
-# python3, nodejs, curl and jq run the conformance kit's adapters.
+# python3 (with requests, which most Python clients use), nodejs, curl and jq run the
+# conformance kit's adapters: the shipped ones, and a user's own mounted at /adapter.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 nodejs curl jq \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-requests nodejs curl jq \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --no-create-home u21 \
  && mkdir /data /reports \

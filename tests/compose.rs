@@ -186,3 +186,63 @@ fn the_image_ships_what_the_compose_file_and_readme_run() {
         "a small runtime stage"
     );
 }
+
+/// The `kit` service runs the user's own adapter, mounted at /adapter: its entrypoint and
+/// default command run the kit through it; the image has what a Python client usually needs;
+/// the README shows it.
+#[test]
+fn the_kit_service_runs_a_mounted_adapter() {
+    let compose = read("docker-compose.yml");
+    let entrypoint = &arrays(&compose, "kit", "entrypoint")[0];
+    let command = &arrays(&compose, "kit", "command")[0];
+    assert_eq!(entrypoint[0], "u21-conformance");
+    assert_eq!(
+        command,
+        &["--adapter", "python3", "--", "/adapter/client.py"]
+    );
+    assert!(
+        compose.contains("\"./adapter:/adapter:ro\""),
+        "the adapter is mounted"
+    );
+    // Run for real against the binary fake, the shipped Python adapter standing in for the
+    // user's and a temporary directory for /reports (the happy path only: the catalogue itself
+    // is tested elsewhere, and the image check runs all of it in the image).
+    let shipped =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/adapters/python_client.py");
+    let reports = tempfile::tempdir().unwrap();
+    let (mut server, address) = start_fake();
+    let args: Vec<String> = entrypoint[1..]
+        .iter()
+        .chain(command)
+        .map(|a| {
+            a.replace("/adapter/client.py", shipped.to_str().unwrap())
+                .replace("/reports", reports.path().to_str().unwrap())
+                .replace("localhost:8021", &address)
+        })
+        .collect();
+    // Before the adapter's `--`, where it is a flag of the kit's.
+    let output = Command::new(binary("u21-conformance"))
+        .args(["--only", "happy-path"])
+        .args(&args)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "u21-conformance {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+    assert!(reports.path().join("report.json").exists());
+    assert!(
+        read("Dockerfile").contains("python3-requests"),
+        "the image has requests for a Python adapter"
+    );
+    assert!(
+        read("README.md")
+            .contains("docker compose run --rm kit --adapter python3 -- /adapter/client.py"),
+        "the README shows how to run it"
+    );
+}
