@@ -53,6 +53,8 @@ try {
   fs.chmodSync(path.join(plat, "bin", binaryName), 0o755);
   fs.writeFileSync(path.join(plat, "README.md"), `# @u21-mock/${platform}\n\nThe \`u21-mock\` binary for ${platform}. Install \`u21-mock\` instead: it depends on this package.\n`);
   for (const dir of [main, plat]) {
+    // npm packs LICENSE files whatever "files" says.
+    for (const licence of ["LICENSE-MIT", "LICENSE-APACHE"]) fs.copyFileSync(path.join(root, licence), path.join(dir, licence));
     const packed = execFileSync("npm", ["pack", "--json", "--pack-destination", out], { cwd: dir, encoding: "utf8" });
     const [{ filename }] = JSON.parse(packed);
     const file = path.join(out, filename);

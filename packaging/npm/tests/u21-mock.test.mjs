@@ -123,3 +123,9 @@ test("after kill -9 of the Node process, the fake is gone within 2 s", async () 
   parent.kill("SIGKILL");
   assert.ok(goneWithin(pid, 2), "the fake outlived its killed parent");
 });
+
+test("the package carries both licences", () => {
+  const root = path.dirname(require.resolve("u21-mock/package.json"));
+  assert.match(fs.readFileSync(path.join(root, "LICENSE-MIT"), "utf8"), /Permission is hereby granted/);
+  assert.match(fs.readFileSync(path.join(root, "LICENSE-APACHE"), "utf8"), /Apache License/);
+});

@@ -218,3 +218,14 @@ def test_after_pytest_is_killed_or_interrupted_its_fakes_are_gone(tmp_path, how)
     runner.wait(timeout=30)
     for pid in fake_pids:
         assert exits_within(pid, GONE_WITHIN), f"fake {pid} outlived pytest after {how}"
+
+
+def test_the_wheel_carries_both_licences():
+    from importlib.metadata import distribution
+
+    dist = distribution("u21-mock")
+    names = {Path(str(f)).name for f in dist.files or []}
+    assert {"LICENSE-MIT", "LICENSE-APACHE"} <= names, sorted(names)
+    assert "Apache License" in (Path(dist.locate_file("")) / next(
+        str(f) for f in dist.files if Path(str(f)).name == "LICENSE-APACHE"
+    )).read_text()
