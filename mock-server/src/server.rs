@@ -654,31 +654,29 @@ fn default_public_url(address: SocketAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use parking_lot::Mutex;
+    use std::sync::mpsc;
 
     use crate::engine::scratch::Reaped;
 
-    /// What `log` writes at the info level.
+    /// What `log` writes at the info level (each write sent down a channel: no lock outside
+    /// the engine, even in a test).
     fn logged_at_info(log: impl FnOnce()) -> String {
-        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
-        let writer = buffer.clone();
+        let (sent, received) = mpsc::channel::<Vec<u8>>();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .with_ansi(false)
-            .with_writer(move || Capture(writer.clone()))
+            .with_writer(move || Capture(sent.clone()))
             .finish();
         tracing::subscriber::with_default(subscriber, log);
-        let text = String::from_utf8_lossy(&buffer.lock()).into_owned();
-        text
+        let bytes: Vec<u8> = received.try_iter().flatten().collect();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    struct Capture(Arc<Mutex<Vec<u8>>>);
+    struct Capture(mpsc::Sender<Vec<u8>>);
 
     impl std::io::Write for Capture {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().extend_from_slice(bytes);
+            let _ = self.0.send(bytes.to_vec());
             Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
