@@ -176,9 +176,10 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// The path a form's upload arrives at on the fake: `/{bucket}/`, the bucket read from the
-/// policy the create call returned (so a proxy prefix or another host changes nothing), or the
-/// returned URL's own path when the policy names none.
+/// Where a form's upload arrives on the fake, as a journal prefix: `/{bucket}`, the bucket read
+/// from the policy the create call returned (so a proxy prefix or another host changes
+/// nothing), or the returned URL's own path when the policy names none. No trailing slash: S3
+/// takes a path-style form POST at `/{bucket}` as at `/{bucket}/`, so a client may send either.
 pub fn upload_path(form: &Value) -> String {
     use base64::Engine;
     let bucket = form["form_fields"]["policy"]
@@ -194,12 +195,18 @@ pub fn upload_path(form: &Value) -> String {
             })
         });
     match bucket {
-        Some(bucket) => format!("/{bucket}/"),
+        Some(bucket) => format!("/{bucket}"),
         None => form["url"]
             .as_str()
             .and_then(|u| reqwest::Url::parse(u).ok())
-            .map_or_else(|| "/".to_owned(), |u| u.path().to_owned()),
+            .map_or_else(String::new, |u| u.path().trim_end_matches('/').to_owned()),
     }
+}
+
+/// A fault pattern for a form's upload, with or without the trailing slash (see
+/// [`upload_path`]).
+pub fn upload_fault_path(form: &Value) -> String {
+    format!("{}/**", upload_path(form))
 }
 
 /// The fake's `/_mock/` API, as the scenarios use it.

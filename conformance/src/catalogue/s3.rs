@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{body, file_id, unique, upload, upload_refused};
 use crate::scenario::{ensure, Ctx, Stop};
-use crate::target::upload_path;
+use crate::target::{upload_fault_path, upload_path};
 
 /// `host[:port]` of a URL, as a client puts it in `Host`.
 fn authority(url: &reqwest::Url) -> String {
@@ -38,7 +38,7 @@ body!(returned_url, |ctx| {
         return Err(Stop::Fail(format!("the returned url is not a URL: {url}")));
     };
     // Behind a proxy the path the fake sees differs from the URL's; the host says nothing then.
-    if parsed.path() == path {
+    if parsed.path().trim_end_matches('/') == path {
         let expected = authority(&parsed);
         for post in &posts {
             let host = post["headers"]["host"].as_str().unwrap_or_default();
@@ -85,7 +85,7 @@ body!(slow_down, |ctx| {
         .driver
         .create(&ctx.target.stream, &unique(ctx, "slow.csv"))
         .await?;
-    let path = upload_path(&created);
+    let path = upload_fault_path(&created);
     let mark = ctx.mark().await?;
     control
         .fault(
