@@ -223,3 +223,26 @@ fn every_relative_link_stays_inside_the_repository() {
         }
     }
 }
+
+/// Every scenario that judges by a decided point names an entry FIDELITY.md has.
+#[test]
+fn every_decided_rule_of_the_kit_is_in_the_ledger() {
+    let ledger = read("FIDELITY.md");
+    let mut decided = 0;
+    for scenario in u21_conformance::catalogue() {
+        if let u21_conformance::Rule::Decided(entries) = scenario.rule {
+            decided += 1;
+            for entry in entries.split(", ") {
+                assert!(
+                    ledger.contains(&format!("`{entry}`")),
+                    "{} judges by {entry}, which FIDELITY.md does not name",
+                    scenario.name
+                );
+            }
+        }
+    }
+    assert!(
+        decided >= 3,
+        "the decided list scenarios name their entries"
+    );
+}

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 pub use catalogue::catalogue;
 pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver, CLOSE_GRACE};
 pub use report::{Report, ScenarioResult};
-pub use scenario::{Outcome, Scenario};
+pub use scenario::{Outcome, Rule, Scenario};
 pub use target::{SetupError, Target};
 
 /// Which scenarios to run: by name or tag.
@@ -143,12 +143,17 @@ pub async fn run_with(
                         run_id: format!("{run_id}-{}", scenario.name),
                     };
                     let limit = left.min(options.scenario_deadline);
+                    let broke = |rule: scenario::Rule, why: String| {
+                        Outcome::Fail(format!("{}: {why}", rule.label()))
+                    };
                     match tokio::time::timeout(limit, (scenario.run)(&ctx)).await {
                         Ok(Ok(())) => Outcome::Pass,
-                        Ok(Err(scenario::Stop::Fail(why))) => Outcome::Fail(why),
+                        Ok(Err(scenario::Stop::Fail(why))) => broke(scenario.rule, why),
+                        Ok(Err(scenario::Stop::Broke(rule, why))) => broke(rule, why),
                         Ok(Err(scenario::Stop::Skip(why))) => Outcome::Skip(why),
                         Err(_) => Outcome::Fail(format!(
-                            "cut after {:.1} s ({}): the client did not finish; a careful client honours its own timeouts",
+                            "{}: cut after {:.1} s ({}): the client did not finish; a careful client honours its own timeouts",
+                            scenario::Rule::Protocol.label(),
                             limit.as_secs_f64(),
                             if limit == options.scenario_deadline {
                                 "the scenario deadline"

@@ -25,11 +25,40 @@ pub enum Outcome {
     Skip(String),
 }
 
+/// The rule a failure says was broken: every failure names one, so a user can tell a breach of
+/// what Unit21 or S3 document from one of the fake's decided points or of the kit's own
+/// protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Unit21's documented API (docs/unit21-imports.md).
+    Unit21,
+    /// S3's documented browser-based form POST (docs/s3-post.md).
+    S3,
+    /// A decided point of FIDELITY.md, by the name of its entry or switch.
+    Decided(&'static str),
+    /// The adapter protocol and the careful-client duties it writes down (conformance/ADAPTERS.md).
+    Protocol,
+}
+
+impl Rule {
+    /// How a failure message starts.
+    pub fn label(self) -> String {
+        match self {
+            Rule::Unit21 => "breaks Unit21's documented API (docs/unit21-imports.md)".into(),
+            Rule::S3 => "breaks S3's documented form POST (docs/s3-post.md)".into(),
+            Rule::Decided(entry) => format!("breaks a decided point (FIDELITY.md: {entry})"),
+            Rule::Protocol => "breaks the adapter protocol (conformance/ADAPTERS.md)".into(),
+        }
+    }
+}
+
 /// Why a scenario stopped early.
 #[derive(Debug)]
 pub enum Stop {
-    /// A check failed.
+    /// A check failed; the scenario's own rule was broken.
     Fail(String),
+    /// A check failed that judges by another rule than the scenario's.
+    Broke(Rule, String),
     /// The target cannot run it.
     Skip(String),
 }
@@ -65,6 +94,8 @@ pub struct Scenario {
     pub description: &'static str,
     /// Whether it needs the fake's control API (clock, faults, journal).
     pub needs_control: bool,
+    /// What it judges by; its failures name it.
+    pub rule: Rule,
     /// The body.
     pub run: for<'a> fn(&'a Ctx<'a>) -> BoxFuture<'a, Check>,
 }

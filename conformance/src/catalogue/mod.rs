@@ -25,7 +25,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::driver::DriverError;
-use crate::scenario::{ensure, Ctx, Scenario, Stop};
+use crate::scenario::{ensure, Ctx, Rule, Scenario, Stop};
 
 macro_rules! body {
     ($name:ident, |$ctx:ident| $body:block) => {
@@ -40,11 +40,12 @@ pub(crate) use body;
 
 /// Every scenario, in the order they run.
 pub fn catalogue() -> Vec<Scenario> {
-    let s = |name, tags, description, needs_control, run| Scenario {
+    let s = |name, tags, description, needs_control, rule, run| Scenario {
         name,
         tags,
         description,
         needs_control,
+        rule,
         run,
     };
     vec![
@@ -53,6 +54,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["happy-path", "csv"],
             "A CSV uploaded and waited for ends FINISHED with a count per row",
             false,
+            Rule::Unit21,
             basics::upload_csv,
         ),
         s(
@@ -60,6 +62,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["happy-path", "json"],
             "A JSON array ends FINISHED with a count per item",
             false,
+            Rule::Unit21,
             basics::upload_json,
         ),
         s(
@@ -67,6 +70,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["happy-path", "jsonl"],
             "A JSONL file ends FINISHED with a count per line",
             false,
+            Rule::Unit21,
             basics::upload_jsonl,
         ),
         s(
@@ -74,6 +78,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["contract"],
             "The create answer has exactly Unit21's fields and types",
             false,
+            Rule::Unit21,
             basics::contract_create,
         ),
         s(
@@ -81,6 +86,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["contract"],
             "A new file's status has exactly Unit21's fields, with nulls until processing",
             false,
+            Rule::Unit21,
             basics::contract_status,
         ),
         s(
@@ -88,6 +94,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["contract", "list"],
             "The list answer and its items have exactly Unit21's fields and types",
             false,
+            Rule::Unit21,
             basics::contract_list,
         ),
         s(
@@ -95,6 +102,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["contract", "errors"],
             "Errors carry error_code, and a message on 400s",
             false,
+            Rule::Unit21,
             basics::contract_errors,
         ),
         s(
@@ -102,6 +110,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["auth"],
             "No u21-key answers 401 unauthorized",
             false,
+            Rule::Unit21,
             basics::auth_missing_key,
         ),
         s(
@@ -109,6 +118,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["auth"],
             "An unknown u21-key answers 401 unauthorized",
             false,
+            Rule::Unit21,
             basics::auth_unknown_key,
         ),
         s(
@@ -116,6 +126,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["auth", "secrecy"],
             "The client sends the key in the u21-key header only: never in a URL, never to S3",
             true,
+            Rule::Unit21,
             secrecy::key_only_in_header,
         ),
         s(
@@ -123,6 +134,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["secrecy"],
             "The key never appears in the client's error messages or logs",
             false,
+            Rule::Protocol,
             secrecy::key_not_in_output,
         ),
         s(
@@ -130,6 +142,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["secrecy", "faults"],
             "A 307 from the API to another origin does not carry the key there, and that origin's answer is not taken as the file (fake only)",
             true,
+            Rule::Protocol,
             secrecy::key_stays_home_on_redirect,
         ),
         s(
@@ -137,6 +150,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["tolerance", "faults"],
             "An answer with fields or a status the client does not know does not break it",
             true,
+            Rule::Protocol,
             secrecy::tolerates_new_fields,
         ),
         s(
@@ -144,6 +158,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["errors"],
             "The client reports an unknown file as a 404",
             false,
+            Rule::Unit21,
             basics::client_not_found,
         ),
         s(
@@ -151,6 +166,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["status", "failure-codes"],
             "A .json file that is not JSON ends FAILED unparseable_file",
             false,
+            Rule::Unit21,
             basics::failed_unparseable,
         ),
         s(
@@ -158,6 +174,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["status", "failure-codes", "control"],
             "The client reports every status (ADDED included) and failure code as the server sets them",
             true,
+            Rule::Unit21,
             basics::forced_statuses,
         ),
         s(
@@ -165,6 +182,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "decided"],
             "List orders files newest first (FIDELITY: list_newest_first)",
             false,
+            Rule::Decided("list_newest_first"),
             paging::list_newest_first,
         ),
         s(
@@ -172,6 +190,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "decided", "paging"],
             "offset counts 1-based pages of limit files (FIDELITY: list_offset)",
             false,
+            Rule::Decided("list_offset"),
             paging::list_offset_pages,
         ),
         s(
@@ -179,6 +198,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "decided"],
             "created_after is inclusive, created_before exclusive (FIDELITY)",
             false,
+            Rule::Decided("created_after_inclusive, created_before_inclusive"),
             paging::list_bounds,
         ),
         s(
@@ -186,6 +206,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "paging"],
             "The client follows every page, not just the first",
             false,
+            Rule::Unit21,
             paging::list_all_pages,
         ),
         s(
@@ -193,6 +214,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "paging"],
             "Every page carries every filter, 1-based page offsets, and paging stops at total_count",
             true,
+            Rule::Unit21,
             paging::keeps_filters,
         ),
         s(
@@ -200,6 +222,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "paging", "faults"],
             "A page that comes back empty (files left the filter meanwhile) ends the listing",
             true,
+            Rule::Protocol,
             paging::empty_last_page,
         ),
         s(
@@ -207,6 +230,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["list", "paging", "faults"],
             "Files created while the client pages are not returned twice",
             true,
+            Rule::Protocol,
             paging::files_arriving,
         ),
         s(
@@ -214,6 +238,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["retries", "rate-limit", "faults"],
             "The client retries a 429 no sooner than its Retry-After",
             true,
+            Rule::Unit21,
             retries::rate_limited,
         ),
         s(
@@ -221,6 +246,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["retries", "rate-limit", "faults"],
             "The client retries a 429 without Retry-After no sooner than X-RateLimit-Reset",
             true,
+            Rule::Unit21,
             retries::rate_limit_reset,
         ),
         s(
@@ -228,6 +254,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["retries", "faults"],
             "The client retries 500 and 503 on reads and succeeds",
             true,
+            Rule::Protocol,
             retries::server_errors,
         ),
         s(
@@ -235,6 +262,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["retries", "faults"],
             "The client retries a read whose connection dropped",
             true,
+            Rule::Protocol,
             retries::dropped,
         ),
         s(
@@ -242,6 +270,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["retries", "faults"],
             "Against a server that keeps answering 503 the client gives up after a few attempts",
             true,
+            Rule::Protocol,
             retries::gives_up,
         ),
         s(
@@ -249,6 +278,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["retries", "faults"],
             "A create answered 500, or whose connection dropped, is not sent again",
             true,
+            Rule::Protocol,
             retries::create_not_repeated,
         ),
         s(
@@ -256,6 +286,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3"],
             "The client posts to the url the create call returned",
             false,
+            Rule::Unit21,
             s3::returned_url,
         ),
         s(
@@ -263,6 +294,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3", "names"],
             "A file named with , ; \" spaces and non-ASCII uploads byte for byte under its own key",
             false,
+            Rule::S3,
             s3::names_are_data,
         ),
         s(
@@ -270,6 +302,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3"],
             "An upload S3 accepted is never sent again",
             true,
+            Rule::Protocol,
             s3::sent_once,
         ),
         s(
@@ -277,6 +310,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3", "retries", "faults"],
             "The client retries S3's SlowDown and the upload lands once",
             true,
+            Rule::S3,
             s3::slow_down,
         ),
         s(
@@ -284,6 +318,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3", "control"],
             "An expired form is refused by S3, reported as AccessDenied, and not posted again",
             true,
+            Rule::S3,
             s3::expired,
         ),
         s(
@@ -291,6 +326,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3"],
             "A tampered signature is refused with SignatureDoesNotMatch",
             false,
+            Rule::S3,
             s3::tampered,
         ),
         s(
@@ -298,6 +334,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["s3", "slow"],
             "A file over 300 MiB is refused with EntityTooLarge",
             false,
+            Rule::S3,
             s3::oversized,
         ),
         s(
@@ -305,6 +342,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["wait", "control"],
             "wait returns at once on FINISHED, FAILED (with its failure_code) and DELETED",
             true,
+            Rule::Protocol,
             waiting::stops_on_final_status,
         ),
         s(
@@ -312,6 +350,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["wait", "control"],
             "wait gives up when its own timeout passes, and says it timed out",
             true,
+            Rule::Protocol,
             waiting::honours_timeout,
         ),
         s(
@@ -319,6 +358,7 @@ pub fn catalogue() -> Vec<Scenario> {
             &["wait", "control"],
             "While a file processes, the client polls a few times a second with growing pauses",
             true,
+            Rule::Protocol,
             waiting::polls_politely,
         ),
     ]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{body, file_id, ids_of, raw_create, unique, upload};
-use crate::scenario::{ensure, Check, Ctx, Stop};
+use crate::scenario::{ensure, Check, Ctx, Rule, Stop};
 
 /// Three files one second apart, in a window of seconds no earlier file shares (on a target
 /// that cannot be reset, such as the sandbox, earlier files must not leak into the window).
@@ -186,13 +186,13 @@ body!(keeps_filters, |ctx| {
     let mark = ctx.mark().await?;
     let all = ctx.driver.list_all(&request).await?;
     let bodies = list_bodies(ctx, mark).await?;
+    same_limit(&bodies, &request)?;
     for (page, body) in bodies.iter().enumerate() {
         for filter in [
             "statuses",
             "stream_names",
             "created_after",
             "created_before",
-            "limit",
         ] {
             ensure(body[filter] == request[filter], || {
                 format!(
@@ -206,15 +206,13 @@ body!(keeps_filters, |ctx| {
     }
     let offsets: Vec<Value> = bodies.iter().map(|b| b["offset"].clone()).collect();
     let shown = Value::from(offsets.clone());
-    ensure(offsets.first() == Some(&json!(1)), || {
-        format!("the pages asked had offsets {shown}: Unit21's offset counts pages from 1 (FIDELITY: list_offset), so the first page is offset 1")
-    })?;
-    ensure(
-        offsets.iter().enumerate().all(|(i, o)| *o == json!(i + 1)),
-        || {
-            format!("the pages asked had offsets {offsets:?}: offset counts pages of `limit` files (1, 2, 3), not records")
-        },
-    )?;
+    let offset_rule = |message: String| Stop::Broke(Rule::Decided("list_offset"), message);
+    if offsets.first() != Some(&json!(1)) {
+        return Err(offset_rule(format!("the pages asked had offsets {shown}: Unit21's offset counts pages from 1, so the first page is offset 1")));
+    }
+    if !offsets.iter().enumerate().all(|(i, o)| *o == json!(i + 1)) {
+        return Err(offset_rule(format!("the pages asked had offsets {offsets:?}: offset counts pages of `limit` files (1, 2, 3), not records")));
+    }
     // Five files in pages of two: three pages, or a fourth, empty, for a client that stops only
     // on a short or empty page.
     ensure(bodies.len() <= 4, || {
@@ -231,6 +229,24 @@ body!(keeps_filters, |ctx| {
         format!("with statuses, stream_names, created_after and created_before, expected exactly {want:?}, got {got:?}")
     })
 });
+
+/// Fails, naming the adapter protocol, a `list_all` that paged with a limit of its own: the
+/// protocol asks for the request's (Unit21 takes any limit from 1 to 1000), so the kit can
+/// make a handful of files span several pages.
+fn same_limit(bodies: &[Value], request: &Value) -> Check {
+    match bodies.iter().position(|b| b["limit"] != request["limit"]) {
+        None => Ok(()),
+        Some(page) => Err(Stop::Broke(
+            Rule::Protocol,
+            format!(
+                "page {} was asked with limit = {} instead of the request's {}: the adapter protocol's list_all pages with the request's limit, so the kit can make small pages (this is the protocol's rule, not Unit21's: Unit21 takes any limit from 1 to 1000); pass the limit through to your SDK",
+                page + 1,
+                bodies[page]["limit"],
+                request["limit"]
+            ),
+        )),
+    }
+}
 
 /// More list calls than this in one listing of a handful of files is a client that does not
 /// stop.
@@ -289,6 +305,7 @@ async fn list_while_changing<'a>(
     control.clear_faults().await.map_err(Stop::Fail)?;
     changed?;
     let bodies = list_bodies(ctx, mark).await?;
+    same_limit(&bodies, request)?;
     ensure(bodies.len() <= RUNAWAY_PAGES, || {
         format!(
             "the client asked for {} pages and was stopped: a careful client stops on an empty or short page, or once it has total_count files",
