@@ -122,7 +122,8 @@ pub async fn run_with(
             )
         } else if left.is_zero() {
             Outcome::Fail(format!(
-                "not started: the run's budget of {} s was spent",
+                "{}: not started: the run's budget of {} s was spent",
+                scenario::Rule::Protocol.label(),
                 options.budget.as_secs()
             ))
         } else {
