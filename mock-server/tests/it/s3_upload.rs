@@ -973,13 +973,12 @@ async fn the_bucket_url_without_its_trailing_slash_takes_the_upload() {
     let (server, created) = server_and_form().await;
     let url = created["url"].as_str().unwrap().trim_end_matches('/');
     assert!(url.ends_with("/u21-mock-uploads"), "{url}");
-    let fields: Vec<(String, String)> = created["form_fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let response = post_form(url, &fields, Some(("a.csv", b"a\n1\n".to_vec()))).await;
+    let response = post_form(
+        url,
+        &fields_of(&created),
+        Some(("a.csv", b"a\n1\n".to_vec())),
+    )
+    .await;
     assert_eq!(response.status(), 204);
     let key = created["form_fields"]["key"].as_str().unwrap();
     assert_eq!(server.files().object(key).unwrap().size, 4);
