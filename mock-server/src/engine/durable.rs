@@ -139,6 +139,25 @@ impl Durable {
         };
         let mut connection =
             Connection::open(&database).map_err(|e| database_error(&database, "cannot open", e))?;
+        // A directory that held state must have the fake's tables. A database emptied to 0
+        // bytes opens as a new one, and starting empty on it would delete every object as a
+        // stray: refused, and the file left as it is (this query writes nothing; a file that is
+        // not a database fails the next step, which says so).
+        let tables: rusqlite::Result<i64> = connection.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'files'",
+            [],
+            |row| row.get(0),
+        );
+        if marker.exists() && matches!(tables, Ok(0)) {
+            return Err(refused(
+                dir,
+                format!(
+                    "its database {} holds none of the fake's tables (it is empty: {} bytes); the fake will not start empty on a directory that held state (restore the file, or start on a new directory)",
+                    database.display(),
+                    std::fs::metadata(&database).map_or(0, |m| m.len())
+                ),
+            ));
+        }
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",

@@ -392,6 +392,39 @@ async fn a_missing_database_is_an_error_not_an_empty_start() {
     assert!(stderr.contains("state.sqlite is missing"), "{stderr}");
 }
 
+/// A database emptied to 0 bytes (a bad copy, a full disk at the wrong moment) is refused like
+/// a missing one: starting empty on it would delete every stored object as a stray.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_database_is_an_error_and_the_objects_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), "instant");
+    let created = create(&server, "a.csv").await;
+    assert_eq!(upload(&server, &created, "a\n1\n").await, 204);
+    server.kill();
+    for companion in ["state.sqlite-wal", "state.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(companion));
+    }
+    std::fs::write(dir.path().join("state.sqlite"), b"").unwrap();
+    let objects = files_in(&dir.path().join("objects"));
+    assert_eq!(objects.len(), 1);
+    let stderr = refused_start(dir.path());
+    assert!(
+        stderr.contains("state.sqlite holds none of the fake's tables"),
+        "{stderr}"
+    );
+    assert_eq!(
+        files_in(&dir.path().join("objects")),
+        objects,
+        "no object was removed"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("state.sqlite"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_removes_only_what_the_fake_made() {
     let dir = tempfile::tempdir().unwrap();
