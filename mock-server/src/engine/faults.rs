@@ -82,6 +82,37 @@ impl Fault {
             FaultAction::Latency { ms } if ms > MAX_LATENCY_MS => Err(format!(
                 "latency ms must be at most {MAX_LATENCY_MS} (ten minutes)"
             )),
+            FaultAction::Status {
+                status,
+                ref body,
+                ref headers,
+            } => {
+                // It is sent as an HTTP answer: a status HTTP has, a bounded body, and headers
+                // that are headers (a CR or LF in one would be refused by the server anyway).
+                if !(100..=599).contains(&status) {
+                    return Err(format!("status must be from 100 to 599, not {status}"));
+                }
+                if body.len() > MAX_FAULT_BODY_BYTES {
+                    return Err(format!(
+                        "body must be at most {MAX_FAULT_BODY_BYTES} bytes, not {}",
+                        body.len()
+                    ));
+                }
+                if headers.len() > MAX_FAULT_HEADERS {
+                    return Err(format!(
+                        "a fault may set at most {MAX_FAULT_HEADERS} headers, not {}",
+                        headers.len()
+                    ));
+                }
+                for (name, value) in headers {
+                    let valid = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                        && http::HeaderValue::from_str(value).is_ok();
+                    if !valid {
+                        return Err(format!("{name:?}: {value:?} is not a valid header"));
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -171,6 +202,12 @@ struct Rule {
 const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 /// The longest a `latency` fault may hold a request.
 const MAX_LATENCY_MS: u64 = 600_000;
+/// The largest body a `status` fault may answer with.
+const MAX_FAULT_BODY_BYTES: usize = 1024 * 1024;
+/// The most headers a `status` fault may set.
+const MAX_FAULT_HEADERS: usize = 64;
+/// The most faults active at once (each matched in order on every request).
+pub const MAX_FAULTS: usize = 1000;
 
 /// The active faults, in the order they were added.
 #[derive(Default)]
@@ -188,8 +225,11 @@ impl std::fmt::Debug for Faults {
 }
 
 impl Faults {
-    /// Adds a fault; returns its id.
-    pub fn add(&mut self, fault: Fault) -> u64 {
+    /// Adds a fault; returns its id, or `None` when [`MAX_FAULTS`] are active.
+    pub fn add(&mut self, fault: Fault) -> Option<u64> {
+        if self.rules.len() >= MAX_FAULTS {
+            return None;
+        }
         self.next_id += 1;
         let rng = StdRng::seed_from_u64(fault.seed);
         self.rules.push(Rule {
@@ -198,7 +238,7 @@ impl Faults {
             fault,
             rng,
         });
-        self.next_id
+        Some(self.next_id)
     }
 
     /// Removes one fault; false if there was none with that id.

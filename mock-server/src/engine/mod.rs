@@ -707,7 +707,12 @@ impl Engine {
     /// Adds a fault, once its bounds are checked; returns its id.
     pub fn add_fault(&self, fault: Fault) -> Result<u64, Error> {
         fault.validate().map_err(Error::Invalid)?;
-        let id = self.faults.lock().add(fault);
+        let id = self.faults.lock().add(fault).ok_or_else(|| {
+            Error::Invalid(format!(
+                "at most {} faults may be active at once; remove some first (DELETE /_mock/faults)",
+                faults::MAX_FAULTS
+            ))
+        })?;
         self.faults_armed.store(true, Ordering::Release);
         Ok(id)
     }

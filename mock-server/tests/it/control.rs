@@ -1642,3 +1642,60 @@ async fn a_file_shows_the_object_stored_under_its_key() {
         json!({"size": 4, "etag": "\"34ff2335cbe2045ddc3b78993d1e971d\""})
     );
 }
+
+/// A fault answers over HTTP, so its status, body and headers must make a valid answer, and a
+/// caller cannot grow the list without bound.
+#[rstest]
+#[case::status_below_100(json!({"kind": "status", "status": 99}), "status must be from 100 to 599")]
+#[case::status_over_599(json!({"kind": "status", "status": 1000}), "status must be from 100 to 599")]
+#[case::body_over_a_mebibyte(json!({"kind": "status", "status": 500, "body": "x".repeat(1024 * 1024 + 1)}), "body must be at most 1048576 bytes")]
+#[case::header_name_with_a_space(json!({"kind": "status", "status": 500, "headers": {"bad name": "x"}}), "is not a valid header")]
+#[case::header_value_with_a_newline(json!({"kind": "status", "status": 500, "headers": {"x-a": "1\r\nx-b: 2"}}), "is not a valid header")]
+#[case::too_many_headers(json!({"kind": "status", "status": 500, "headers": (0..65).map(|i| (format!("x-h{i}"), json!("v"))).collect::<serde_json::Map<String, Value>>()}), "at most 64 headers")]
+#[tokio::test]
+async fn a_fault_that_cannot_be_answered_is_refused(#[case] action: Value, #[case] says: &str) {
+    let server = MockServer::start().await;
+    let (status, answer) = control(
+        &server,
+        "POST",
+        "/_mock/faults",
+        Some(json!({"path": "/**", "action": action})),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains(says),
+        "{answer}"
+    );
+    assert_eq!(create(&server, "s", "after.csv").await["file_id"], "1");
+}
+
+#[tokio::test]
+async fn the_fault_list_is_bounded() {
+    let server = MockServer::start().await;
+    for i in 0..1000 {
+        server
+            .faults()
+            .add(Fault::new(
+                format!("/nowhere/{i}"),
+                FaultAction::InternalError,
+            ))
+            .unwrap();
+    }
+    let (status, answer) = control(
+        &server,
+        "POST",
+        "/_mock/faults",
+        Some(json!({"path": "/**", "action": {"kind": "internal_error"}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000 faults"),
+        "{answer}"
+    );
+    assert_eq!(create(&server, "s", "after.csv").await["file_id"], "1");
+}
