@@ -140,7 +140,9 @@ pub async fn run_with(
                         target,
                         driver,
                         dir: dir.path(),
-                        http: reqwest::Client::new(),
+                        http: target::http_client()
+                            .build()
+                            .unwrap_or_else(|_| reqwest::Client::new()),
                         run_id: format!("{run_id}-{}", scenario.name),
                     };
                     let limit = left.min(options.scenario_deadline);

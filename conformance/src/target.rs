@@ -116,7 +116,7 @@ impl Target {
     /// # Errors
     /// "cannot reach …", "the key is refused …", or an answer that is not Unit21's.
     pub async fn preflight(&self, deadline: Duration) -> Result<(), SetupError> {
-        let http = reqwest::Client::builder()
+        let http = http_client()
             .timeout(deadline)
             .build()
             .map_err(|e| SetupError(e.to_string()))?;
@@ -176,6 +176,12 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The kit's own HTTP client, which carries the key and the control token: it follows no
+/// redirect (reqwest's default would send both headers to any origin a 3xx names).
+pub(crate) fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+}
+
 /// Where a form's upload arrives on the fake, as a journal prefix: `/{bucket}`, the bucket read
 /// from the policy the create call returned (so a proxy prefix or another host changes
 /// nothing), or the returned URL's own path when the policy names none. No trailing slash: S3
@@ -226,7 +232,7 @@ impl Control {
         let mut control = Self {
             base_url,
             token,
-            http: reqwest::Client::builder()
+            http: http_client()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .map_err(|e| SetupError(e.to_string()))?,

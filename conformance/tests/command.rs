@@ -331,3 +331,62 @@ async fn sigterm_stops_the_run_and_puts_the_fake_back() {
     assert_eq!(state["timing"], json!("realistic"));
     assert_eq!(state["files"], json!([]));
 }
+
+/// The kit's own calls carry the key and the control token: a 307 from the target to another
+/// origin is not followed, so neither reaches it, and the run stops as a setup error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kit_follows_no_redirect_to_another_origin() {
+    let server = u21_mock::MockServer::builder()
+        .config({
+            let mut config = u21_mock::Config::default();
+            config.control.token = Some("kit-token-secret".into());
+            config
+        })
+        .start()
+        .await;
+    let elsewhere = u21_conformance::other_origin::OtherOrigin::start(
+        server.api_key(),
+        json!({"datafiles": []}),
+    )
+    .await
+    .unwrap();
+    server
+        .faults()
+        .add(
+            u21_mock::Fault::new(
+                "/v1/imports/list",
+                u21_mock::FaultAction::Status {
+                    status: 307,
+                    body: String::new(),
+                    headers: [(
+                        "location".to_owned(),
+                        format!("{}/v1/imports/list", elsewhere.url),
+                    )]
+                    .into(),
+                },
+            )
+            .method("POST"),
+        )
+        .unwrap();
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--control-token",
+        "kit-token-secret",
+        "--only",
+        "contract",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    let arrived = elsewhere.arrived();
+    assert!(
+        arrived.iter().all(|a| !a.had_key_header && !a.had_key),
+        "the key reached another origin: {arrived:?}"
+    );
+    assert!(arrived.is_empty(), "the redirect was followed: {arrived:?}");
+}
