@@ -172,6 +172,107 @@ def half_sent_lines(fake):
     return f"300 half-sent request lines; a health check answered {status} in {(time.time() - started) * 1000:.0f} ms"
 
 
+# Parquet, written by hand (Thrift's compact protocol), so a page can claim what it likes.
+def _varint(v):
+    out = bytearray()
+    while True:
+        byte, v = v & 0x7F, v >> 7
+        if v == 0:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def _int(v):
+    return _varint((v << 1) ^ (v >> 63))
+
+
+def _struct(fields):
+    """fields: (id, type code, encoded value) in id order; a stop byte ends it."""
+    out, last = bytearray(), 0
+    for fid, kind, value in fields:
+        out.append(((fid - last) << 4) | kind)
+        out += value
+        last = fid
+    out.append(0)
+    return bytes(out)
+
+
+def _binary(b):
+    return _varint(len(b)) + b
+
+
+def _list(kind, items):
+    return bytes([(len(items) << 4) | kind]) + b"".join(items)
+
+
+def parquet_page(claimed, data, values, codec):
+    """A file of one REQUIRED INT32 column `n` in one PLAIN page whose header claims `claimed`
+    bytes decompressed, holding `data` (compressed with `codec`: 0 none, 2 gzip)."""
+    I32, I64, BIN, LIST, STRUCT = 5, 6, 8, 9, 12
+    header = _struct([
+        (1, I32, _int(0)),  # DATA_PAGE
+        (2, I32, _int(claimed)),
+        (3, I32, _int(len(data))),
+        (5, STRUCT, _struct([(1, I32, _int(values)), (2, I32, _int(0)), (3, I32, _int(3)), (4, I32, _int(3))])),
+    ])
+    chunk = header + data
+    meta = _struct([
+        (1, I32, _int(1)),  # INT32
+        (2, LIST, _list(I32, [_int(0)])),  # PLAIN
+        (3, LIST, _list(BIN, [_binary(b"n")])),
+        (4, I32, _int(codec)),
+        (5, I64, _int(values)),
+        (6, I64, _int(claimed + len(header))),
+        (7, I64, _int(len(chunk))),
+        (9, I64, _int(4)),  # data_page_offset
+    ])
+    footer = _struct([
+        (1, I32, _int(1)),
+        (2, LIST, _list(STRUCT, [
+            _struct([(4, BIN, _binary(b"schema")), (5, I32, _int(1))]),
+            _struct([(1, I32, _int(1)), (3, I32, _int(0)), (4, BIN, _binary(b"n"))]),
+        ])),
+        (3, I64, _int(values)),
+        (4, LIST, _list(STRUCT, [_struct([
+            (1, LIST, _list(STRUCT, [_struct([(2, I64, _int(4)), (3, STRUCT, meta)])])),
+            (2, I64, _int(claimed)),
+            (3, I64, _int(values)),
+        ])])),
+    ])
+    return b"PAR1" + chunk + footer + len(footer).to_bytes(4, "little") + b"PAR1"
+
+
+def upload_and_wait(fake, name, content):
+    created = fake.create(name)
+    body, tail = form(created, b"")
+    status = raw(fake, upload_head(len(body) + len(content) + len(tail)), (body, content, tail))
+    file = None
+    for _ in range(1200):  # processing is on the fake's own schedule: poll its answer
+        request = urllib.request.Request(
+            fake.url(f"/v1/imports/{created['file_id']}"), headers={"u21-key": KEY}
+        )
+        file = json.load(urllib.request.urlopen(request))
+        if file["status"] in ("FINISHED", "FAILED"):
+            break
+        time.sleep(0.1)
+    return f"{status}; then {file['status']} {file['failure_code'] or ''} ({len(content)} bytes uploaded)"
+
+
+def parquet_lying_page(fake):
+    # 121 bytes or so: a page that claims 2 GiB decompressed and holds 8 bytes.
+    return upload_and_wait(fake, "lie.parquet", parquet_page(2**31 - 1, b"\0" * 8, 2, 0))
+
+
+def parquet_gzip_bomb(fake):
+    import zlib
+
+    plain = bytes(256 * MB)  # 64 M zero INT32 values
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = gz.compress(plain) + gz.flush()
+    return upload_and_wait(fake, "bomb.parquet", parquet_page(len(plain), data, len(plain) // 4, 2))
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/u21-mock"
     case(binary, "300 MB multipart preamble", preamble)
@@ -181,6 +282,8 @@ def main():
     case(binary, "a 250 MB JSONL record", long_record, "--timing", "instant")
     case(binary, "stalled uploads", stalled_uploads, "--timing", "instant")
     case(binary, "slow request lines", half_sent_lines)
+    case(binary, "a Parquet page claiming 2 GiB", parquet_lying_page, "--timing", "instant")
+    case(binary, "a Parquet gzip page of 256 MiB", parquet_gzip_bomb, "--timing", "instant")
 
 
 if __name__ == "__main__":

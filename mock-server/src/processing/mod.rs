@@ -7,6 +7,7 @@
 
 mod csv_file;
 mod json_file;
+mod parquet_budget;
 mod parquet_file;
 mod schema;
 
@@ -499,6 +500,118 @@ mod tests {
             assert_eq!(
                 run("t.parquet", &body, &schema()),
                 Outcome::Failed(FailureCode::InvalidSchema)
+            );
+        }
+
+        /// One text column of `rows` values of `width` bytes, in one plain (no dictionary)
+        /// snappy page per row group: pages as large as the test needs.
+        fn one_big_page(rows: usize, width: usize, rows_per_group: usize) -> Vec<u8> {
+            let schema = Arc::new(
+                parse_message_type("message t { OPTIONAL BYTE_ARRAY note (UTF8); }").unwrap(),
+            );
+            let props = Arc::new(
+                WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .set_dictionary_enabled(false)
+                    .set_data_page_size_limit(64 * 1024 * 1024)
+                    .set_write_batch_size(rows)
+                    .build(),
+            );
+            let value = ByteArray::from("x".repeat(width).as_str());
+            let mut out = Vec::new();
+            let mut writer = SerializedFileWriter::new(&mut out, schema, props).unwrap();
+            for _ in (0..rows).step_by(rows_per_group) {
+                let mut group = writer.next_row_group().unwrap();
+                let mut column = group.next_column().unwrap().unwrap();
+                write::<ByteArrayType>(&mut column, vec![Some(value.clone()); rows_per_group]);
+                column.close().unwrap();
+                group.close().unwrap();
+            }
+            writer.close().unwrap();
+            out
+        }
+
+        fn run_within(body: &[u8], budget: parquet_budget::Budget) -> Outcome {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            file.write_all(body).unwrap();
+            match parquet_file::process_within(File::open(file.path()).unwrap(), None, budget) {
+                Ok((successful, failed)) => finished(successful, failed),
+                Err(code) => Outcome::Failed(code),
+            }
+        }
+
+        /// A page whose header claims 100 MiB decompressed (its real content is 2 MiB): the
+        /// crate would allocate the claim; the budget refuses it before any page is decoded.
+        #[test]
+        fn a_page_claiming_more_than_the_budget_is_unparseable() {
+            let honest = one_big_page(200, 10 * 1024, 200);
+            assert_eq!(
+                run("t.parquet", &honest, &StreamCheck::Any),
+                finished(200, 0),
+                "a real 2 MiB page is within the budget"
+            );
+            // The first page header follows the 4-byte magic: field 1 (type, one byte), then
+            // field 2, uncompressed_page_size, a 4-byte varint for a 2 MiB page.
+            assert_eq!(&honest[4..7], &[0x15, 0x00, 0x15]);
+            let zigzag = |v: u64| v << 1;
+            let varint4 = |v: u64| {
+                [
+                    (v & 0x7f) as u8 | 0x80,
+                    ((v >> 7) & 0x7f) as u8 | 0x80,
+                    ((v >> 14) & 0x7f) as u8 | 0x80,
+                    ((v >> 21) & 0x7f) as u8,
+                ]
+            };
+            assert!(honest[7..10].iter().all(|b| b & 0x80 != 0) && honest[10] & 0x80 == 0);
+            let mut bomb = honest.clone();
+            bomb[7..11].copy_from_slice(&varint4(zigzag(100 * 1024 * 1024)));
+            assert_eq!(
+                run("t.parquet", &bomb, &StreamCheck::Any),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+        }
+
+        /// A page that truly decompresses to 20 MiB (from about 1 MB of snappy): over the page
+        /// budget, so it fails instead of being decoded (it finished before the budget).
+        #[test]
+        fn a_page_that_decompresses_past_the_budget_is_unparseable() {
+            let body = one_big_page(2, 10 * 1024 * 1024, 2);
+            assert!(body.len() < 2 * 1024 * 1024, "{} bytes", body.len());
+            assert_eq!(
+                run("t.parquet", &body, &StreamCheck::Any),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+        }
+
+        #[test]
+        fn rows_and_row_groups_over_their_budgets_are_unparseable() {
+            let body = one_big_page(200, 100, 100);
+            let roomy = parquet_budget::Budget::DEFAULT;
+            assert_eq!(run_within(&body, roomy), finished(200, 0));
+            let few_rows = parquet_budget::Budget { rows: 150, ..roomy };
+            assert_eq!(
+                run_within(&body, few_rows),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+            // Each row group's one page is about 10 KB decompressed.
+            let small_groups = parquet_budget::Budget {
+                row_group_page_bytes: 5_000,
+                ..roomy
+            };
+            assert_eq!(
+                run_within(&body, small_groups),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+        }
+
+        #[test]
+        fn a_footer_claiming_more_than_the_budget_is_unparseable() {
+            let mut body = txns();
+            let at = body.len() - 8;
+            body[at..at + 4].copy_from_slice(&(64u32 * 1024 * 1024).to_le_bytes());
+            assert_eq!(
+                run("t.parquet", &body, &StreamCheck::Any),
+                Outcome::Failed(FailureCode::UnparseableFile)
             );
         }
 

@@ -1,6 +1,7 @@
 //! Parquet, read without arrow: the footer's schema is matched against the stream's once (names,
 //! and each column's type), then every row is read and counted. Rows come one row group at a
-//! time, so memory follows the largest row group, not the file.
+//! time, so memory follows the largest row group, not the file; and what a file claims (page
+//! sizes, rows) is checked against a budget before anything is decoded.
 
 use std::fs::File;
 
@@ -9,6 +10,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use parquet::schema::types::Type;
 
+use super::parquet_budget;
 use super::schema::Schema;
 use super::Counts;
 use crate::config::ColumnType;
@@ -18,8 +20,27 @@ use crate::model::FailureCode;
 /// A file that is not Parquet, or whose pages cannot be decoded, is `unparseable_file`; columns
 /// that do not match the stream (a missing required column, an unknown one, a type that cannot
 /// hold the stream's) are `invalid_schema`.
+///
+/// Before a page is decoded, what the file claims is held to the budgets of
+/// [`super::parquet_budget`]: a file over them is `unparseable_file` too.
 pub(super) fn process(file: File, schema: Option<&Schema>) -> Counts {
+    process_within(file, schema, parquet_budget::Budget::DEFAULT)
+}
+
+/// [`process`] under another budget (tests use small ones).
+pub(super) fn process_within(
+    file: File,
+    schema: Option<&Schema>,
+    budget: parquet_budget::Budget,
+) -> Counts {
+    let over_budget = |why: String| {
+        tracing::info!(%why, "a Parquet file over the decoding budget fails unparseable_file");
+        FailureCode::UnparseableFile
+    };
+    parquet_budget::check_footer(&file).map_err(over_budget)?;
+    let pages = file.try_clone().map_err(|_| FailureCode::Unknown)?;
     let reader = SerializedFileReader::new(file).map_err(|_| FailureCode::UnparseableFile)?;
+    parquet_budget::check_pages(&pages, reader.metadata(), budget).map_err(over_budget)?;
     let columns = reader
         .metadata()
         .file_metadata()
