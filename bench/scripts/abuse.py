@@ -273,6 +273,14 @@ def parquet_gzip_bomb(fake):
     return upload_and_wait(fake, "bomb.parquet", parquet_page(len(plain), data, len(plain) // 4, 2))
 
 
+def csv_long_header(fake):
+    return upload_and_wait(fake, "header.csv", b"id," + b"h" * (200 * MB) + b"\n1,2\n")
+
+
+def csv_long_field(fake):
+    return upload_and_wait(fake, "field.csv", b"id,note\n1," + b"x" * (200 * MB) + b"\n2,ok\n")
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/u21-mock"
     case(binary, "300 MB multipart preamble", preamble)
@@ -284,6 +292,8 @@ def main():
     case(binary, "slow request lines", half_sent_lines)
     case(binary, "a Parquet page claiming 2 GiB", parquet_lying_page, "--timing", "instant")
     case(binary, "a Parquet gzip page of 256 MiB", parquet_gzip_bomb, "--timing", "instant")
+    case(binary, "a CSV header line of 200 MiB", csv_long_header, "--timing", "instant")
+    case(binary, "a CSV field of 200 MiB", csv_long_field, "--timing", "instant")
 
 
 if __name__ == "__main__":

@@ -297,6 +297,36 @@ mod tests {
         assert_eq!(run("a.csv", body, &schema()), finished(2, 1));
     }
 
+    /// The csv crate holds a whole record: a header, a row or a field over the bound fails the
+    /// file, on one thread and on two (it was read whole: 1 GB for a 200 MiB header).
+    #[rstest::rstest]
+    #[case::a_long_header(format!("id,{}\n1,2\n", "h".repeat(2 * 1024 * 1024)))]
+    #[case::a_long_field(format!("id,amount,note\n1,2,{}\n3,4,ok\n", "x".repeat(2 * 1024 * 1024)))]
+    #[case::a_field_just_over(format!("id,amount,note\n1,2,{}\n3,4,ok\n", "x".repeat(1024 * 1024)))]
+    #[case::too_many_columns(format!("{}\n", (0..=csv_file::MAX_COLUMNS).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",")))]
+    fn a_csv_record_over_its_bound_fails_the_file(#[case] body: String) {
+        for check in [StreamCheck::Any, schema()] {
+            assert_eq!(
+                run("a.csv", body.as_bytes(), &check),
+                Outcome::Failed(FailureCode::UnparseableFile)
+            );
+        }
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(body.as_bytes()).unwrap();
+        let StreamCheck::Schema(rules) = schema() else {
+            unreachable!("schema() has columns")
+        };
+        let apart = csv_file::process(File::open(file.path()).unwrap(), Some(&rules), true);
+        assert_eq!(apart, Err(FailureCode::UnparseableFile), "on two threads");
+    }
+
+    #[test]
+    fn a_csv_record_within_its_bound_is_read() {
+        let field = "x".repeat(1024 * 1024 - 100);
+        let body = format!("id,amount,note\n1,2,{field}\n3,4,ok\n");
+        assert_eq!(run("a.csv", body.as_bytes(), &schema()), finished(2, 0));
+    }
+
     #[test]
     fn a_jsonl_line_over_the_record_bound_fails_alone_and_is_skipped_unread() {
         let max = json_file::MAX_RECORD_BYTES;
