@@ -223,9 +223,9 @@ fn parse_and_check_apart<R: Read>(
 fn read_failure(err: &csv::Error) -> FailureCode {
     match err.kind() {
         csv::ErrorKind::Io(io)
-            if !io
+            if io
                 .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<RecordTooLong>().is_some()) =>
+                .is_none_or(|inner| inner.downcast_ref::<RecordTooLong>().is_none()) =>
         {
             FailureCode::Unknown
         }
