@@ -177,13 +177,16 @@ pub async fn run_with(
         progress(&result);
         results.push(result);
     }
-    if let Err(err) = target.restore().await {
-        eprintln!("u21-conformance: could not put the fake back as it was: {err}");
-    }
+    let restore_failure = target.restore().await.err().map(|err| {
+        let message = format!("could not put the fake back as it was: {err}");
+        eprintln!("u21-conformance: {message}");
+        message
+    });
     Report {
         target: target.name.clone(),
         client: driver.name(),
         results,
         elapsed: run_started.elapsed(),
+        restore_failure,
     }
 }

@@ -31,6 +31,8 @@ pub struct Report {
     pub results: Vec<ScenarioResult>,
     /// How long the whole run took.
     pub elapsed: Duration,
+    /// Why the fake could not be put back as the kit found it, if it could not: the run fails.
+    pub restore_failure: Option<String>,
 }
 
 impl ScenarioResult {
@@ -60,9 +62,9 @@ impl Report {
         )
     }
 
-    /// True when nothing failed.
+    /// True when nothing failed, and the fake was put back as it was found.
     pub fn passed(&self) -> bool {
-        self.counts().1 == 0
+        self.counts().1 == 0 && self.restore_failure.is_none()
     }
 
     /// Names of the failed scenarios.
@@ -91,7 +93,11 @@ impl Report {
 
     /// The summary's last two lines: the run time, then the counts.
     pub fn footer(&self) -> String {
-        let mut out = format!("ran in {:.2} s\n", self.elapsed.as_secs_f64());
+        let mut out = String::new();
+        if let Some(why) = &self.restore_failure {
+            let _ = writeln!(out, "FAILED to restore the fake: {why}");
+        }
+        let _ = writeln!(out, "ran in {:.2} s", self.elapsed.as_secs_f64());
         let (passed, failed, skipped) = self.counts();
         let _ = write!(out, "{passed} passed, {failed} failed, {skipped} skipped");
         out
@@ -112,7 +118,7 @@ impl Report {
                 json!({"name": r.name, "tags": r.tags, "outcome": outcome, "detail": detail, "seconds": r.duration.as_secs_f64()})
             })
             .collect();
-        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "results": results})
+        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "restore_failure": self.restore_failure, "results": results})
     }
 
     /// The report as JUnit XML, one `<testcase>` per scenario.
@@ -186,7 +192,25 @@ mod tests {
                 result("c", Outcome::Skip("no control".into())),
             ],
             elapsed: Duration::from_millis(20),
+            restore_failure: None,
         }
+    }
+
+    #[test]
+    fn a_run_whose_fake_was_not_put_back_did_not_pass() {
+        let mut report = report();
+        report.results.retain(|r| r.outcome == Outcome::Pass);
+        assert!(report.passed());
+        report.restore_failure = Some("the fake refused it; the state is in /tmp/x.json".into());
+        assert!(!report.passed());
+        assert!(report
+            .footer()
+            .starts_with("FAILED to restore the fake: the fake refused it"));
+        assert!(report.footer().ends_with("1 passed, 0 failed, 0 skipped"));
+        assert_eq!(
+            report.to_json()["restore_failure"],
+            "the fake refused it; the state is in /tmp/x.json"
+        );
     }
 
     #[test]

@@ -267,7 +267,37 @@ impl Control {
             .as_array()
             .cloned()
             .unwrap_or_default();
+        // The state is put back once now, as it was read, before any scenario changes it: a
+        // state the fake will not take back (over its import bound, say) would be lost at the
+        // end of the run, so the run does not start.
+        if let Err(err) = control
+            .call(
+                reqwest::Method::PUT,
+                "/_mock/state",
+                Some(control.saved.clone()),
+            )
+            .await
+        {
+            return Err(SetupError(format!(
+                "the fake's state ({} bytes) could not be put back as it was read ({err}): the kit could not restore it after the run, so it changed nothing and will not start; export it yourself (GET /_mock/state), or run against a fake of its own (--target fake)",
+                control.saved.to_string().len()
+            )));
+        }
         Ok(Some(control))
+    }
+
+    /// Writes the state saved when the kit connected to a file of its own (the system's
+    /// temporary directory); returns its path.
+    fn keep_saved(&self) -> std::io::Result<std::path::PathBuf> {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let path = std::env::temp_dir().join(format!(
+            "u21-conformance-saved-state-{}-{millis}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, serde_json::to_vec(&self.saved)?)?;
+        Ok(path)
     }
 
     async fn call(
@@ -332,14 +362,25 @@ impl Control {
         self.clear_faults().await
     }
 
-    /// Puts back the state and faults saved when the kit connected.
+    /// Puts back the state and faults saved when the kit connected. When the state cannot be
+    /// put back, it is written to a file, which the error names.
     pub async fn restore(&self) -> Result<(), String> {
-        self.call_ok(
-            reqwest::Method::PUT,
-            "/_mock/state",
-            Some(self.saved.clone()),
-        )
-        .await?;
+        if let Err(err) = self
+            .call_ok(
+                reqwest::Method::PUT,
+                "/_mock/state",
+                Some(self.saved.clone()),
+            )
+            .await
+        {
+            return Err(match self.keep_saved() {
+                Ok(path) => format!(
+                    "{err}; the state as the kit found it is in {} (PUT it to /_mock/state to put it back)",
+                    path.display()
+                ),
+                Err(io) => format!("{err}; and the state as the kit found it could not be written to a file either: {io}"),
+            });
+        }
         self.clear_faults().await?;
         for saved in &self.saved_faults {
             let mut fault = saved["fault"].clone();

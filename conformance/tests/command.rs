@@ -390,3 +390,123 @@ async fn the_kit_follows_no_redirect_to_another_origin() {
     );
     assert!(arrived.is_empty(), "the redirect was followed: {arrived:?}");
 }
+
+/// A stand-in fake whose `PUT /_mock/state` is refused from the `refuse_from`-th call on (1:
+/// the first), and which records every call it gets. Its state is a marker the test can find.
+async fn fake_that_refuses_its_state(
+    refuse_from: usize,
+) -> (String, std::sync::Arc<parking_lot::Mutex<Vec<String>>>) {
+    use axum::routing::get;
+    let calls = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let record = calls.clone();
+    let app = axum::Router::new()
+        .route(
+            "/_mock/clock",
+            get(|| async { axum::Json(json!({"now_ms": 1})) }),
+        )
+        .route(
+            "/_mock/faults",
+            get(|| async { axum::Json(json!([])) })
+                .delete(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .route(
+            "/v1/imports/list",
+            axum::routing::post(|| async {
+                axum::Json(json!({"datafiles": [], "response_count": 0, "total_count": 0}))
+            }),
+        )
+        .route(
+            "/_mock/state",
+            get(|| async { axum::Json(json!({"files": [{"file_name": "the-users-own.csv"}]})) })
+                .put({
+                    let calls = calls.clone();
+                    move || async move {
+                        let puts = calls
+                            .lock()
+                            .iter()
+                            .filter(|c| c.as_str() == "PUT /_mock/state")
+                            .count();
+                        if puts >= refuse_from {
+                            (
+                                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                                "{\"error_code\":\"payload_too_large\"}",
+                            )
+                        } else {
+                            (axum::http::StatusCode::NO_CONTENT, "")
+                        }
+                    }
+                }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let record = record.clone();
+                async move {
+                    record
+                        .lock()
+                        .push(format!("{} {}", request.method(), request.uri().path()));
+                    next.run(request).await
+                }
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+/// A fake whose state the kit could not put back is not touched: the run does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_the_fake_will_not_take_back_stops_the_run_before_it_starts() {
+    let (url, calls) = fake_that_refuses_its_state(1).await;
+    let output = conformance(&["--target", "url", "--url", &url])
+        .output()
+        .await
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("could not be put back as it was read"),
+        "{out}"
+    );
+    assert!(out.contains("changed nothing"), "{out}");
+    let calls = calls.lock().clone();
+    assert_eq!(
+        calls,
+        [
+            "GET /_mock/clock",
+            "GET /_mock/state",
+            "GET /_mock/faults",
+            "PUT /_mock/state"
+        ],
+        "nothing but the trial put-back"
+    );
+}
+
+/// A restore that fails at the end fails the run, and the state the kit found is kept in a
+/// file the message names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_restore_fails_the_run_and_keeps_the_state_in_a_file() {
+    let (url, _) = fake_that_refuses_its_state(2).await;
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &url,
+        "--only",
+        "contract-errors",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAILED to restore the fake"), "{out}");
+    let path = out
+        .split("the state as the kit found it is in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (PUT it").next())
+        .unwrap_or_else(|| panic!("no file named: {out}"));
+    let kept: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(kept["files"][0]["file_name"], "the-users-own.csv");
+    std::fs::remove_file(path).unwrap();
+}
