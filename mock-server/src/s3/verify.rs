@@ -11,6 +11,9 @@ use super::policy::{Policy, SizeRange};
 use super::sign::{self, Signing};
 use crate::config::S3Credentials;
 
+/// The longest object key S3 takes, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 /// Verifies everything that can be verified before the file's bytes are read, in S3's
 /// order, and returns the object key and the allowed sizes.
 ///
@@ -32,6 +35,13 @@ pub fn verify(
         let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
         key = key.replace("${filename}", base);
         form.set("key", key.clone());
+    }
+    // An empty key names no object: refused as a missing one. S3 keys are at most 1,024 bytes.
+    if key.is_empty() {
+        return Err(S3Error::missing_field("key"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(S3Error::key_too_long(key.len()));
     }
 
     let policy_b64 = form.get("policy").map(str::to_owned);

@@ -106,6 +106,8 @@ enum Tamper {
     KeyOfAnotherFile,
     ExtraField,
     GarbledPolicy,
+    EmptyKey,
+    LongKey,
 }
 
 #[rstest]
@@ -133,6 +135,8 @@ enum Tamper {
     "AccessDenied",
     "Invalid according to Policy: Extra input fields: content-type"
 )]
+#[case::empty_key(Tamper::EmptyKey, 400, "InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.")]
+#[case::key_over_1024_bytes(Tamper::LongKey, 400, "KeyTooLongError", "Your key is too long.")]
 #[case::policy_that_does_not_match_its_signature(Tamper::GarbledPolicy, 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")]
 #[tokio::test]
 async fn rejected_forms(
@@ -173,6 +177,14 @@ async fn rejected_forms(
             replace(&mut fields, "policy", "bm90IGpzb24=");
             fields
         }
+        Tamper::EmptyKey => {
+            replace(&mut fields, "key", "");
+            fields
+        }
+        Tamper::LongKey => {
+            replace(&mut fields, "key", &format!("dev/{}", "k".repeat(1021)));
+            fields
+        }
     };
     let response = post_form(
         created["url"].as_str().unwrap(),
@@ -201,6 +213,13 @@ async fn rejected_forms(
             Some("AKIAOTHER")
         ),
         "InvalidArgument" => assert_eq!(xml_field(&xml, "ArgumentValue").as_deref(), Some("")),
+        "KeyTooLongError" => assert_eq!(
+            (
+                xml_field(&xml, "Size").as_deref(),
+                xml_field(&xml, "MaxSizeAllowed").as_deref()
+            ),
+            (Some("1025"), Some("1024"))
+        ),
         _ => {}
     }
     assert_nothing_changed(&server, &created).await;
