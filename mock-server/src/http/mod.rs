@@ -25,6 +25,7 @@ mod tests;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -79,6 +80,29 @@ impl AppState {
 
 pub(crate) use observe::Observed;
 
+/// HTTP/1.1 requires exactly one `Host` (RFC 9112 §3.2): a request with none or several is
+/// answered 400 in its route's format (a second `Host` could make the control plane's origin
+/// check and the public URL read different hosts). HTTP/1.0 may omit it.
+async fn one_host(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let hosts = request.headers().get_all(http::header::HOST).iter().count();
+    if request.version() != http::Version::HTTP_11 || hosts == 1 {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    let unit21_or_control = path == "/"
+        || path.starts_with("/v1/")
+        || path.starts_with("/_mock")
+        || path == "/openapi.json";
+    if unit21_or_control {
+        ApiError::bad_request(format!(
+            "an HTTP/1.1 request must carry exactly one Host header, not {hosts}"
+        ))
+        .into_response()
+    } else {
+        crate::s3::error::S3Error::host_required().into_response()
+    }
+}
+
 /// Every route the fake serves, behind the journal and the faults (which see every request but
 /// the control API's own).
 pub(crate) fn app(engine: Arc<Engine>) -> Observed {
@@ -125,6 +149,7 @@ pub(crate) fn app(engine: Arc<Engine>) -> Observed {
     }
     let router = app
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(one_host))
         .with_state(state.clone());
     Observed::new(router, state)
 }

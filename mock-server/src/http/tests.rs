@@ -62,7 +62,14 @@ impl App {
         }
     }
 
-    async fn send(&self, request: Request<Body>) -> Answer {
+    /// Sends `request` through every layer; without a `Host`, it gets `localhost`, as every
+    /// HTTP/1.1 client sends one (the fake refuses a request without).
+    async fn send(&self, mut request: Request<Body>) -> Answer {
+        if !request.headers().contains_key("host") {
+            request
+                .headers_mut()
+                .insert("host", "localhost".parse().unwrap());
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

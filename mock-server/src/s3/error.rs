@@ -166,6 +166,15 @@ impl S3Error {
         .with("MaxSizeAllowed", max.to_string())
     }
 
+    /// An HTTP/1.1 request without exactly one `Host`.
+    pub fn host_required() -> Self {
+        Self::new(
+            "InvalidRequest",
+            StatusCode::BAD_REQUEST,
+            "An HTTP/1.1 request must carry exactly one Host header.",
+        )
+    }
+
     /// A key over S3's 1,024 bytes.
     pub fn key_too_long(size: usize) -> Self {
         Self::new(

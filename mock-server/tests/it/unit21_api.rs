@@ -76,3 +76,65 @@ async fn the_server_stops_when_its_handle_is_dropped() {
     }
     assert!(refused, "the port still accepts connections after drop");
 }
+
+/// What a raw HTTP/1.x request (`head` ends with the blank line) is answered: status line and
+/// body.
+async fn raw_answer(server: &MockServer, head: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+/// HTTP/1.1 requires exactly one `Host` (RFC 9112 §3.2): none or two is a 400 in the route's
+/// own format; HTTP/1.0 may omit it.
+#[rstest::rstest]
+#[case::none_on_unit21(
+    "GET /v1/imports/1 HTTP/1.1\r\nu21-key: KEY\r\nConnection: close\r\n\r\n",
+    "400",
+    "\"error_code\":\"bad_request\""
+)]
+#[case::two_on_unit21(
+    "GET /v1/imports/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\nu21-key: KEY\r\nConnection: close\r\n\r\n",
+    "400",
+    "exactly one Host"
+)]
+#[case::none_on_s3(
+    "POST /u21-mock-uploads/ HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    "400",
+    "<Code>InvalidRequest</Code>"
+)]
+#[case::two_on_the_control_plane(
+    "GET /_mock/clock HTTP/1.1\r\nHost: localhost\r\nHost: evil.test\r\nConnection: close\r\n\r\n",
+    "400",
+    "exactly one Host"
+)]
+#[case::none_on_http_1_0("GET /_mock/health HTTP/1.0\r\n\r\n", "200", "\"ok\"")]
+#[case::one_on_http_1_1(
+    "GET /_mock/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    "200",
+    "\"ok\""
+)]
+#[tokio::test]
+async fn http_1_1_needs_exactly_one_host(
+    #[case] head: &str,
+    #[case] status: &str,
+    #[case] says: &str,
+) {
+    let server = MockServer::start().await;
+    let head = head.replace("KEY", server.api_key());
+    let (line, body) = raw_answer(&server, &head).await;
+    assert!(line.contains(&format!(" {status} ")), "{line}\n{body}");
+    assert!(body.contains(says), "{line}\n{body}");
+}
