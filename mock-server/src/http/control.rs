@@ -237,12 +237,9 @@ async fn add_file(
             ))
         }
     };
-    if body.stream_name.is_empty() || body.file_name.is_empty() {
-        return Err(ApiError::bad_request(
-            "stream_name and file_name must not be empty",
-        ));
-    }
     let org = body.org.unwrap_or_else(|| state.default_org());
+    super::imports::check_names(&state, &org, &body.stream_name, &body.file_name)
+        .map_err(ApiError::bad_request)?;
     let record = state
         .add_file(&org, &body.stream_name, &body.file_name, &content)
         .await?;

@@ -22,6 +22,36 @@ const MAX_S3_KEY_BYTES: usize = 1024;
 /// Stream names are labels set up in Unit21's UI; the fake keeps them short (every file and
 /// journal entry carries one).
 const MAX_STREAM_NAME_BYTES: usize = 256;
+
+/// The name rules of every door that makes a file (the create call, `POST /_mock/files`, the
+/// dashboard's upload), in the create call's words: names not empty, without control
+/// characters, a stream of at most 256 bytes, and a file name whose S3 key fits 1,024 bytes.
+pub(crate) fn check_names(
+    state: &AppState,
+    org: &str,
+    stream_name: &str,
+    file_name: &str,
+) -> Result<(), String> {
+    for (name, value) in [("stream_name", stream_name), ("file_name", file_name)] {
+        if value.trim().is_empty() {
+            return Err(format!("Field '{name}' must not be empty"));
+        }
+    }
+    if file_name.chars().any(char::is_control) || stream_name.chars().any(char::is_control) {
+        return Err(
+            "Fields 'stream_name' and 'file_name' must not contain control characters".into(),
+        );
+    }
+    if stream_name.len() > MAX_STREAM_NAME_BYTES {
+        return Err(format!(
+            "Field 'stream_name' must be at most {MAX_STREAM_NAME_BYTES} bytes"
+        ));
+    }
+    if state.s3_key(org, state.now_ms(), file_name).len() > MAX_S3_KEY_BYTES {
+        return Err("Field 'file_name' is too long".into());
+    }
+    Ok(())
+}
 /// "Limited to 1000 records."
 const MAX_LIMIT: i64 = 1000;
 
@@ -81,25 +111,12 @@ async fn create_inner(
     let fields = read_object(headers, body, false).await?;
     let stream_name = required_string(&fields, "stream_name")?;
     let file_name = required_string(&fields, "file_name")?;
-    if file_name.chars().any(char::is_control) || stream_name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "Fields 'stream_name' and 'file_name' must not contain control characters",
-        ));
-    }
-    if stream_name.len() > MAX_STREAM_NAME_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "Field 'stream_name' must be at most {MAX_STREAM_NAME_BYTES} bytes"
-        )));
-    }
+    check_names(state, &caller.org, &stream_name, &file_name).map_err(ApiError::bad_request)?;
     let md5_hash = optional_string(&fields, "md5_hash")?;
     if let Some(hash) = &md5_hash {
         if uuid::Uuid::try_parse(hash).is_err() {
             return Err(ApiError::bad_request("Field 'md5_hash' must be a UUID"));
         }
-    }
-    let now_ms = state.now_ms();
-    if state.s3_key(&caller.org, now_ms, &file_name).len() > MAX_S3_KEY_BYTES {
-        return Err(ApiError::bad_request("Field 'file_name' is too long"));
     }
     let record = state
         .create(&caller.org, &stream_name, &file_name, md5_hash)

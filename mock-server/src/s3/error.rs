@@ -176,14 +176,14 @@ impl S3Error {
     }
 
     /// A key over S3's 1,024 bytes.
-    pub fn key_too_long(size: usize) -> Self {
+    pub fn key_too_long(size: usize, max: usize) -> Self {
         Self::new(
             "KeyTooLongError",
             StatusCode::BAD_REQUEST,
             "Your key is too long.",
         )
         .with("Size", size.to_string())
-        .with("MaxSizeAllowed", super::verify::MAX_KEY_BYTES.to_string())
+        .with("MaxSizeAllowed", max.to_string())
     }
 
     pub fn entity_too_small(proposed: u64, min: u64) -> Self {

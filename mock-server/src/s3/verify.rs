@@ -41,7 +41,7 @@ pub fn verify(
         return Err(S3Error::missing_field("key"));
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(S3Error::key_too_long(key.len()));
+        return Err(S3Error::key_too_long(key.len(), MAX_KEY_BYTES));
     }
 
     let policy_b64 = form.get("policy").map(str::to_owned);

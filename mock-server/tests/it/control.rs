@@ -1699,3 +1699,31 @@ async fn the_fault_list_is_bounded() {
     );
     assert_eq!(create(&server, "s", "after.csv").await["file_id"], "1");
 }
+
+/// `POST /_mock/files` follows the create call's name rules.
+#[rstest]
+#[case::control_characters("s", "a\u{7}.csv", "control characters")]
+#[case::stream_over_256_bytes(&"s".repeat(257), "a.csv", "at most 256 bytes")]
+#[case::file_name_making_a_key_over_1024_bytes("s", &format!("{}.csv", "f".repeat(1100)), "too long")]
+#[case::blank_stream(" ", "a.csv", "must not be empty")]
+#[tokio::test]
+async fn added_files_follow_the_create_calls_name_rules(
+    #[case] stream: &str,
+    #[case] file_name: &str,
+    #[case] says: &str,
+) {
+    let server = MockServer::start().await;
+    let (status, answer) = control(
+        &server,
+        "POST",
+        "/_mock/files",
+        Some(json!({"stream_name": stream, "file_name": file_name, "content": "a\n1\n"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains(says),
+        "{answer}"
+    );
+    assert_eq!(list_total(&server).await, 0, "nothing is stored");
+}

@@ -624,3 +624,27 @@ async fn the_fragments_need_the_control_token_but_the_page_does_not() {
         (404, r#"{"error_code":"resource_not_found"}"#)
     );
 }
+
+/// The dashboard's upload follows the create call's name rules: a name that create refuses is
+/// refused here too, and nothing is stored.
+#[rstest::rstest]
+#[case::stream_over_256_bytes(&"s".repeat(257), "a.csv", "at most 256 bytes")]
+#[case::file_name_making_a_key_over_1024_bytes("s", &format!("{}.csv", "f".repeat(1100)), "too long")]
+#[tokio::test]
+async fn the_dashboard_upload_follows_the_create_calls_name_rules(
+    #[case] stream: &str,
+    #[case] file_name: &str,
+    #[case] says: &str,
+) {
+    let server = MockServer::start().await;
+    let (status, answer) = upload_by_hand(&server, "", Some(stream), file_name, "a\n1\n").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(says),
+        "{answer}"
+    );
+    assert!(server.files().get(1).await.is_none(), "nothing is stored");
+}

@@ -253,15 +253,9 @@ async fn receive_upload(
                         "Give a stream name, then choose a file.",
                     ));
                 }
-                if file_name
-                    .chars()
-                    .chain(stream.chars())
-                    .any(char::is_control)
+                if let Err(message) = super::imports::check_names(state, &org, &stream, &file_name)
                 {
-                    return Err(refused(
-                        StatusCode::BAD_REQUEST,
-                        "Names must not contain control characters.",
-                    ));
+                    return Err(refused(StatusCode::BAD_REQUEST, message));
                 }
                 framing.file_started();
                 let incoming =
