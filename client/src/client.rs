@@ -352,7 +352,10 @@ impl Client {
             if status.is_success() {
                 return Ok(());
             }
-            let body = response.text().await.unwrap_or_default();
+            let body = read_bounded(response, MAX_S3_ERROR_BYTES)
+                .await
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default();
             return Err(s3_error(status, &body));
         }
     }
@@ -480,7 +483,7 @@ impl Client {
             }
             let response = outcome?;
             let status = response.status();
-            let bytes = response.bytes().await?;
+            let bytes = read_bounded(response, MAX_ANSWER_BYTES).await?;
             if status.is_success() {
                 return serde_json::from_slice(&bytes).map_err(|err| {
                     Error::new(Kind::Decode {
@@ -492,6 +495,28 @@ impl Client {
             return Err(api_error(status, &bytes));
         }
     }
+}
+
+/// The longest answer Unit21's API is read to: a list page of 1,000 files is about 300 KB, so
+/// this is far past any real one, and a server that sends more (or never stops) is refused.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// The longest S3 error read (S3's XML errors are a few hundred bytes).
+const MAX_S3_ERROR_BYTES: usize = 64 * 1024;
+
+/// Reads an answer's body, refusing one longer than `max` bytes as it arrives.
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<bytes::Bytes> {
+    let status = response.status().as_u16();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(Error::new(Kind::Decode {
+                status,
+                detail: format!("the answer is longer than {max} bytes: not read further"),
+            }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn preview(bytes: &[u8]) -> String {

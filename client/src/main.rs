@@ -148,7 +148,7 @@ async fn main() -> ExitCode {
                 .as_deref()
                 .and_then(|b| u21_client::resolve_base_url(b).ok())
                 .unwrap_or_else(|| "the server".into());
-            let message = format!("cannot reach {target}: {}", root_cause(&err));
+            let message = printable(&format!("cannot reach {target}: {}", root_cause(&err)));
             if json {
                 println!(
                     "{}",
@@ -165,7 +165,7 @@ async fn main() -> ExitCode {
                 let body = serde_json::json!({"error": err.to_string(), "status": err.status(), "error_code": err.error_code(), "s3_code": err.s3_code()});
                 println!("{body}");
             } else {
-                eprintln!("u21: {err}");
+                eprintln!("u21: {}", printable(&err.to_string()));
                 if uploading && err.status() == Some(409) {
                     eprintln!(
                         "hint: `u21 upload … --md5-hash new` sends it again under the same name"
@@ -313,6 +313,21 @@ fn when(secs: Option<i64>) -> String {
     }
 }
 
+/// Server text as the terminal gets it: control characters (escape sequences, bells, carriage
+/// returns, line breaks) written as Rust escapes, so an answer cannot drive the terminal or
+/// forge a line of output.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn show_file(file: &Datafile, json: bool) {
     let mut out = std::io::stdout().lock();
     if json {
@@ -342,7 +357,7 @@ fn show_file(file: &Datafile, json: bool) {
         ("process_end_time", when(file.process_end_time)),
     ];
     for (name, value) in rows {
-        let _ = writeln!(out, "{name:<19} {value}");
+        let _ = writeln!(out, "{name:<19} {}", printable(&value));
     }
 }
 
@@ -379,6 +394,7 @@ fn show_list(files: &[Datafile], total: u64, json: bool) {
                 when(Some(f.date_created)),
                 f.file_name.clone(),
             ]
+            .map(|cell| printable(&cell))
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())

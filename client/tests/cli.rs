@@ -304,3 +304,54 @@ fn upload_help_names_every_format_processed() {
     assert!(text.contains("CSV, JSON, JSONL or Parquet"), "{text}");
     assert!(text.contains("--md5-hash"), "{text}");
 }
+
+/// Text from the server reaches the terminal with its control characters escaped: an escape
+/// sequence, a bell or a line break in a file name or an error cannot drive the terminal or
+/// forge a line of output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_text_is_printed_with_control_characters_escaped() {
+    let server = MockServer::start().await;
+    let hostile = "\u{1b}[2J\u{7}evil\r\nfile_id             999";
+    let file = serde_json::json!({"file_id": "1", "file_name": hostile, "file_type": "CSV",
+        "date_created": 1, "process_start_time": null, "process_end_time": null,
+        "successful_count": 0, "failure_count": 0, "status": "QUEUED", "failure_code": null});
+    let error = serde_json::json!({"error_code": "resource_not_found", "message": hostile});
+    let headers: std::collections::BTreeMap<String, String> =
+        [("content-type".to_owned(), "application/json".to_owned())].into();
+    for (path, status, body) in [("/v1/imports/1", 200, file), ("/v1/imports/2", 404, error)] {
+        server
+            .faults()
+            .add(u21_mock::Fault::new(
+                path,
+                u21_mock::FaultAction::Status {
+                    status,
+                    body: body.to_string(),
+                    headers: headers.clone(),
+                },
+            ))
+            .unwrap();
+    }
+    let shown = u21(&server, &["status", "1"]).await;
+    let refused = u21(&server, &["status", "2"]).await;
+    for text in [
+        stdout(&shown),
+        String::from_utf8_lossy(&refused.stderr).into_owned(),
+    ] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "a control character reached the terminal: {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}[2J\\u{7}evil\\r\\nfile_id"),
+            "{text:?}"
+        );
+    }
+    assert_eq!(
+        stdout(&shown)
+            .lines()
+            .filter(|l| l.starts_with("file_id"))
+            .count(),
+        1,
+        "no forged line"
+    );
+}

@@ -680,3 +680,43 @@ fn configuration_errors_are_clear() {
         "https://api.sandbox1.eu-central-1.unit21.com"
     );
 }
+
+/// A server whose answer never ends (chunked, forever) is read up to a bound, then refused:
+/// the client's memory does not follow the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_answer_is_cut_at_the_bound() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; 4096];
+        let _ = socket.read(&mut head).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+        // Stops when the client hangs up, or at 1 GiB (the client never got that far).
+        for _ in 0..16 * 1024 {
+            if socket.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+            counter.fetch_add(64 * 1024, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let client = Client::builder()
+        .base_url(format!("http://{address}"))
+        .api_key("k")
+        .build()
+        .unwrap();
+    let err = client.get("1").await.unwrap_err();
+    assert!(err.is_decode(), "{err}");
+    assert!(err.to_string().contains("longer than"), "{err}");
+    let read = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        read < 64 * 1024 * 1024,
+        "the client read {read} bytes before giving up"
+    );
+}
