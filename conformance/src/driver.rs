@@ -32,7 +32,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::TryStreamExt;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::Mutex;
 use u21_client::{Client, ListRequest, PresignedUpload, Status, WaitOptions};
@@ -288,7 +288,77 @@ struct Launch {
 struct AdapterIo {
     child: Child,
     stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
+    stdout: BoundedLines<ChildStdout>,
+}
+
+/// The longest answer line read from an adapter (an answer holds one Unit21 answer, at most a
+/// list page: a few hundred KB).
+const MAX_ANSWER_LINE: usize = 16 * 1024 * 1024;
+/// The longest log line kept from an adapter's stderr; the rest of a longer one is dropped.
+const MAX_LOG_LINE: usize = 8 * 1024;
+/// The most of a broken answer a failure message quotes.
+const QUOTED: usize = 2 * 1024;
+
+/// Lines from an adapter's stream, each read up to a bound: the rest of a longer line is read
+/// and dropped, so an adapter cannot make the kit hold (or report) more than the bound.
+struct BoundedLines<R> {
+    reader: BufReader<R>,
+    max: usize,
+}
+
+/// A line, and whether it was cut at the bound.
+struct Line {
+    text: String,
+    cut: bool,
+}
+
+impl<R: AsyncRead + Unpin> BoundedLines<R> {
+    fn new(reader: R, max: usize) -> Self {
+        Self {
+            reader: BufReader::new(reader),
+            max,
+        }
+    }
+
+    /// The next line without its line ending; `None` at the end of the stream.
+    async fn next_line(&mut self) -> std::io::Result<Option<Line>> {
+        let (mut kept, mut cut, mut read_any) = (Vec::new(), false, false);
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                if !read_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            read_any = true;
+            let newline = available.iter().position(|&b| b == b'\n');
+            let part = &available[..newline.unwrap_or(available.len())];
+            let room = self.max.saturating_sub(kept.len());
+            cut |= part.len() > room;
+            kept.extend_from_slice(&part[..part.len().min(room)]);
+            let used = newline.map_or(available.len(), |i| i + 1);
+            self.reader.consume(used);
+            if newline.is_some() {
+                break;
+            }
+        }
+        if kept.last() == Some(&b'\r') {
+            kept.pop();
+        }
+        Ok(Some(Line {
+            text: String::from_utf8_lossy(&kept).into_owned(),
+            cut,
+        }))
+    }
+}
+
+/// At most [`QUOTED`] bytes of `text`, cut at a character boundary.
+fn quoted(text: &str) -> &str {
+    let end = (QUOTED.min(text.len())..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    &text[..end]
 }
 
 impl AdapterDriver {
@@ -376,12 +446,18 @@ impl AdapterDriver {
                                 status.map_or("still running".into(), |s| s.to_string())
                             )));
                         }
-                        Ok(Some(line)) => line,
+                        Ok(Some(line)) if line.cut => {
+                            return Err(broken(format!(
+                                "the adapter's answer to {op} is longer than {MAX_ANSWER_LINE} bytes: not read further ({}…)",
+                                self.masked(quoted(&line.text))
+                            )))
+                        }
+                        Ok(Some(line)) => line.text,
                     };
                     let answer: Value = serde_json::from_str(&line).map_err(|e| {
                         broken(format!(
                             "the adapter's answer to {op} is not JSON ({e}): {}",
-                            self.masked(&line)
+                            self.masked(quoted(&line))
                         ))
                     })?;
                     match answer["id"].as_u64() {
@@ -454,11 +530,18 @@ impl Launch {
             .kill_on_drop(true)
             .spawn()?;
         let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        let stdout = BoundedLines::new(child.stdout.take().expect("piped"), MAX_ANSWER_LINE);
+        let mut lines = BoundedLines::new(child.stderr.take().expect("piped"), MAX_LOG_LINE);
         let (kept, key) = (Arc::clone(stderr), self.api_key.clone());
         tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
+            while let Ok(Some(Line {
+                text: mut line,
+                cut,
+            })) = lines.next_line().await
+            {
+                if cut {
+                    line.push_str(" …(cut)");
+                }
                 eprintln!("adapter: {}", mask(&line, &key));
                 let mut kept = kept.lock();
                 kept.push_str(&line);

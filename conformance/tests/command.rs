@@ -510,3 +510,44 @@ async fn a_failed_restore_fails_the_run_and_keeps_the_state_in_a_file() {
     assert_eq!(kept["files"][0]["file_name"], "the-users-own.csv");
     std::fs::remove_file(path).unwrap();
 }
+
+/// An adapter that answers with a line of 100 MiB (or logs one) is not copied whole into the
+/// kit's memory and report: the answer is refused at the bound, the report stays short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_adapter_line_is_cut_at_the_bound() {
+    let server = u21_mock::MockServer::start().await;
+    let code = "import sys\nfor line in sys.stdin:\n    sys.stderr.write('e' * (100 << 20) + '\\n')\n    sys.stdout.write('x' * (100 << 20) + '\\n')\n    sys.stdout.flush()\n";
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--only",
+        "client-reports-not-found",
+        "--adapter",
+        "python3",
+        "--",
+        "-c",
+        code,
+    ])
+    .output()
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        stdout.contains("longer than"),
+        "{}",
+        &stdout[..stdout.len().min(2000)]
+    );
+    assert!(
+        stdout.len() < 64 * 1024,
+        "the report holds {} bytes",
+        stdout.len()
+    );
+    assert!(
+        output.stderr.len() < 1024 * 1024,
+        "the kit echoed {} bytes of stderr",
+        output.stderr.len()
+    );
+}
