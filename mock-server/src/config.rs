@@ -64,6 +64,12 @@ pub struct Limits {
     pub upload_idle_secs: f64,
     /// Seconds a connection may take to send a request's headers before it is closed.
     pub header_read_secs: f64,
+    /// Seconds a request body (on any route) may go without a byte before the request is cut.
+    pub body_idle_secs: f64,
+    /// Connections open at once. At the cap, a new connection closes the one that has been
+    /// quiet longest (idle keep-alive, or stalled mid-request), so stalled clients cannot lock
+    /// everyone else out.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +78,8 @@ impl Default for Limits {
             concurrent_uploads: 128,
             upload_idle_secs: 20.0,
             header_read_secs: 10.0,
+            body_idle_secs: 20.0,
+            max_connections: 512,
         }
     }
 }
@@ -419,9 +427,13 @@ impl Config {
         if !(1..=4096).contains(&self.limits.concurrent_uploads) {
             return invalid("limits.concurrent_uploads must be from 1 to 4096".into());
         }
+        if !(4..=65_536).contains(&self.limits.max_connections) {
+            return invalid("limits.max_connections must be from 4 to 65536".into());
+        }
         for (name, secs) in [
             ("upload_idle_secs", self.limits.upload_idle_secs),
             ("header_read_secs", self.limits.header_read_secs),
+            ("body_idle_secs", self.limits.body_idle_secs),
         ] {
             if !(secs > 0.0 && secs <= 3600.0) {
                 return invalid(format!(

@@ -5,6 +5,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -557,6 +558,8 @@ impl MockServerBuilder {
             config.control.allowed_hosts.push(address.ip().to_string());
         }
         let header_read = Duration::from_secs_f64(config.limits.header_read_secs);
+        let max_connections = config.limits.max_connections;
+        let body_idle = Duration::from_secs_f64(config.limits.body_idle_secs);
         let engine = Engine::new(
             config,
             self.clock.unwrap_or_default(),
@@ -570,7 +573,12 @@ impl MockServerBuilder {
         let engine = Arc::new(engine);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = crate::http::app(engine.clone());
-        tokio::spawn(serve(listener, app, header_read, stopped));
+        let limits = ConnectionLimits {
+            header_read,
+            body_idle,
+            max_connections,
+        };
+        tokio::spawn(serve(listener, app, limits, stopped));
         Ok(MockServer {
             engine,
             address,
@@ -609,14 +617,25 @@ fn log_removed(reaped: &crate::engine::scratch::Reaped) {
 /// request line is closed, so idle sockets cannot use up the file descriptors. Accept errors
 /// (out of file descriptors, say) are logged, not hidden, and accepting resumes after a short
 /// pause rather than spinning.
+///
+/// At most `max_connections` are open: at the cap, the connection that has been quiet longest
+/// (an idle keep-alive, a client stalled mid-request) is closed to make room, so stalled
+/// clients cannot lock out the ones that talk. The registry belongs to this loop alone.
 async fn serve(
     listener: tokio::net::TcpListener,
     app: crate::http::Observed,
-    header_read: std::time::Duration,
+    limits: ConnectionLimits,
     mut stopped: oneshot::Receiver<()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
+    let ConnectionLimits {
+        header_read,
+        body_idle,
+        max_connections,
+    } = limits;
+    let started = std::time::Instant::now();
+    let mut open: Vec<(tokio::task::JoinHandle<()>, Arc<AtomicU64>)> = Vec::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -630,8 +649,36 @@ async fn serve(
                 continue;
             }
         };
-        let service = TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
+        open.retain(|(task, _)| !task.is_finished());
+        if open.len() >= max_connections {
+            let quietest = open
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, last))| last.load(Ordering::Relaxed))
+                .map(|(i, _)| i);
+            if let Some(i) = quietest {
+                let (task, _) = open.swap_remove(i);
+                task.abort();
+                tracing::debug!(
+                    max_connections,
+                    "closed the quietest connection to make room"
+                );
+            }
+        }
+        let last = Arc::new(AtomicU64::new(ms_since(started)));
+        let socket = Tracked {
+            inner: socket,
+            last: last.clone(),
+            started,
+        };
+        // A request body that stops sending is cut after `limits.body_idle_secs` of silence,
+        // on every route, before the journal or a handler reads it.
+        let service = TowerToHyperService::new(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_idle))
+                .service(app.clone()),
+        );
+        let task = tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_read)
@@ -640,6 +687,74 @@ async fn serve(
                 tracing::debug!(%err, "connection ended");
             }
         });
+        open.push((task, last));
+    }
+}
+
+/// What bounds each connection (see [`serve`]).
+struct ConnectionLimits {
+    header_read: Duration,
+    body_idle: Duration,
+    max_connections: usize,
+}
+
+fn ms_since(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A socket that notes when it last moved a byte either way.
+struct Tracked {
+    inner: tokio::net::TcpStream,
+    last: Arc<AtomicU64>,
+    started: std::time::Instant,
+}
+
+impl Tracked {
+    fn moved(&self, bytes: usize) {
+        if bytes > 0 {
+            self.last.store(ms_since(self.started), Ordering::Relaxed);
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Tracked {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.moved(buf.filled().len() - before);
+        result
+    }
+}
+
+impl tokio::io::AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(written)) = &result {
+            self.moved(*written);
+        }
+        result
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -138,3 +138,68 @@ async fn http_1_1_needs_exactly_one_host(
     assert!(line.contains(&format!(" {status} ")), "{line}\n{body}");
     assert!(body.contains(says), "{line}\n{body}");
 }
+
+/// Whether the server closes `stream` within a generous bound (it is closed by the server's own
+/// timer; the bound only stops a broken server from hanging the test).
+async fn closed_by_the_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut rest),
+    )
+    .await
+    .is_ok()
+}
+
+/// A request body that stops sending is cut after `limits.body_idle_secs`, on every route:
+/// a Unit21 call (with or without a key), an S3 form's fields, a control call.
+#[rstest::rstest]
+#[case::unit21_with_a_key("POST /v1/imports/list HTTP/1.1\r\nHost: x\r\nu21-key: KEY\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n{\"lim")]
+#[case::unit21_without_a_key("POST /v1/imports/pre-signed-url/create HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: 100\r\n\r\n{\"str")]
+#[case::s3_form_fields("POST /u21-mock-uploads/ HTTP/1.1\r\nHost: x\r\ncontent-type: multipart/form-data; boundary=XB\r\nContent-Length: 1000\r\n\r\n--XB\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nab")]
+#[case::control_state("PUT /_mock/state HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\nContent-Length: 1000\r\n\r\n{\"fi")]
+#[tokio::test]
+async fn a_stalled_body_is_cut_on_every_route(#[case] head: &str) {
+    use tokio::io::AsyncWriteExt;
+    let mut config = u21_mock::Config::default();
+    config.limits.body_idle_secs = 0.3;
+    let server = MockServer::builder().config(config).start().await;
+    let mut stalled = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    stalled
+        .write_all(head.replace("KEY", server.api_key()).as_bytes())
+        .await
+        .unwrap();
+    assert!(
+        closed_by_the_server(&mut stalled).await,
+        "the stalled request was left open"
+    );
+    assert_eq!(create(&server, "s", "after.csv").await["file_id"], "1");
+}
+
+/// At the connection cap, the quietest connection is closed to make room: clients stalled in
+/// their headers cannot lock out one that talks.
+#[tokio::test]
+async fn at_the_connection_cap_the_quietest_connection_makes_room() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = u21_mock::Config::default();
+    config.limits.max_connections = 4;
+    config.limits.header_read_secs = 600.0;
+    let server = MockServer::builder().config(config).start().await;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut stream = tokio::net::TcpStream::connect(server.address())
+            .await
+            .unwrap();
+        stream.write_all(b"GET /v1/imp").await.unwrap();
+        stalled.push(stream);
+    }
+    // The client that talks is served, although four stalled ones hold every place.
+    assert_eq!(create(&server, "s", "a.csv").await["file_id"], "1");
+    assert!(
+        closed_by_the_server(&mut stalled[0]).await,
+        "the quietest stalled connection was not closed"
+    );
+}
