@@ -132,18 +132,8 @@ def snapshot_zeros(fake):
 
 
 def long_record(fake):
-    created = fake.create("big.jsonl")
     content = b'{"id":1}\n{"note":"' + b"x" * (250 * MB) + b'"}\n{"id":2}\n'
-    body, tail = form(created, b"")
-    status = raw(fake, upload_head(len(body) + len(content) + len(tail)), (body, content, tail))
-    file = None
-    for _ in range(600):  # processing is on the fake's own schedule: poll its answer
-        request = urllib.request.Request(fake.url("/v1/imports/1"), headers={"u21-key": KEY})
-        file = json.load(urllib.request.urlopen(request))
-        if file["status"] in ("FINISHED", "FAILED"):
-            break
-        time.sleep(0.1)
-    return f"{status}; then {file['status']} with {file['successful_count']} ok, {file['failure_count']} failed"
+    return upload_and_wait(fake, "big.jsonl", content)
 
 
 def stalled_uploads(fake):
@@ -256,7 +246,10 @@ def upload_and_wait(fake, name, content):
         if file["status"] in ("FINISHED", "FAILED"):
             break
         time.sleep(0.1)
-    return f"{status}; then {file['status']} {file['failure_code'] or ''} ({len(content)} bytes uploaded)"
+    return (
+        f"{status}; then {file['status']} {file['failure_code'] or ''}, {file['successful_count']} ok, "
+        f"{file['failure_count']} failed ({len(content)} bytes uploaded)"
+    )
 
 
 def parquet_lying_page(fake):
@@ -281,6 +274,28 @@ def csv_long_field(fake):
     return upload_and_wait(fake, "field.csv", b"id,note\n1," + b"x" * (200 * MB) + b"\n2,ok\n")
 
 
+def stalled_bodies_then_a_get(fake):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    hostile = []
+    for i in range(2000):
+        s = socket.create_connection(("127.0.0.1", fake.port))
+        s.sendall(
+            b"POST /v1/imports/pre-signed-url/create HTTP/1.1\r\nHost: x\r\n"
+            b"content-type: application/json\r\nContent-Length: 1000\r\n\r\n{\"str"
+        )
+        hostile.append(s)
+    started = time.time()
+    request = urllib.request.Request(fake.url("/v1/imports/list"), data=b"{}", headers={"u21-key": KEY, "content-type": "application/json"})
+    status = urllib.request.urlopen(request, timeout=30).status
+    took = (time.time() - started) * 1000
+    for s in hostile:
+        s.close()
+    return f"2,000 connections with stalled bodies, no key; a keyed list answered {status} in {took:.0f} ms"
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/u21-mock"
     case(binary, "300 MB multipart preamble", preamble)
@@ -292,6 +307,7 @@ def main():
     case(binary, "slow request lines", half_sent_lines)
     case(binary, "a Parquet page claiming 2 GiB", parquet_lying_page, "--timing", "instant")
     case(binary, "a Parquet gzip page of 256 MiB", parquet_gzip_bomb, "--timing", "instant")
+    case(binary, "stalled bodies, then a keyed call", stalled_bodies_then_a_get)
     case(binary, "a CSV header line of 200 MiB", csv_long_header, "--timing", "instant")
     case(binary, "a CSV field of 200 MiB", csv_long_field, "--timing", "instant")
 
