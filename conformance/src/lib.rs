@@ -142,7 +142,7 @@ pub async fn run_with(
                         dir: dir.path(),
                         http: target::http_client()
                             .build()
-                            .unwrap_or_else(|_| reqwest::Client::new()),
+                            .expect("a reqwest client with its defaults builds"),
                         run_id: format!("{run_id}-{}", scenario.name),
                     };
                     let limit = left.min(options.scenario_deadline);
