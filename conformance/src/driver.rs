@@ -353,7 +353,8 @@ impl<R: AsyncRead + Unpin> BoundedLines<R> {
     }
 }
 
-/// At most [`QUOTED`] bytes of `text`, cut at a character boundary.
+/// At most [`QUOTED`] bytes of `text`, cut at a character boundary (mask the key first: a cut
+/// can split it).
 fn quoted(text: &str) -> &str {
     let end = (QUOTED.min(text.len())..=text.len())
         .find(|&i| text.is_char_boundary(i))
@@ -449,7 +450,7 @@ impl AdapterDriver {
                         Ok(Some(line)) if line.cut => {
                             return Err(broken(format!(
                                 "the adapter's answer to {op} is longer than {MAX_ANSWER_LINE} bytes: not read further ({}…)",
-                                self.masked(quoted(&line.text))
+                                quoted(&self.masked(&line.text))
                             )))
                         }
                         Ok(Some(line)) => line.text,
@@ -457,7 +458,7 @@ impl AdapterDriver {
                     let answer: Value = serde_json::from_str(&line).map_err(|e| {
                         broken(format!(
                             "the adapter's answer to {op} is not JSON ({e}): {}",
-                            self.masked(quoted(&line))
+                            quoted(&self.masked(&line))
                         ))
                     })?;
                     match answer["id"].as_u64() {
@@ -540,6 +541,13 @@ impl Launch {
             })) = lines.next_line().await
             {
                 if cut {
+                    // The key may straddle the cut: drop as much of the end as the key is
+                    // long, so no prefix of it survives masking.
+                    let mut end = line.len().saturating_sub(key.len());
+                    while !line.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    line.truncate(end);
                     line.push_str(" …(cut)");
                 }
                 eprintln!("adapter: {}", mask(&line, &key));

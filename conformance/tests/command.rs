@@ -551,3 +551,38 @@ async fn an_endless_adapter_line_is_cut_at_the_bound() {
         output.stderr.len()
     );
 }
+
+/// A line cut at its bound, or a broken answer quoted in part, never shows a piece of the key:
+/// the key is masked before the cut, or the cut drops its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_line_never_shows_part_of_the_key() {
+    let key = "kitsecretkey0123456789";
+    let mut config = u21_mock::Config::default();
+    config.keys = vec![u21_mock::KeyConfig::new(key, "demo")];
+    let server = u21_mock::MockServer::builder().config(config).start().await;
+    // The key straddles the stderr bound (8 KiB) and the 2 KiB quoted from a broken answer.
+    let code = "import os, sys\nk = os.environ['U21_API_KEY']\nfor line in sys.stdin:\n    sys.stderr.write('e' * (8192 - 6) + k + '\\n')\n    sys.stderr.flush()\n    sys.stdout.write('x' * (2048 - 6) + k + '\\n')\n    sys.stdout.flush()\n";
+    let output = conformance(&[
+        "--target",
+        "url",
+        "--url",
+        &server.uri(),
+        "--api-key",
+        key,
+        "--only",
+        "client-reports-not-found",
+        "--adapter",
+        "python3",
+        "--",
+        "-c",
+        code,
+    ])
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("…(cut)"), "the log line was cut");
+    assert!(out.contains("is not JSON"), "the answer was quoted");
+    assert!(!out.contains(&key[..6]), "a piece of the key was shown");
+}
