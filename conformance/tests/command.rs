@@ -557,8 +557,10 @@ async fn an_endless_adapter_line_is_cut_at_the_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_line_never_shows_part_of_the_key() {
     let key = "kitsecretkey0123456789";
-    let mut config = u21_mock::Config::default();
-    config.keys = vec![u21_mock::KeyConfig::new(key, "demo")];
+    let config = u21_mock::Config {
+        keys: vec![u21_mock::KeyConfig::new(key, "demo")],
+        ..u21_mock::Config::default()
+    };
     let server = u21_mock::MockServer::builder().config(config).start().await;
     // The key straddles the stderr bound (8 KiB) and the 2 KiB quoted from a broken answer.
     let code = "import os, sys\nk = os.environ['U21_API_KEY']\nfor line in sys.stdin:\n    sys.stderr.write('e' * (8192 - 6) + k + '\\n')\n    sys.stderr.flush()\n    sys.stdout.write('x' * (2048 - 6) + k + '\\n')\n    sys.stdout.flush()\n";
