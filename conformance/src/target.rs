@@ -270,20 +270,23 @@ impl Control {
         // The state is put back once now, as it was read, before any scenario changes it: a
         // state the fake will not take back (over its import bound, say) would be lost at the
         // end of the run, so the run does not start.
-        if let Err(err) = control
-            .call(
-                reqwest::Method::PUT,
-                "/_mock/state",
-                Some(control.saved.clone()),
-            )
-            .await
-        {
+        if let Err(err) = control.put_saved().await {
             return Err(SetupError(format!(
                 "the fake's state ({} bytes) could not be put back as it was read ({err}): the kit could not restore it after the run, so it changed nothing and will not start; export it yourself (GET /_mock/state), or run against a fake of its own (--target fake)",
                 control.saved.to_string().len()
             )));
         }
         Ok(Some(control))
+    }
+
+    /// Puts the state saved when the kit connected back into the fake.
+    async fn put_saved(&self) -> Result<Value, CallError> {
+        self.call(
+            reqwest::Method::PUT,
+            "/_mock/state",
+            Some(self.saved.clone()),
+        )
+        .await
     }
 
     /// Writes the state saved when the kit connected to a file of its own (the system's
@@ -365,14 +368,7 @@ impl Control {
     /// Puts back the state and faults saved when the kit connected. When the state cannot be
     /// put back, it is written to a file, which the error names.
     pub async fn restore(&self) -> Result<(), String> {
-        if let Err(err) = self
-            .call_ok(
-                reqwest::Method::PUT,
-                "/_mock/state",
-                Some(self.saved.clone()),
-            )
-            .await
-        {
+        if let Err(err) = self.put_saved().await {
             return Err(match self.keep_saved() {
                 Ok(path) => format!(
                     "{err}; the state as the kit found it is in {} (PUT it to /_mock/state to put it back)",
