@@ -511,17 +511,16 @@ async fn a_failed_restore_fails_the_run_and_keeps_the_state_in_a_file() {
     std::fs::remove_file(path).unwrap();
 }
 
-/// An adapter that answers with a line of 100 MiB (or logs one) is not copied whole into the
-/// kit's memory and report: the answer is refused at the bound, the report stays short.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endless_adapter_line_is_cut_at_the_bound() {
-    let server = u21_mock::MockServer::start().await;
-    let code = "import sys\nfor line in sys.stdin:\n    sys.stderr.write('e' * (100 << 20) + '\\n')\n    sys.stdout.write('x' * (100 << 20) + '\\n')\n    sys.stdout.flush()\n";
-    let output = conformance(&[
+/// Runs `client-reports-not-found` against the fake at `url` through a Python adapter given
+/// as `code` (`python3 -c`).
+async fn one_scenario_through_python(url: &str, key: &str, code: &str) -> Output {
+    conformance(&[
         "--target",
         "url",
         "--url",
-        &server.uri(),
+        url,
+        "--api-key",
+        key,
         "--only",
         "client-reports-not-found",
         "--adapter",
@@ -532,7 +531,16 @@ async fn an_endless_adapter_line_is_cut_at_the_bound() {
     ])
     .output()
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// An adapter that answers with a line of 100 MiB (or logs one) is not copied whole into the
+/// kit's memory and report: the answer is refused at the bound, the report stays short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_adapter_line_is_cut_at_the_bound() {
+    let server = u21_mock::MockServer::start().await;
+    let code = "import sys\nfor line in sys.stdin:\n    sys.stderr.write('e' * (100 << 20) + '\\n')\n    sys.stdout.write('x' * (100 << 20) + '\\n')\n    sys.stdout.flush()\n";
+    let output = one_scenario_through_python(&server.uri(), server.api_key(), code).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(
@@ -564,24 +572,7 @@ async fn a_cut_line_never_shows_part_of_the_key() {
     let server = u21_mock::MockServer::builder().config(config).start().await;
     // The key straddles the stderr bound (8 KiB) and the 2 KiB quoted from a broken answer.
     let code = "import os, sys\nk = os.environ['U21_API_KEY']\nfor line in sys.stdin:\n    sys.stderr.write('e' * (8192 - 6) + k + '\\n')\n    sys.stderr.flush()\n    sys.stdout.write('x' * (2048 - 6) + k + '\\n')\n    sys.stdout.flush()\n";
-    let output = conformance(&[
-        "--target",
-        "url",
-        "--url",
-        &server.uri(),
-        "--api-key",
-        key,
-        "--only",
-        "client-reports-not-found",
-        "--adapter",
-        "python3",
-        "--",
-        "-c",
-        code,
-    ])
-    .output()
-    .await
-    .unwrap();
+    let output = one_scenario_through_python(&server.uri(), key, code).await;
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.contains("…(cut)"), "the log line was cut");
