@@ -33,7 +33,8 @@ fn files_snapshot(n: u64) -> Value {
     json!({"version": 1, "clock": {"frozen_at_ms": null, "offset_ms": 0}, "timing": "instant", "streams": [], "next_id": n + 1, "files": files, "objects": []})
 }
 
-fn percentile(times: &mut [Duration], p: f64) -> f64 {
+/// The `p` quantile of `times`, in milliseconds.
+pub(crate) fn percentile(times: &mut [Duration], p: f64) -> f64 {
     times.sort();
     let i = ((times.len() as f64 - 1.0) * p).round() as usize;
     times[i].as_secs_f64() * 1e3

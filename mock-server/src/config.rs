@@ -59,6 +59,9 @@ pub struct Limits {
     /// stalls gives them back); a new upload waits up to a second for one, then gets S3's 503
     /// `SlowDown`.
     pub concurrent_uploads: usize,
+    /// Files read at once (each on a thread of its own, with up to 64 MiB of decoding
+    /// budget); the others wait their turn in PROCESSING.
+    pub concurrent_processing: usize,
     /// Seconds an upload's file may go without a byte before it is cut with S3's
     /// `RequestTimeout`.
     pub upload_idle_secs: f64,
@@ -76,6 +79,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             concurrent_uploads: 128,
+            concurrent_processing: 4,
             upload_idle_secs: 20.0,
             header_read_secs: 10.0,
             body_idle_secs: 20.0,
@@ -426,6 +430,9 @@ impl Config {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
         if !(1..=4096).contains(&self.limits.concurrent_uploads) {
             return invalid("limits.concurrent_uploads must be from 1 to 4096".into());
+        }
+        if !(1..=64).contains(&self.limits.concurrent_processing) {
+            return invalid("limits.concurrent_processing must be from 1 to 64".into());
         }
         if !(4..=65_536).contains(&self.limits.max_connections) {
             return invalid("limits.max_connections must be from 4 to 65536".into());

@@ -570,7 +570,7 @@ impl MockServerBuilder {
         let mut engine = engine;
         engine.load(keep_stored_settings).await?;
         engine.remember_start_settings();
-        let engine = Arc::new(engine);
+        let engine = engine.share();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let app = crate::http::app(engine.clone());
         let limits = ConnectionLimits {

@@ -28,11 +28,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 pub(super) use super::store::is_generated_name;
-use super::store::{Change, StoreContents, StoredObject};
+use super::store::{Change, Flight, StoreContents, StoredObject};
 use crate::config::{StreamConfig, Timing};
 use crate::error::Error;
 use crate::lifecycle::Plan;
 use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
+use crate::processing::Outcome;
 
 pub(super) const DATABASE: &str = "state.sqlite";
 const MARKER: &str = "u21-mock-data-dir";
@@ -61,7 +62,8 @@ CREATE TABLE IF NOT EXISTS files (
     failure_code     TEXT,             -- unparseable_file, invalid_schema, stream_not_configured, unknown
     plan_start_ms    INTEGER,          -- when a QUEUED file starts processing (timing profile)
     plan_end_ms      INTEGER,          -- when it ends
-    history          TEXT NOT NULL     -- JSON: [{\"status\": …, \"at_ms\": …}, …]
+    history          TEXT NOT NULL,    -- JSON: [{\"status\": …, \"at_ms\": …}, …]
+    outcome          TEXT              -- JSON, once a file in flight is read: {\"finished\": {\"successful\": …, \"failed\": …}} or {\"failed\": \"<code>\"}
 );
 CREATE TABLE IF NOT EXISTS objects (
     key  TEXT PRIMARY KEY,   -- the S3 key
@@ -70,7 +72,8 @@ CREATE TABLE IF NOT EXISTS objects (
     etag TEXT NOT NULL
 );
 ";
-const SCHEMA_VERSION: &str = "1";
+/// 2 added `files.outcome`; a version 1 database gains the column when it is opened.
+const SCHEMA_VERSION: &str = "2";
 
 /// Settings kept in `meta`.
 pub(super) struct StoredSettings {
@@ -163,13 +166,14 @@ impl Durable {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             )
             .and_then(|()| connection.execute_batch(SCHEMA))
+            .and_then(|()| add_outcome_column(&connection))
             .map_err(|e| database_error(&database, "cannot prepare", e))?;
         if let Some(legacy) = migrate {
             migrate_legacy(&mut connection, &legacy, objects_dir)?;
         }
+        set_meta(&connection, "schema_version", SCHEMA_VERSION)
+            .map_err(|e| database_error(&database, "cannot write", e))?;
         if !marker.exists() {
-            set_meta(&connection, "schema_version", SCHEMA_VERSION)
-                .map_err(|e| database_error(&database, "cannot write", e))?;
             write_marker(&marker).map_err(io("cannot mark the data directory"))?;
         }
         let (contents, settings) = read_all(&connection, objects_dir).map_err(|message| {
@@ -445,10 +449,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
     }
     if !change.files.is_empty() {
         let mut upsert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO files (id, org, stream_name, file_name, md5_hash, s3_key, created_ms, status, process_start_ms, process_end_ms, successful_count, failure_count, failure_code, plan_start_ms, plan_end_ms, history)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            "INSERT OR REPLACE INTO files (id, org, stream_name, file_name, md5_hash, s3_key, created_ms, status, process_start_ms, process_end_ms, successful_count, failure_count, failure_code, plan_start_ms, plan_end_ms, history, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
-        for (f, plan) in &change.files {
+        for (f, flight) in &change.files {
+            let plan = flight.plan;
             upsert.execute(params![
                 f.id as i64,
                 &*f.org,
@@ -466,6 +471,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 plan.map(|p| p.start_ms),
                 plan.map(|p| p.end_ms),
                 serde_json::to_string(&f.history).expect("a history serialises"),
+                flight
+                    .outcome
+                    .map(|o| serde_json::to_string(&o).expect("an outcome serialises")),
             ])?;
         }
     }
@@ -547,7 +555,7 @@ fn read_all(
         None => None,
     };
     let mut statement = connection
-        .prepare("SELECT id, org, stream_name, file_name, md5_hash, s3_key, created_ms, status, process_start_ms, process_end_ms, successful_count, failure_count, failure_code, plan_start_ms, plan_end_ms, history FROM files ORDER BY id")
+        .prepare("SELECT id, org, stream_name, file_name, md5_hash, s3_key, created_ms, status, process_start_ms, process_end_ms, successful_count, failure_count, failure_code, plan_start_ms, plan_end_ms, history, outcome FROM files ORDER BY id")
         .map_err(|e| e.to_string())?;
     let mut rows = statement.query([]).map_err(|e| e.to_string())?;
     let mut files = Vec::new();
@@ -591,7 +599,7 @@ fn read_all(
     ))
 }
 
-fn file_row(row: &rusqlite::Row<'_>) -> Result<(FileRecord, Option<Plan>), String> {
+fn file_row(row: &rusqlite::Row<'_>) -> Result<(FileRecord, Flight), String> {
     let id: i64 = row.get(0).map_err(|e| e.to_string())?;
     let bad =
         |what: &str, value: &str| format!("file {id}: {what} '{value}' is not one the fake knows");
@@ -616,6 +624,13 @@ fn file_row(row: &rusqlite::Row<'_>) -> Result<(FileRecord, Option<Plan>), Strin
         (Some(start_ms), Some(end_ms)) => Some(Plan { start_ms, end_ms }),
         _ => None,
     };
+    let outcome: Option<String> = row.get(16).map_err(|e| format!("file {id}: {e}"))?;
+    let outcome = match outcome {
+        Some(text) => {
+            Some(serde_json::from_str::<Outcome>(&text).map_err(|_| bad("outcome", &text))?)
+        }
+        None => None,
+    };
     let file_name = get_text(3)?;
     let count = |i: usize| -> Result<u64, String> {
         let n: i64 = row.get(i).map_err(|e| format!("file {id}: {e}"))?;
@@ -638,5 +653,18 @@ fn file_row(row: &rusqlite::Row<'_>) -> Result<(FileRecord, Option<Plan>), Strin
         failure_code,
         history,
     };
-    Ok((record, plan))
+    Ok((record, Flight { plan, outcome }))
+}
+
+/// Brings a version 1 `files` table up to date: the outcome of a file in flight was not kept.
+fn add_outcome_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has_it: i64 = connection.query_row(
+        "SELECT count(*) FROM pragma_table_info('files') WHERE name = 'outcome'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_it == 0 {
+        connection.execute_batch("ALTER TABLE files ADD COLUMN outcome TEXT")?;
+    }
+    Ok(())
 }

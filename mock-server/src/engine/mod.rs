@@ -85,6 +85,17 @@ pub(crate) struct Engine {
     /// The timing, streams and clock in force once started: what a reset that puts the
     /// settings back returns to (a test fixture's isolation between tests).
     start_settings: StartSettings,
+    /// One permit per file being read at once (see `Limits::concurrent_processing`).
+    reading_slots: Arc<tokio::sync::Semaphore>,
+    /// Counts the outcomes taken in: whoever waits for a reading watches it.
+    outcomes_taken: tokio::sync::watch::Sender<u64>,
+    /// The engine as shared (see [`Engine::share`]): readers hand their outcomes back to it.
+    shared: std::sync::OnceLock<std::sync::Weak<Engine>>,
+    /// Readings asked for before the engine was shared (while it loads); started by `share`.
+    parked: Mutex<Vec<Reading>>,
+    /// Tests hold readers here: each waits for a permit before it reads.
+    #[cfg(test)]
+    reader_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// See [`Engine::remember_start_settings`].
@@ -160,8 +171,31 @@ impl Engine {
                 streams: config.streams.clone(),
                 clock: start_clock,
             },
+            reading_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.concurrent_processing,
+            )),
+            outcomes_taken: tokio::sync::watch::Sender::new(0),
+            shared: std::sync::OnceLock::new(),
+            parked: Mutex::new(Vec::new()),
             config,
+            #[cfg(test)]
+            reader_gate: None,
         })
+    }
+
+    /// The engine, loaded, shared with everything that serves it; the files it loaded that
+    /// still have to be read start being read now.
+    pub fn share(self) -> Arc<Engine> {
+        let engine = Arc::new(self);
+        engine
+            .shared
+            .set(Arc::downgrade(&engine))
+            .expect("an engine is shared once");
+        let parked = std::mem::take(&mut *engine.parked.lock());
+        for reading in parked {
+            engine.spawn_processing(reading);
+        }
+        engine
     }
 
     // ---- What the engine was configured with ----
@@ -319,7 +353,7 @@ impl Engine {
 
     /// A file as `org` may see it, after the lifecycle steps the clock has reached.
     pub async fn file_for(&self, org: &str, id: u64) -> Lookup {
-        let store = self.settled().await;
+        let store = self.caught_up();
         match store.get(org, id) {
             Some(record) => Lookup::Found(record.clone()),
             None if store.exists_elsewhere(org, id) => Lookup::Elsewhere,
@@ -329,13 +363,13 @@ impl Engine {
 
     /// A file in any organisation, as it is now.
     pub async fn file(&self, id: u64) -> Option<Arc<FileRecord>> {
-        self.settled().await.file(id).cloned()
+        self.caught_up().file(id).cloned()
     }
 
     /// One page of `org`'s files and the number of matches; the records are shared, so the
     /// caller serialises them after the lock is released.
     pub async fn list(&self, org: &str, query: &ListQuery) -> (Vec<Arc<FileRecord>>, u64) {
-        self.settled().await.list(org, query)
+        self.caught_up().list(org, query)
     }
 
     /// The dashboard's view of `org`: counts per status, its streams, and one page.
@@ -344,7 +378,7 @@ impl Engine {
         org: &str,
         query: &ListQuery,
     ) -> ([u64; 7], Vec<Arc<str>>, Vec<Arc<FileRecord>>, u64) {
-        let store = self.settled().await;
+        let store = self.caught_up();
         let (counts, streams) = store.overview(org);
         let (rows, matching) = store.list(org, query);
         (counts, streams, rows, matching)
@@ -397,8 +431,13 @@ impl Engine {
             return Err(err);
         }
         remove_replaced(replaced).await;
-        if let Some(job) = job {
-            self.spawn_processing(job);
+        if let Some(reading) = job {
+            let (id, ticket) = (reading.job.id, reading.job.ticket);
+            self.spawn_processing(reading);
+            // Under `instant` the file ends as it lands: the answer waits for its reading
+            // (other timings answer at once, and the file ends when its plan and its reading
+            // both say so).
+            self.read_if_due(id, ticket).await;
         }
         Ok(())
     }
@@ -531,50 +570,78 @@ impl Engine {
         Ok(record)
     }
 
-    /// Applies every lifecycle step the clock has reached, waiting (lock released) for readers
-    /// whose files are due to finish.
+    /// Applies every lifecycle step the clock has reached, first waiting (lock released) for
+    /// the readings of files due to end: what the clock calls do, so a test that moves the
+    /// clock sees each file end exactly when its plan says.
     pub async fn settle(&self) {
-        drop(self.settled().await);
-    }
-
-    /// The store, locked, with every step the clock has reached applied. The common case (no
-    /// step due) costs one lock.
-    async fn settled(&self) -> parking_lot::MutexGuard<'_, Store> {
         loop {
+            // Watched before the check, so an outcome taken in between is not missed.
+            let mut taken = self.outcomes_taken.subscribe();
             let now_ms = self.clock.now_millis();
-            let waiting = {
+            {
                 let mut store = self.store.lock();
-                if !store.has_due(now_ms) {
-                    return store;
+                if !store.reading_due(now_ms) {
+                    store.catch_up(now_ms);
+                    return;
                 }
-                let waiting = store.catch_up(now_ms);
-                if waiting.is_empty() {
-                    return store;
-                }
-                waiting
-            };
-            for mut outcome in waiting {
-                // An error means the reader is gone; catch_up then fails the file `unknown`.
-                let _ = outcome.wait_for(Option::is_some).await;
             }
+            let _ = taken.changed().await;
         }
     }
 
-    /// Reads a landed object on the blocking pool. The outcome is delivered even if the reader
-    /// panics, so nobody waits for it forever.
+    /// Waits until reading `ticket` of file `id` is in, if the file is due to end by now.
+    async fn read_if_due(&self, id: u64, ticket: u64) {
+        loop {
+            let mut taken = self.outcomes_taken.subscribe();
+            let now_ms = self.clock.now_millis();
+            if !self.store.lock().awaits_reading(id, ticket, now_ms) {
+                return;
+            }
+            let _ = taken.changed().await;
+        }
+    }
+
+    /// The store, locked, with every step the clock has reached applied. Never waits: a file
+    /// still being read past its planned end shows PROCESSING until its outcome is taken in.
+    fn caught_up(&self) -> parking_lot::MutexGuard<'_, Store> {
+        let now_ms = self.clock.now_millis();
+        let mut store = self.store.lock();
+        if store.has_due(now_ms) {
+            store.catch_up(now_ms);
+        }
+        store
+    }
+
+    /// Reads a landed object on the blocking pool, at most `limits.concurrent_processing` at
+    /// once, and hands the outcome back to the engine, which stores it before anyone sees it.
+    /// The outcome is delivered even if the reader panics, so nobody waits for it forever.
     fn spawn_processing(&self, reading: Reading) {
+        let Some(engine) = self.shared.get().cloned() else {
+            self.parked.lock().push(reading);
+            return;
+        };
         let Reading { job, file } = reading;
         let check =
             StreamCheck::from_config(stream_for(&self.streams.read(), &job.org, &job.stream));
+        let slots = self.reading_slots.clone();
+        #[cfg(test)]
+        let gate = self.reader_gate.clone();
         tokio::spawn(async move {
+            #[cfg(test)]
+            if let Some(gate) = gate {
+                gate.acquire().await.expect("never closed").forget();
+            }
             let ProcessingJob {
                 id,
+                ticket,
                 file_type,
-                outcome,
                 ..
             } = job;
+            let slot = slots.acquire_owned().await.expect("never closed");
             let result = tokio::task::spawn_blocking(move || {
-                processing::process_file(file, &file_type, &check)
+                let outcome = processing::process_file(file, &file_type, &check);
+                drop(slot);
+                outcome
             })
             .await
             .unwrap_or_else(|err| {
@@ -582,8 +649,31 @@ impl Engine {
                 Outcome::Failed(FailureCode::Unknown)
             });
             tracing::debug!(file_id = id, ?result, "processed");
-            let _ = outcome.send(Some(result));
+            if let Some(engine) = engine.upgrade() {
+                engine.take_outcome(id, ticket, result).await;
+            }
         });
+    }
+
+    /// Stores a reading's outcome with its file (committed, with a data directory), ending the
+    /// file now if it is past its planned end; then wakes whoever waits for readings.
+    async fn take_outcome(&self, id: u64, ticket: u64, outcome: Outcome) {
+        let now_ms = self.clock.now_millis();
+        let staged = {
+            let mut store = self.store.lock();
+            if store.record_outcome(id, ticket, outcome, now_ms) {
+                // Steps the clock has reached are applied (and stored) with it: a file whose
+                // end nobody saw pass ends at its planned end.
+                store.catch_up(now_ms);
+                self.stage(&mut store, Vec::new())
+            } else {
+                None
+            }
+        };
+        if let Err(err) = self.acknowledged(staged).await {
+            tracing::error!(%err, file_id = id, "cannot store a file's outcome; it is read again");
+        }
+        self.outcomes_taken.send_modify(|n| *n += 1);
     }
 
     // ---- The clock and settings ----

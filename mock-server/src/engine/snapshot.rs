@@ -7,10 +7,11 @@ use std::path::Path;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::store::{StoreContents, StoredObject};
+use super::store::{Flight, StoreContents, StoredObject};
 use crate::config::{StreamConfig, Timing};
 use crate::lifecycle::Plan;
 use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
+use crate::processing::Outcome;
 
 const VERSION: u32 = 1;
 
@@ -51,6 +52,9 @@ struct FileSnapshot {
     failure_count: u64,
     failure_code: Option<FailureCode>,
     plan: Option<Plan>,
+    /// A file in flight that was read: how it ends when its plan says it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome: Option<Outcome>,
     /// Absent in snapshots from before status histories were kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     history: Vec<StatusChange>,
@@ -109,7 +113,7 @@ impl Snapshot {
             next_id,
             files: files
                 .into_iter()
-                .map(|(f, plan)| FileSnapshot::from_record(f, plan))
+                .map(|(f, flight)| FileSnapshot::from_record(f, flight))
                 .collect(),
             objects: object_snapshots,
         })
@@ -172,7 +176,7 @@ impl Snapshot {
 }
 
 impl FileSnapshot {
-    fn from_record(f: FileRecord, plan: Option<Plan>) -> Self {
+    fn from_record(f: FileRecord, flight: Flight) -> Self {
         FileSnapshot {
             id: f.id,
             org: f.org.to_string(),
@@ -187,12 +191,13 @@ impl FileSnapshot {
             successful_count: f.successful_count,
             failure_count: f.failure_count,
             failure_code: f.failure_code,
-            plan,
+            plan: flight.plan,
+            outcome: flight.outcome,
             history: f.history,
         }
     }
 
-    fn into_record(self) -> (FileRecord, Option<Plan>) {
+    fn into_record(self) -> (FileRecord, Flight) {
         let record = FileRecord {
             id: self.id,
             org: self.org.into(),
@@ -222,6 +227,10 @@ impl FileSnapshot {
                 self.history
             },
         };
-        (record, self.plan)
+        let flight = Flight {
+            plan: self.plan,
+            outcome: self.outcome,
+        };
+        (record, flight)
     }
 }

@@ -9,7 +9,7 @@ use crate::config::Config;
 
 const T0_MS: u64 = 1_700_000_000_000;
 
-async fn open(dir: &Path) -> Engine {
+async fn open(dir: &Path) -> Arc<Engine> {
     let config = Config {
         timing: Timing::Instant,
         ..Config::default()
@@ -17,7 +17,7 @@ async fn open(dir: &Path) -> Engine {
     let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
     let mut engine = Engine::new(config, clock, "http://localhost".into(), dir, true).unwrap();
     engine.load(true).await.unwrap();
-    engine
+    engine.share()
 }
 
 fn incoming(engine: &Engine, content: &[u8]) -> Incoming {
@@ -117,29 +117,241 @@ async fn every_acknowledged_change_is_on_disk_when_it_returns() {
 async fn a_second_upload_to_a_key_cannot_take_the_first_files_bytes_away() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        timing: Timing::Instant,
+        timing: Timing::Fast,
         ..Config::default()
     };
-    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
-    let mut engine =
-        Engine::new(config, clock, "http://localhost".into(), dir.path(), false).unwrap();
-    engine.load(true).await.unwrap();
+    let (engine, gate) = gated(config, dir.path());
     let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
-    // No await between the two: the first reader has not started when the second lands.
-    let first = engine.land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n3\n"));
-    let first = futures_util::FutureExt::now_or_never(first);
-    assert!(
-        matches!(first, Some(Ok(()))),
-        "the first upload lands at once"
-    );
+    engine
+        .land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n3\n"))
+        .await
+        .unwrap();
+    // The first reader is held: it has not started when the second upload lands.
     engine
         .land_object(&file.s3_key, incoming(&engine, b"a\n1\n"))
         .await
         .unwrap();
+    gate.add_permits(1);
+    engine.advance(Duration::from_secs(5)).await.unwrap();
     let read = engine.file(file.id).await.unwrap();
     assert_eq!(
         (read.status, read.failure_code, read.successful_count),
         (Status::FINISHED, None, 3),
         "read from the first upload's bytes"
+    );
+}
+
+/// An engine whose readers wait for a permit from the returned gate before they read: a test
+/// decides when a file's processing ends.
+fn gated(config: Config, dir: &Path) -> (Arc<Engine>, Arc<tokio::sync::Semaphore>) {
+    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
+    let mut engine = Engine::new(config, clock, "http://localhost".into(), dir, false).unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    engine.reader_gate = Some(gate.clone());
+    (engine.share(), gate)
+}
+
+/// A read answers well before this unless it waits for a reader (which the tests hold).
+const NO_WAIT: Duration = Duration::from_secs(10);
+
+/// Issue 26 (5): reads waited for every file whose planned end had passed, so one file being
+/// read for minutes stalled every GET, every list and the dashboard.
+#[tokio::test]
+async fn a_file_still_being_read_blocks_no_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        timing: Timing::Fast,
+        ..Config::default()
+    };
+    let (engine, gate) = gated(config, dir.path());
+    let slow = engine.create("demo", "s", "slow.csv", None).await.unwrap();
+    let other = engine.create("demo", "s", "other.csv", None).await.unwrap();
+    engine
+        .land_object(&slow.s3_key, incoming(&engine, b"a\n1\n2\n"))
+        .await
+        .unwrap();
+    // Past the file's planned end (fast: +2 s), its reader still held.
+    engine.clock.advance(Duration::from_secs(5));
+
+    let read = tokio::time::timeout(NO_WAIT, engine.file(other.id)).await;
+    assert_eq!(
+        read.expect("a GET of another file answers while one is read")
+            .unwrap()
+            .status,
+        Status::PENDING_UPLOAD
+    );
+    let listed = tokio::time::timeout(NO_WAIT, engine.list("demo", &ListQuery::default()))
+        .await
+        .expect("a list answers while a file is read");
+    assert_eq!(listed.1, 2);
+    let itself = tokio::time::timeout(NO_WAIT, engine.file(slow.id))
+        .await
+        .expect("a GET of the file being read answers too")
+        .unwrap();
+    assert_eq!(
+        itself.status,
+        Status::PROCESSING,
+        "it stays PROCESSING past its planned end until it is read"
+    );
+
+    gate.add_permits(1);
+    engine.settle().await;
+    let done = engine.file(slow.id).await.unwrap();
+    assert_eq!((done.status, done.successful_count), (Status::FINISHED, 2));
+    let ended = done.history.last().unwrap();
+    assert_eq!(
+        ended.at_ms,
+        T0_MS as i64 + 5000,
+        "it ends when its reading ended, not at the planned end a read saw it pass"
+    );
+}
+
+/// Under `instant`, the upload's answer waits for the file's processing, so a GET right after
+/// it sees the file FINISHED, as `instant` promises.
+#[tokio::test]
+async fn under_instant_an_upload_is_answered_once_its_file_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        timing: Timing::Instant,
+        ..Config::default()
+    };
+    let (engine, gate) = gated(config, dir.path());
+    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let mut landing = Box::pin(engine.land_object(&file.s3_key, incoming(&engine, b"a\n1\n")));
+    assert!(
+        futures_util::poll!(&mut landing).is_pending(),
+        "the upload waits for its reader"
+    );
+    gate.add_permits(1);
+    landing.await.unwrap();
+    let read = engine.file(file.id).await.unwrap();
+    assert_eq!((read.status, read.successful_count), (Status::FINISHED, 1));
+}
+
+/// Issue 26 (7): the outcome lived only in memory until some later write, so after a restart
+/// a file already reported FINISHED was read again, and ended otherwise under another stream
+/// configuration.
+#[tokio::test]
+async fn a_reported_outcome_survives_a_restart_under_another_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    engine
+        .land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n"))
+        .await
+        .unwrap();
+    let reported = engine.file(file.id).await.unwrap();
+    assert_eq!(
+        (reported.status, reported.successful_count),
+        (Status::FINISHED, 2)
+    );
+    engine.close();
+    drop(engine);
+
+    // Restarted with streams that no longer configure `s`: a file read again would fail.
+    let config = Config {
+        timing: Timing::Instant,
+        streams: vec![crate::config::StreamConfig::new("other")],
+        ..Config::default()
+    };
+    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
+    let mut reopened =
+        Engine::new(config, clock, "http://localhost".into(), dir.path(), true).unwrap();
+    reopened.load(false).await.unwrap();
+    let reopened = reopened.share();
+    reopened.settle().await;
+    let after = reopened.file(file.id).await.unwrap();
+    assert_eq!(
+        (after.status, after.successful_count, after.failure_code),
+        (Status::FINISHED, 2, None),
+        "the stored outcome, not a second reading"
+    );
+}
+
+/// A data directory written before outcomes were stored (schema 1) opens, gains the column,
+/// and keeps its files.
+#[tokio::test]
+async fn a_schema_1_data_directory_gains_the_outcome_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    engine.close();
+    drop(engine);
+    {
+        let db = rusqlite::Connection::open(dir.path().join(durable::DATABASE)).unwrap();
+        db.execute_batch(
+            "CREATE TABLE v1 (id INTEGER PRIMARY KEY, org TEXT NOT NULL, stream_name TEXT NOT NULL, file_name TEXT NOT NULL, md5_hash TEXT, s3_key TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, status TEXT NOT NULL, process_start_ms INTEGER, process_end_ms INTEGER, successful_count INTEGER NOT NULL, failure_count INTEGER NOT NULL, failure_code TEXT, plan_start_ms INTEGER, plan_end_ms INTEGER, history TEXT NOT NULL);
+             INSERT INTO v1 SELECT id, org, stream_name, file_name, md5_hash, s3_key, created_ms, status, process_start_ms, process_end_ms, successful_count, failure_count, failure_code, plan_start_ms, plan_end_ms, history FROM files;
+             DROP TABLE files; ALTER TABLE v1 RENAME TO files;
+             UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+
+    let reopened = open(dir.path()).await;
+    assert_eq!(
+        reopened.file(file.id).await.unwrap().status,
+        Status::PENDING_UPLOAD
+    );
+    reopened.set_timing(Timing::Fast).await.unwrap();
+    let mut taken = reopened.outcomes_taken.subscribe();
+    reopened
+        .land_object(&file.s3_key, incoming(&reopened, b"a\n1\n"))
+        .await
+        .unwrap();
+    taken.changed().await.unwrap();
+    reopened.close();
+    let db = rusqlite::Connection::open(dir.path().join(durable::DATABASE)).unwrap();
+    let (version, status, outcome): (String, String, Option<String>) = db
+        .query_row(
+            "SELECT (SELECT value FROM meta WHERE key = 'schema_version'), status, outcome FROM files",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    assert_eq!(
+        (status.as_str(), outcome.as_deref()),
+        (
+            "QUEUED",
+            Some(r#"{"finished":{"successful":1,"failed":0}}"#)
+        ),
+        "read before its planned start: the outcome waits in the row"
+    );
+}
+
+/// Issue 26 (7), the outcome read before the file's planned end: stored with the row, so a
+/// restart under another configuration ends the file as it was read.
+#[tokio::test]
+async fn an_outcome_read_ahead_of_its_plan_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path()).await;
+    engine.set_timing(Timing::Fast).await.unwrap();
+    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let mut taken = engine.outcomes_taken.subscribe();
+    engine
+        .land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n"))
+        .await
+        .unwrap();
+    taken.changed().await.unwrap();
+    engine.close();
+    drop(engine);
+
+    let config = Config {
+        timing: Timing::Fast,
+        streams: vec![crate::config::StreamConfig::new("other")],
+        ..Config::default()
+    };
+    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
+    let mut reopened =
+        Engine::new(config, clock, "http://localhost".into(), dir.path(), true).unwrap();
+    reopened.load(false).await.unwrap();
+    let reopened = reopened.share();
+    reopened.advance(Duration::from_secs(5)).await.unwrap();
+    let after = reopened.file(file.id).await.unwrap();
+    assert_eq!(
+        (after.status, after.successful_count, after.process_end_ms),
+        (Status::FINISHED, 2, Some(T0_MS as i64 + 2000)),
+        "ended by its stored outcome at its planned end"
     );
 }

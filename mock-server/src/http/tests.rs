@@ -45,16 +45,15 @@ impl App {
     fn with(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::frozen(UNIX_EPOCH + Duration::from_secs(T0_SECS as u64));
-        let engine = Arc::new(
-            Engine::new(
-                config,
-                clock,
-                "http://localhost:8021".into(),
-                dir.path(),
-                false,
-            )
-            .unwrap(),
-        );
+        let engine = Engine::new(
+            config,
+            clock,
+            "http://localhost:8021".into(),
+            dir.path(),
+            false,
+        )
+        .unwrap()
+        .share();
         App {
             router: app(engine.clone()),
             engine,

@@ -25,8 +25,10 @@ const READ_BUFFER: usize = 256 * 1024;
 /// Files this large are parsed and checked on two threads (see `csv_file`).
 const TWO_THREADS_FROM: u64 = 16 * 1024 * 1024;
 
-/// How a processed file ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a processed file ends. Stored with a file still in flight (see `--data-dir`), as
+/// `{"finished": {"successful": …, "failed": …}}` or `{"failed": "<failure code>"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Processing completed; some records may have failed.
     Finished {

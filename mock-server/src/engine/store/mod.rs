@@ -16,11 +16,10 @@ use std::sync::Arc;
 
 pub(crate) use objects::is_generated_name;
 pub use objects::StoredObject;
-pub(crate) use progress::ProcessingJob;
 pub use progress::Transition;
+pub(crate) use progress::{Flight, ProcessingJob};
 pub(crate) use query::ListQuery;
 
-use crate::lifecycle::Plan;
 use crate::model::{FileRecord, FileType, Status, StatusChange};
 
 /// A new import, as the engine asks for it.
@@ -56,7 +55,7 @@ type NameKey = (Arc<str>, Arc<str>, String);
 pub(crate) struct Change {
     /// Empty every table first (reset, seed, import).
     pub reset: bool,
-    pub files: Vec<(FileRecord, Option<Plan>)>,
+    pub files: Vec<(FileRecord, Flight)>,
     /// Objects stored (`Some`) or forgotten (`None`), by key.
     pub objects: Vec<(String, Option<StoredObject>)>,
     pub meta: Vec<(&'static str, String)>,
@@ -72,8 +71,8 @@ impl Change {
 pub(crate) struct StoreContents {
     /// The next file id to hand out.
     pub next_id: u64,
-    /// Every file, by id, with the plan of those still in flight.
-    pub files: Vec<(FileRecord, Option<Plan>)>,
+    /// Every file, by id, with the plan and outcome of those still in flight.
+    pub files: Vec<(FileRecord, Flight)>,
     /// Every object, by key.
     pub objects: Vec<(String, StoredObject)>,
 }
@@ -237,8 +236,7 @@ impl Store {
             .into_iter()
             .filter_map(|id| {
                 let record = self.files.get(&id)?;
-                let plan = self.in_flight.get(&id).and_then(|flight| flight.plan);
-                Some((FileRecord::clone(record), plan))
+                Some((FileRecord::clone(record), self.flight(id)))
             })
             .collect();
         let objects = std::mem::take(&mut self.dirty_objects)
@@ -264,17 +262,13 @@ impl Store {
         self.take_change()
     }
 
-    /// Every file (with the plan of those still in flight) and every object, for a snapshot.
+    /// Every file (with the plan and outcome of those still in flight) and every object, for
+    /// a snapshot.
     pub fn export(&self) -> StoreContents {
-        let mut files: Vec<(FileRecord, Option<Plan>)> = self
+        let mut files: Vec<(FileRecord, Flight)> = self
             .files
             .values()
-            .map(|f| {
-                (
-                    FileRecord::clone(f),
-                    self.in_flight.get(&f.id).and_then(|flight| flight.plan),
-                )
-            })
+            .map(|f| (FileRecord::clone(f), self.flight(f.id)))
             .collect();
         files.sort_by_key(|(f, _)| f.id);
         StoreContents {
@@ -285,7 +279,7 @@ impl Store {
     }
 
     /// Rebuilds a store from a snapshot. Files still QUEUED or PROCESSING keep their plan and
-    /// are read again: the returned jobs must be run. Two files with one id or one S3 key are
+    /// stored outcome; those not yet read are read again: the returned jobs must be run. Two files with one id or one S3 key are
     /// refused, naming the second.
     pub fn import(contents: StoreContents) -> Result<(Store, Vec<ProcessingJob>), String> {
         let StoreContents {
@@ -296,7 +290,7 @@ impl Store {
         let mut store = Store::new();
         store.objects = objects::Objects::from_iter(objects);
         let mut jobs = Vec::new();
-        for (file, plan) in files {
+        for (file, flight) in files {
             if store.files.contains_key(&file.id) {
                 return Err(format!("file {} appears twice", file.id));
             }
@@ -322,7 +316,7 @@ impl Store {
             let (id, status) = (record.id, record.status);
             store.files.insert(id, Arc::new(record));
             if matches!(status, Status::QUEUED | Status::PROCESSING) {
-                if let Some(job) = store.resume(id, status, plan) {
+                if let Some(job) = store.resume(id, status, flight) {
                     jobs.push(job);
                 }
             }

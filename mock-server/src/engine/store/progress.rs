@@ -2,11 +2,9 @@
 //! transitions forced by the control plane, and the lifecycle steps that fall due as the clock
 //! moves.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use tokio::sync::watch;
 
 use super::{Store, StoredObject};
 use crate::config::Timing;
@@ -15,8 +13,9 @@ use crate::lifecycle::{self, Plan};
 use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
 use crate::processing::Outcome;
 
-/// Receives a file's processing outcome once its reader is done.
-pub(crate) type OutcomeReceiver = watch::Receiver<Option<Outcome>>;
+/// Tells one reading from another, so the outcome of a reading whose file was since reset,
+/// replaced by an import or re-read after a refused write changes nothing.
+static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
 
 /// A state a control call can force a file into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,16 +38,37 @@ pub enum Transition {
 /// A file whose object just landed and must now be read.
 pub(crate) struct ProcessingJob {
     pub id: u64,
+    /// Names this reading when its outcome comes back (see [`Store::record_outcome`]).
+    pub ticket: u64,
     pub org: Arc<str>,
     pub stream: Arc<str>,
     pub file_type: FileType,
     pub object: PathBuf,
-    pub outcome: watch::Sender<Option<Outcome>>,
+}
+
+/// What a file still in flight carries beside its record, stored with it: when its steps fall
+/// due, and its outcome once it is read (so a restart never reads it again).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flight {
+    pub plan: Option<Plan>,
+    pub outcome: Option<Outcome>,
 }
 
 pub(super) struct InFlight {
-    pub plan: Option<Plan>,
-    outcome: OutcomeReceiver,
+    plan: Option<Plan>,
+    /// The reading's outcome, once it is done.
+    outcome: Option<Outcome>,
+    /// The reading that will deliver the outcome; 0 when the outcome came stored.
+    ticket: u64,
+    /// Its planned end has passed while it was still being read: it ends when the outcome
+    /// comes back.
+    overdue: bool,
+}
+
+impl InFlight {
+    fn is_due_unread(&self, now_ms: i64) -> bool {
+        self.outcome.is_none() && self.plan.is_some_and(|plan| plan.end_ms <= now_ms)
+    }
 }
 
 impl Store {
@@ -176,22 +196,13 @@ impl Store {
         self.due.first().is_some_and(|&(at, _)| at <= now_ms)
     }
 
-    /// Applies every lifecycle step due by `now_ms`. Returns the outcomes still being computed
-    /// for files whose processing should already have ended: the caller waits for them (outside
-    /// the lock) and calls again, so nobody ever sees a state the clock has not reached nor one
-    /// it has left behind.
-    pub fn catch_up(&mut self, now_ms: i64) -> Vec<OutcomeReceiver> {
-        let mut waiting = Vec::new();
-        let mut blocked = HashSet::new();
-        loop {
-            let step = self
-                .due
-                .range(..=(now_ms, u64::MAX))
-                .find(|(_, id)| !blocked.contains(id))
-                .copied();
-            let Some((at, id)) = step else { break };
+    /// Applies every lifecycle step due by `now_ms`. A file whose planned end has passed while
+    /// it is still being read stays PROCESSING (nobody waits for it: see
+    /// [`Store::record_outcome`]), so nobody ever sees a state the clock has not reached.
+    pub fn catch_up(&mut self, now_ms: i64) {
+        while let Some((at, id)) = self.due.first().copied().filter(|&(at, _)| at <= now_ms) {
             self.due.remove(&(at, id));
-            let Some(flight) = self.in_flight.get(&id) else {
+            let Some(flight) = self.in_flight.get_mut(&id) else {
                 continue;
             };
             let Some(plan) = flight.plan else { continue };
@@ -201,23 +212,10 @@ impl Store {
                     self.file_mut(id).process_start_ms = Some(plan.start_ms);
                     self.due.insert((plan.end_ms, id));
                 }
-                Status::PROCESSING => {
-                    let outcome = *flight.outcome.borrow();
-                    let outcome = match outcome {
-                        Some(outcome) => outcome,
-                        // The reader went away without an answer.
-                        None if flight.outcome.has_changed().is_err() => {
-                            Outcome::Failed(FailureCode::Unknown)
-                        }
-                        None => {
-                            waiting.push(flight.outcome.clone());
-                            blocked.insert(id);
-                            self.due.insert((at, id));
-                            continue;
-                        }
-                    };
-                    self.finish(id, plan.end_ms, outcome);
-                }
+                Status::PROCESSING => match flight.outcome {
+                    Some(outcome) => self.finish(id, plan.end_ms, outcome),
+                    None => flight.overdue = true,
+                },
                 // Moved on by other means (deleted, say): the step no longer applies.
                 _ => {
                     self.in_flight.remove(&id);
@@ -225,7 +223,44 @@ impl Store {
                 }
             }
         }
-        waiting
+    }
+
+    /// Takes the outcome of a reading. It is stored with the file; a file already past its
+    /// planned end finishes now. False when the reading no longer counts (the file was reset,
+    /// forced, replaced or is being read again).
+    pub fn record_outcome(&mut self, id: u64, ticket: u64, outcome: Outcome, now_ms: i64) -> bool {
+        let Some(flight) = self.in_flight.get_mut(&id).filter(|f| f.ticket == ticket) else {
+            return false;
+        };
+        flight.outcome = Some(outcome);
+        self.dirty_files.insert(id);
+        if flight.overdue && self.files[&id].status == Status::PROCESSING {
+            let end_ms = flight.plan.map_or(now_ms, |plan| plan.end_ms.max(now_ms));
+            self.finish(id, end_ms, outcome);
+        }
+        true
+    }
+
+    /// True while a file due to end by `now_ms` waits for its reading.
+    pub fn reading_due(&self, now_ms: i64) -> bool {
+        self.in_flight.values().any(|f| f.is_due_unread(now_ms))
+    }
+
+    /// True while this reading's file is due to end by `now_ms` and its outcome has not come.
+    pub fn awaits_reading(&self, id: u64, ticket: u64, now_ms: i64) -> bool {
+        self.in_flight
+            .get(&id)
+            .is_some_and(|f| f.ticket == ticket && f.is_due_unread(now_ms))
+    }
+
+    /// The plan and outcome a file carries while in flight (empty otherwise).
+    pub(super) fn flight(&self, id: u64) -> Flight {
+        self.in_flight
+            .get(&id)
+            .map_or_else(Flight::default, |f| Flight {
+                plan: f.plan,
+                outcome: f.outcome,
+            })
     }
 
     fn finish(&mut self, id: u64, end_ms: i64, outcome: Outcome) {
@@ -266,16 +301,15 @@ impl Store {
         }
     }
 
-    /// Puts a QUEUED or PROCESSING file from a snapshot back in flight with its plan.
+    /// Puts a QUEUED or PROCESSING file from a snapshot back in flight with its plan; one whose
+    /// outcome was not stored is read again, and its job returned.
     pub(super) fn resume(
         &mut self,
         id: u64,
         status: Status,
-        plan: Option<Plan>,
+        flight: Flight,
     ) -> Option<ProcessingJob> {
-        let job = self.reader(id)?;
-        self.in_flight.get_mut(&id).expect("just added").plan = plan;
-        if let Some(plan) = plan {
+        if let Some(plan) = flight.plan {
             let at = if status == Status::QUEUED {
                 plan.start_ms
             } else {
@@ -283,6 +317,20 @@ impl Store {
             };
             self.due.insert((at, id));
         }
+        if flight.outcome.is_some() {
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    plan: flight.plan,
+                    outcome: flight.outcome,
+                    ticket: 0,
+                    overdue: false,
+                },
+            );
+            return None;
+        }
+        let job = self.reader(id)?;
+        self.in_flight.get_mut(&id).expect("just added").plan = flight.plan;
         Some(job)
     }
 
@@ -290,20 +338,22 @@ impl Store {
     fn reader(&mut self, id: u64) -> Option<ProcessingJob> {
         let file = &self.files[&id];
         let object = self.objects.get(&file.s3_key)?;
-        let (tx, rx) = watch::channel(None);
+        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
         let job = ProcessingJob {
             id,
+            ticket,
             org: file.org.clone(),
             stream: file.stream.clone(),
             file_type: file.file_type.clone(),
             object: object.path.clone(),
-            outcome: tx,
         };
         self.in_flight.insert(
             id,
             InFlight {
                 plan: None,
-                outcome: rx,
+                outcome: None,
+                ticket,
+                overdue: false,
             },
         );
         Some(job)

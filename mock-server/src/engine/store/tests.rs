@@ -184,25 +184,26 @@ fn records_handed_out_keep_their_state_when_the_file_moves_on() {
 }
 
 #[test]
-fn steps_apply_only_when_due_and_wait_for_the_outcome() {
+fn steps_apply_only_when_due_and_an_outcome_taken_early_ends_the_file_at_its_planned_end() {
     let (mut store, job) = landed(Timing::Fast, 10_000);
     let job = job.expect("the import waits for this object");
     assert_eq!(store.get("o", 1).unwrap().status, Status::QUEUED);
-    assert!(store.catch_up(10_999).is_empty());
+    let finished = Outcome::Finished {
+        successful: 3,
+        failed: 1,
+    };
+    assert!(store.record_outcome(1, job.ticket, finished, 10_500));
+    assert_eq!(
+        store.flight(1).outcome,
+        Some(finished),
+        "stored with the file"
+    );
+    store.catch_up(10_999);
     assert_eq!(store.get("o", 1).unwrap().status, Status::QUEUED);
-    assert!(store.catch_up(11_000).is_empty());
+    store.catch_up(11_000);
     assert_eq!(store.get("o", 1).unwrap().status, Status::PROCESSING);
     assert!(store.has_due(50_000) && !store.has_due(11_999));
-    // Due to end, but the reader has not answered: the caller must wait.
-    assert_eq!(store.catch_up(50_000).len(), 1);
-    assert_eq!(store.get("o", 1).unwrap().status, Status::PROCESSING);
-    job.outcome
-        .send(Some(Outcome::Finished {
-            successful: 3,
-            failed: 1,
-        }))
-        .unwrap();
-    assert!(store.catch_up(50_000).is_empty());
+    store.catch_up(50_000);
     let file = store.get("o", 1).unwrap();
     assert_eq!(
         (file.status, file.successful_count, file.failure_count),
@@ -212,26 +213,80 @@ fn steps_apply_only_when_due_and_wait_for_the_outcome() {
         (file.process_start_ms, file.process_end_ms),
         (Some(11_000), Some(12_000))
     );
+    assert_eq!(store.flight(1), Flight::default(), "no longer in flight");
 }
 
 #[test]
-fn a_reader_that_vanishes_fails_the_file_unknown() {
-    let (mut store, job) = landed(Timing::Instant, 0);
-    drop(job);
-    assert!(store.catch_up(0).is_empty());
+fn a_file_read_past_its_planned_end_stays_processing_and_ends_when_its_outcome_comes() {
+    let (mut store, job) = landed(Timing::Fast, 10_000);
+    let job = job.unwrap();
+    store.catch_up(50_000);
+    assert_eq!(store.get("o", 1).unwrap().status, Status::PROCESSING);
+    assert!(store.reading_due(50_000) && !store.reading_due(11_999));
+    assert!(store.awaits_reading(1, job.ticket, 50_000));
+    assert!(store.record_outcome(
+        1,
+        job.ticket,
+        Outcome::Failed(FailureCode::InvalidSchema),
+        61_000
+    ));
+    let file = store.get("o", 1).unwrap();
     assert_eq!(
-        store.get("o", 1).unwrap().failure_code,
-        Some(FailureCode::Unknown)
+        (file.status, file.failure_code, file.process_end_ms),
+        (
+            Status::FAILED,
+            Some(FailureCode::InvalidSchema),
+            Some(61_000)
+        ),
+        "it ends when it was read, after the PROCESSING a reader saw"
+    );
+    assert!(!store.reading_due(i64::MAX));
+}
+
+#[test]
+fn the_outcome_of_a_reading_that_no_longer_counts_changes_nothing() {
+    let (mut store, job) = landed(Timing::Instant, 0);
+    let job = job.unwrap();
+    let finished = Outcome::Finished {
+        successful: 1,
+        failed: 0,
+    };
+    assert!(
+        !store.record_outcome(1, job.ticket + 1, finished, 0),
+        "another reading's ticket"
+    );
+    store.force(1, Transition::Processing, 0).unwrap();
+    assert!(
+        !store.record_outcome(1, job.ticket, finished, 0),
+        "the file was forced"
+    );
+    store.catch_up(10_000);
+    assert_eq!(store.get("o", 1).unwrap().status, Status::PROCESSING);
+}
+
+#[test]
+fn a_stored_outcome_is_not_read_again_after_an_import() {
+    let (mut store, job) = landed(Timing::Fast, 10_000);
+    let finished = Outcome::Finished {
+        successful: 2,
+        failed: 0,
+    };
+    store.record_outcome(1, job.unwrap().ticket, finished, 10_100);
+    let (mut imported, jobs) = Store::import(store.export()).unwrap();
+    assert!(jobs.is_empty(), "nothing to read again");
+    imported.catch_up(12_000);
+    let file = imported.get("o", 1).unwrap();
+    assert_eq!(
+        (file.status, file.successful_count, file.process_end_ms),
+        (Status::FINISHED, 2, Some(12_000))
     );
 }
 
 #[test]
 fn manual_timing_waits_until_told() {
     let (mut store, job) = landed(Timing::Manual, 0);
-    job.unwrap()
-        .outcome
-        .send(Some(Outcome::Failed(FailureCode::InvalidSchema)))
-        .unwrap();
+    let outcome = Outcome::Failed(FailureCode::InvalidSchema);
+    assert!(store.record_outcome(1, job.unwrap().ticket, outcome, 0));
     store.catch_up(i64::MAX / 2);
     assert_eq!(store.get("o", 1).unwrap().status, Status::QUEUED);
     store.process_queued(7_000);
