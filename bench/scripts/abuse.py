@@ -4,7 +4,9 @@ what the server answered and its peak resident memory (VmHWM). It measures; it d
 pass or fail.
 
     cargo build --release -p u21-mock --bin u21-mock
-    python3 bench/scripts/abuse.py target/release/u21-mock
+    python3 bench/scripts/abuse.py target/release/u21-mock [WORD…]
+
+With words, only the cases whose title holds one of them run.
 """
 
 import json
@@ -91,7 +93,13 @@ def upload_head(length, boundary="XB"):
     ).encode()
 
 
+# Words from the command line after the binary: only cases whose title holds one of them run.
+ONLY = []
+
+
 def case(binary, title, run, *args):
+    if ONLY and not any(word in title for word in ONLY):
+        return
     fake = Fake(binary, *args)
     try:
         answer = run(fake)
@@ -128,7 +136,40 @@ def snapshot_zeros(fake):
         b"PUT /_mock/state HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
     )
-    return raw(fake, head + body)
+    return raw(fake, head, [body])
+
+
+def snapshot_spaces(fake):
+    # 900 MiB of whitespace before a (wrong) document: parsed as it arrives, never held.
+    head = (
+        b"PUT /_mock/state HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {900 * MB + 2}\r\n\r\n".encode()
+    )
+    return raw(fake, head, [*(b" " * MB for _ in range(900)), b"{}"])
+
+
+def state_round_trip(fake):
+    content = b"a\n" + b"1\n" * (150 * MB - 1)  # 300 MiB, the forms' bound
+    uploaded = upload_and_wait(fake, "big.csv", content)
+    del content
+    with tempfile.TemporaryFile() as saved:
+        with urllib.request.urlopen(fake.url("/_mock/state"), timeout=600) as answer:
+            while chunk := answer.read(MB):
+                saved.write(chunk)
+        size = saved.tell()
+        exported = fake.rss()
+        saved.seek(0)
+        request = urllib.request.Request(
+            fake.url("/_mock/state"),
+            data=saved,
+            method="PUT",
+            headers={"content-type": "application/json", "content-length": str(size)},
+        )
+        status = urllib.request.urlopen(request, timeout=600).status
+    return (
+        f"{uploaded}; GET /_mock/state streamed {size} bytes (peak so far {exported:.1f} MiB), "
+        f"then PUT back: {status}"
+    )
 
 
 def long_record(fake):
@@ -298,10 +339,13 @@ def stalled_bodies_then_a_get(fake):
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/u21-mock"
+    ONLY[:] = sys.argv[2:]
     case(binary, "300 MB multipart preamble", preamble)
     case(binary, "300 MB part header", part_header)
     case(binary, "journal flood without a key", journal)
     case(binary, "PUT /_mock/state of 16 MiB [0,0,…]", snapshot_zeros)
+    case(binary, "PUT /_mock/state of 900 MiB of spaces, then {}", snapshot_spaces)
+    case(binary, "the state of a 300 MiB upload out and back in", state_round_trip, "--timing", "instant")
     case(binary, "a 250 MB JSONL record", long_record, "--timing", "instant")
     case(binary, "stalled uploads", stalled_uploads, "--timing", "instant")
     case(binary, "slow request lines", half_sent_lines)

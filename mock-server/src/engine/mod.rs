@@ -40,7 +40,6 @@ use self::access::{Caller, Denied, Keys, RateLimiter, Route};
 use self::durable::Durable;
 use self::faults::Faults;
 use self::journal::{Journal, KeptEntry};
-use self::snapshot::Snapshot;
 use self::store::{Change, NewImport, ProcessingJob, Refused, Store};
 use crate::clock::{Clock, LATEST_MS};
 use crate::config::{stream_for, Config, Permission, StreamConfig, Timing};
@@ -893,40 +892,75 @@ impl Engine {
         }
     }
 
-    /// The whole state as `GET /_mock/state` returns it: objects inline.
-    pub async fn export(&self) -> Result<serde_json::Value, Error> {
+    /// The whole state as `GET /_mock/state` returns it, taken now (every due step applied),
+    /// to be written with [`StateDocument::write_to`] as it goes out.
+    pub async fn export_document(&self) -> StateDocument {
         self.settle().await;
-        let snapshot = Snapshot::capture(self.capture_parts())
+        StateDocument(self.capture_parts())
+    }
+
+    /// The whole state as one JSON value, objects inline: [`Engine::export_document`] parsed
+    /// (for the in-process handle; HTTP streams the document instead).
+    pub async fn export(&self) -> Result<serde_json::Value, Error> {
+        let document = self.export_document().await;
+        tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::new();
+            document.write_to(&mut bytes)?;
+            serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+        })
+        .await
+        .map_err(|e| Error::io("cannot read an object back")(std::io::Error::other(e)))?
+        .map_err(Error::io("cannot read an object back"))
+    }
+
+    /// Reads an exported document from `input` as it arrives, its objects written to the
+    /// object store as they are decoded; [`Engine::restore`] then puts it in force. Blocking:
+    /// run it off the runtime's threads. A document that goes wrong is refused where it does,
+    /// with the objects it brought removed.
+    pub fn read_snapshot(&self, input: impl std::io::Read) -> Result<SnapshotParts, Error> {
+        snapshot::read_document(input, &self.objects_dir)
+            .map(SnapshotParts)
+            .map_err(|refusal| match refusal {
+                snapshot::Refusal::Invalid(why) => {
+                    Error::Invalid(format!("Invalid snapshot: {why}"))
+                }
+                snapshot::Refusal::Io(err) => Error::io("cannot store a snapshot's object")(err),
+            })
+    }
+
+    /// Replaces the whole state with an exported one, given as a JSON value.
+    pub async fn import(self: &Arc<Self>, snapshot: serde_json::Value) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(&snapshot).expect("a JSON value serialises");
+        let engine = self.clone();
+        let parts = tokio::task::spawn_blocking(move || engine.read_snapshot(&bytes[..]))
             .await
-            .map_err(Error::io("cannot read an object back"))?;
-        Ok(serde_json::to_value(snapshot).expect("a snapshot always serialises"))
+            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))??;
+        self.restore(parts).await
     }
 
-    /// Replaces the whole state with an exported one, given as JSON text. It is parsed into
-    /// its own types directly (never into a tree of values), so a large document costs about
-    /// its own size.
-    pub async fn import_bytes(&self, json: &[u8]) -> Result<(), Error> {
-        let snapshot: Snapshot = serde_json::from_slice(json)
-            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
-        self.restore(snapshot).await
-    }
-
-    /// [`Engine::import_bytes`] for a document already parsed.
-    pub async fn import(&self, snapshot: serde_json::Value) -> Result<(), Error> {
-        let snapshot: Snapshot = serde_json::from_value(snapshot)
-            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
-        self.restore(snapshot).await
-    }
-
-    async fn restore(&self, snapshot: Snapshot) -> Result<(), Error> {
-        let objects_dir = self.objects_dir.clone();
-        let parts = tokio::task::spawn_blocking(move || snapshot.into_parts(&objects_dir))
-            .await
-            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?
-            .map_err(Error::Invalid)?;
-        let (store, jobs) = Store::import(parts.contents)
-            .map_err(|e| Error::Invalid(format!("Invalid snapshot: {e}")))?;
+    /// Puts a snapshot read by [`Engine::read_snapshot`] in force, replacing the whole state.
+    pub async fn restore(&self, parts: SnapshotParts) -> Result<(), Error> {
+        let parts = parts.0;
+        let brought: Vec<PathBuf> = parts
+            .contents
+            .objects
+            .iter()
+            .map(|(_, object)| object.path.clone())
+            .collect();
+        let (store, jobs) = match Store::import(parts.contents) {
+            Ok(imported) => imported,
+            Err(why) => {
+                for path in &brought {
+                    remove_file_quietly(path).await;
+                }
+                return Err(Error::Invalid(format!("Invalid snapshot: {why}")));
+            }
+        };
         let new_paths = store.object_paths();
+        // Two objects under one key: the first one's file is not used.
+        for path in brought.iter().filter(|p| !new_paths.contains(*p)) {
+            remove_file_quietly(path).await;
+        }
         let (replaced, jobs, staged) = {
             let mut current = self.store.lock();
             let replaced = std::mem::replace(&mut *current, store);
@@ -1114,6 +1148,21 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+
+/// The state as exported, taken at one instant; its objects are read as it is written.
+pub(crate) struct StateDocument(snapshot::Parts);
+
+impl StateDocument {
+    /// Writes the JSON document to `out`, each object read from disk as it goes. Blocking.
+    /// Fails if an object changed since the state was taken (what was written is then cut
+    /// short, and no JSON parser takes it).
+    pub fn write_to(self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        snapshot::write_document(self.0, out)
+    }
+}
+
+/// A snapshot read and checked, its objects already in the object store.
+pub(crate) struct SnapshotParts(snapshot::Parts);
 
 /// A change handed to the database; the answer says whether it was committed.
 type Staged = tokio::sync::oneshot::Receiver<Result<(), String>>;

@@ -355,3 +355,69 @@ async fn an_outcome_read_ahead_of_its_plan_survives_a_restart() {
         "ended by its stored outcome at its planned end"
     );
 }
+
+fn object_files(engine: &Engine) -> usize {
+    std::fs::read_dir(&engine.objects_dir).unwrap().count()
+}
+
+/// A document refused part-way leaves nothing behind: the objects it had already brought are
+/// removed, and one naming a file on the fake's disk is refused (only bytes travel).
+#[rstest::rstest]
+#[case::a_bad_member_after_an_object(
+    r#"{"objects": [{"key": "k", "size": 3, "etag": "\"e\"", "content_base64": "YWJj"}], "flies": []}"#,
+    "unknown field `flies`"
+)]
+#[case::bad_base64(
+    r#"{"objects": [{"key": "k", "size": 3, "etag": "\"e\"", "content_base64": "YW!j"}]}"#,
+    "content_base64"
+)]
+#[case::a_size_that_is_not_the_content(
+    r#"{"objects": [{"key": "k", "size": 4, "etag": "\"e\"", "content_base64": "YWJj"}]}"#,
+    "holds 3 bytes, not its size 4"
+)]
+#[case::a_file_named(
+    r#"{"objects": [{"key": "k", "size": 3, "etag": "\"e\"", "file": "0123456789abcdef0123456789abcdef"}]}"#,
+    "carries content_base64"
+)]
+#[case::cut_short(
+    r#"{"version": 1, "objects": [{"key": "k", "size": 3, "etag": "\"e\"", "content_base64": "YWJj"}"#,
+    "IncompleteDocument"
+)]
+#[tokio::test]
+async fn a_refused_snapshot_leaves_no_object_behind(#[case] document: &str, #[case] why: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _gate) = gated(Config::default(), dir.path());
+    let refused = engine.read_snapshot(document.as_bytes());
+    match refused {
+        Err(Error::Invalid(message)) => assert!(message.contains(why), "{message}"),
+        other => panic!("refused as invalid, not {:?}", other.map(|_| ())),
+    }
+    assert_eq!(object_files(&engine), 0);
+}
+
+/// An export whose object changed on disk after the state was taken fails rather than
+/// passing off other bytes as the object's.
+#[tokio::test]
+async fn an_export_whose_object_changed_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _gate) = gated(Config::default(), dir.path());
+    engine
+        .add_file("demo", "s", "a.csv", b"a\n1\n")
+        .await
+        .unwrap();
+    let document = engine.export_document().await;
+    let path = std::fs::read_dir(&engine.objects_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&path, b"a\n1\n2\n").unwrap();
+    let mut out = Vec::new();
+    let err = document.write_to(&mut out).unwrap_err();
+    assert!(
+        err.to_string().contains("holds 5 bytes on disk, not its 4"),
+        "{err}"
+    );
+    assert!(serde_json::from_slice::<serde_json::Value>(&out).is_err());
+}

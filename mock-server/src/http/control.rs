@@ -13,7 +13,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::support::{read_bounded, ApiError, BodyError, Id, JsonBody};
+use super::support::{
+    body_written_by, declared_length, drain_before_refusing, ApiError, Id, JsonBody,
+};
 use super::AppState;
 use crate::config::{StreamConfig, Timing};
 use crate::engine::{ClockReading, Fault, JournalQuery, Reset, Transition};
@@ -333,24 +335,82 @@ async fn clear_requests(State(state): State<AppState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// `GET /_mock/state`: the whole state, objects inline.
-async fn export_state(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.export().await?))
+/// `GET /_mock/state`: the whole state, objects inline, streamed as it is written (each object
+/// read from disk on the way).
+async fn export_state(State(state): State<AppState>) -> Response {
+    let document = state.export_document().await;
+    let body = body_written_by("the state export", move |mut out| {
+        document.write_to(&mut out)
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
-/// `PUT /_mock/state`: replace the whole state with an exported one.
+/// `PUT /_mock/state`: replace the whole state with an exported one, parsed as it arrives (a
+/// document that goes wrong is refused at once, whatever is still to come).
 async fn import_state(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
+    use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    const READING: u8 = 0;
+    const TOO_LARGE: u8 = 1;
+    const BROKE: u8 = 2;
+    let too_large = || {
+        ApiError::payload_too_large()
+            .saying(format!("a snapshot is at most {SNAPSHOT_LIMIT} bytes"))
+    };
     let (parts, body) = request.into_parts();
-    let body = read_bounded(&parts.headers, body, SNAPSHOT_LIMIT)
-        .await
-        .map_err(|err| match err {
-            BodyError::TooLarge => ApiError::payload_too_large()
-                .saying(format!("a snapshot is at most {SNAPSHOT_LIMIT} bytes")),
-            BodyError::Unreadable => ApiError::bad_request("the snapshot could not be read"),
-        })?;
-    state.import_bytes(&body).await?;
+    if declared_length(&parts.headers).is_some_and(|n| n > SNAPSHOT_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let body_state = std::sync::Arc::new(AtomicU8::new(READING));
+    let seen_state = body_state.clone();
+    let mut seen = 0;
+    let chunks = body.into_data_stream().map(move |chunk| match chunk {
+        Ok(bytes) => {
+            seen += bytes.len();
+            if seen > SNAPSHOT_LIMIT {
+                seen_state.store(TOO_LARGE, Ordering::Release);
+                return Err(std::io::Error::other("a snapshot over the bound"));
+            }
+            Ok(bytes)
+        }
+        Err(err) => {
+            seen_state.store(BROKE, Ordering::Release);
+            Err(std::io::Error::other(err))
+        }
+    });
+    let mut input = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(chunks));
+    let engine = state.engine.clone();
+    let (read, input) = tokio::task::spawn_blocking(move || {
+        let read = engine.read_snapshot(&mut input);
+        (read, input)
+    })
+    .await
+    .map_err(|err| {
+        ApiError::from(crate::Error::io("cannot read the snapshot")(
+            std::io::Error::other(err),
+        ))
+    })?;
+    let parts = match read {
+        Ok(parts) => parts,
+        Err(err) => {
+            match body_state.load(Ordering::Acquire) {
+                TOO_LARGE => return Err(too_large()),
+                BROKE => return Err(ApiError::bad_request("the snapshot could not be read")),
+                _ => {}
+            }
+            // The client may still be sending: it reads the refusal rather than a reset.
+            let mut rest = input.into_inner().into_inner();
+            drain_before_refusing(&mut rest).await;
+            return Err(err.into());
+        }
+    };
+    state.restore(parts).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -263,6 +263,14 @@ pub(crate) enum BodyError {
     Unreadable,
 }
 
+/// A request's `Content-Length`, when it has a readable one.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads a whole request body of at most `limit` bytes, refusing a longer one on its
 /// `Content-Length` before reading and while reading.
 pub(crate) async fn read_bounded(
@@ -270,11 +278,7 @@ pub(crate) async fn read_bounded(
     body: axum::body::Body,
     limit: usize,
 ) -> Result<axum::body::Bytes, BodyError> {
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }
     axum::body::to_bytes(body, limit).await.map_err(|err| {
@@ -297,7 +301,10 @@ const REFUSAL_DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1
 /// Reads and drops what is left of a request body (up to [`REFUSAL_DRAIN_BYTES`]) before a
 /// refusal goes out, as S3 and other servers do: a client still sending would otherwise see
 /// a reset instead of the answer, take it for a network error, and retry.
-pub(crate) async fn drain_before_refusing(stream: &mut axum::body::BodyDataStream) {
+pub(crate) async fn drain_before_refusing<S, E>(stream: &mut S)
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+{
     use futures_util::StreamExt;
     let mut seen = 0;
     while seen <= REFUSAL_DRAIN_BYTES {
@@ -306,5 +313,70 @@ pub(crate) async fn drain_before_refusing(stream: &mut axum::body::BodyDataStrea
             Ok(Some(Ok(chunk))) => seen += chunk.len(),
             _ => return,
         }
+    }
+}
+
+/// Bytes a streamed response holds at most per chunk; at most [`WAITING_CHUNKS`] wait for a
+/// slow client, so a streamed answer costs a quarter of a mebibyte whatever its length.
+const CHUNK_BYTES: usize = 64 * 1024;
+const WAITING_CHUNKS: usize = 3;
+
+/// A response body that `write` produces on the blocking pool, handed to the client in chunks
+/// as it takes them: the writer waits while the client is slow, and stops (its writes fail
+/// as a broken pipe) once the client has gone. A write that fails cuts the body short, so the
+/// client sees a broken answer, never a whole-looking one.
+pub(crate) fn body_written_by(
+    what: &'static str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> axum::body::Body {
+    let (chunks, waiting) = tokio::sync::mpsc::channel(WAITING_CHUNKS);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            chunks,
+        };
+        let written = write(&mut out).and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(err) = written {
+            if err.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::warn!(%err, "{what} was cut short");
+                let _ = out.chunks.blocking_send(Err(err));
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(waiting, |mut waiting| async move {
+        waiting.recv().await.map(|chunk| (chunk, waiting))
+    });
+    axum::body::Body::from_stream(stream)
+}
+
+struct ChunkWriter {
+    buffer: Vec<u8>,
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>,
+}
+
+impl std::io::Write for ChunkWriter {
+    /// Takes all of `data`, a chunk at a time: writers that handle a short write badly (a
+    /// base64 encoder answers the next write with `Ok(0)`) never see one.
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let taken = rest.len().min(CHUNK_BYTES - self.buffer.len());
+            self.buffer.extend_from_slice(&rest[..taken]);
+            rest = &rest[taken..];
+            if self.buffer.len() == CHUNK_BYTES {
+                self.flush()?;
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_BYTES));
+        self.chunks
+            .blocking_send(Ok(chunk.into()))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
 }

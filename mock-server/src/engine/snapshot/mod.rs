@@ -1,6 +1,13 @@
 //! The whole state as one portable JSON document: exported and imported over `/_mock/state`
-//! (objects inline, base64), and the `state.json` an earlier version kept in `--data-dir`
-//! (objects by file name), which is migrated into the database once.
+//! (objects inline, base64), streamed both ways (`export`, `import`), and the `state.json` an
+//! earlier version kept in `--data-dir` (objects by file name), which is migrated into the
+//! database once.
+
+mod export;
+mod import;
+
+pub(super) use export::write_document;
+pub(super) use import::{read_document, Refusal};
 
 use std::path::Path;
 
@@ -83,42 +90,6 @@ pub(super) struct Parts {
 }
 
 impl Snapshot {
-    /// The snapshot of `parts`, objects inline (read from disk).
-    pub(super) async fn capture(parts: Parts) -> std::io::Result<Snapshot> {
-        let StoreContents {
-            next_id,
-            files,
-            objects: stored,
-        } = parts.contents;
-        let (frozen_at_ms, offset_ms) = parts.clock;
-        let mut object_snapshots = Vec::with_capacity(stored.len());
-        for (key, object) in stored {
-            let content = tokio::fs::read(&object.path).await?;
-            object_snapshots.push(ObjectSnapshot {
-                key,
-                size: object.size,
-                etag: object.etag,
-                file: None,
-                content_base64: Some(base64::engine::general_purpose::STANDARD.encode(content)),
-            });
-        }
-        Ok(Snapshot {
-            version: VERSION,
-            clock: ClockSnapshot {
-                frozen_at_ms,
-                offset_ms,
-            },
-            timing: parts.timing,
-            streams: parts.streams,
-            next_id,
-            files: files
-                .into_iter()
-                .map(|(f, flight)| FileSnapshot::from_record(f, flight))
-                .collect(),
-            objects: object_snapshots,
-        })
-    }
-
     /// The parts to restore; inline objects are written to `objects_dir` under generated names.
     /// Blocking: run it off the runtime's threads.
     pub(super) fn into_parts(self, objects_dir: &Path) -> Result<Parts, String> {
