@@ -6,10 +6,13 @@ pass or fail.
     cargo build --release -p u21-mock --bin u21-mock
     python3 bench/scripts/abuse.py target/release/u21-mock [WORD…]
 
-With words, only the cases whose title holds one of them run.
+With words, only the cases whose title holds one of them run. With U21_ABUSE_CGROUP set to a
+memory cgroup directory (v2 with `memory.max`, or v1 with `memory.limit_in_bytes`, written
+beforehand), each fake starts inside it, and a case whose fake was killed says so.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,10 +27,18 @@ KEY = "u21-mock-dev-key"
 class Fake:
     def __init__(self, binary, *args):
         self.port = free_port()
+        cgroup = os.environ.get("U21_ABUSE_CGROUP")
+
+        def enter_cgroup():
+            if cgroup:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
+                    procs.write("0")
+
         self.proc = subprocess.Popen(
             [binary, "--listen", f"127.0.0.1:{self.port}", "--rate-limit", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            preexec_fn=enter_cgroup,
         )
         self.proc.stdout.readline()
 
@@ -103,7 +114,10 @@ def case(binary, title, run, *args):
     fake = Fake(binary, *args)
     try:
         answer = run(fake)
-        print(f"{title}: {answer}; peak RSS {fake.rss():.1f} MiB")
+        if fake.proc.poll() is not None:
+            print(f"{title}: {answer}; THE FAKE DIED (exit {fake.proc.returncode})")
+        else:
+            print(f"{title}: {answer}; peak RSS {fake.rss():.1f} MiB")
     finally:
         fake.stop()
 
