@@ -195,6 +195,7 @@ async fn a_client_that_hardcodes_the_s3_host_fails_every_upload_scenario_and_not
             "list-empty-last-page",
             "s3-uses-returned-url",
             "s3-names-are-data",
+            "s3-bytes-unchanged",
             "s3-accepted-upload-sent-once",
             "s3-slow-down-retried",
             "s3-expired-form",

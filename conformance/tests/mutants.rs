@@ -362,6 +362,53 @@ const MUTANTS: &[Mutant] = &[
         &[("for (let page = 1; ; page++)", "for (let page = 0; ; page++)")],
         "list-keeps-filters-on-every-page",
     ),
+    // Bytes: written from the fault model's "send bytes unchanged" cell before its scenario.
+    m(
+        "reads the file as UTF-8 text (invalid bytes replaced) and re-encodes it",
+        &[
+            (
+                "size = len(head) + os.path.getsize(path) + len(tail)",
+                "with open(path, encoding=\"utf-8\", errors=\"replace\") as text:\n        data = text.read().encode()\n    size = len(head) + len(data) + len(tail)",
+            ),
+            (
+                "                with open(path, \"rb\") as f:\n                    while chunk := f.read(256 * 1024):\n                        conn.send(chunk)",
+                "                conn.send(data)",
+            ),
+        ],
+        "s3-bytes-unchanged",
+    ),
+    m(
+        "reads the file in text mode (Latin-1, newlines translated)",
+        &[
+            (
+                "size = len(head) + os.path.getsize(path) + len(tail)",
+                "with open(path, encoding=\"latin-1\") as text:\n        data = text.read().encode(\"latin-1\")\n    size = len(head) + len(data) + len(tail)",
+            ),
+            (
+                "                with open(path, \"rb\") as f:\n                    while chunk := f.read(256 * 1024):\n                        conn.send(chunk)",
+                "                conn.send(data)",
+            ),
+        ],
+        "s3-bytes-unchanged",
+    ),
+    node(
+        "reads the file as a UTF-8 string",
+        &[
+            (
+                "const length = Buffer.byteLength(head) + statSync(path).size + Buffer.byteLength(tail);",
+                "const data = readFileSync(path, \"utf8\");\n  const length = Buffer.byteLength(head) + Buffer.byteLength(data) + Buffer.byteLength(tail);",
+            ),
+            (
+                "    const file = createReadStream(path);\n    file.on(\"error\", (error) => request.destroy(error));\n    file.on(\"end\", () => request.end(tail));\n    // S3 may answer (and stop reading) before the body is done: the answer still comes.\n    file.pipe(request, { end: false });",
+                "    request.end(data + tail);",
+            ),
+            (
+                "import { createReadStream, statSync } from \"node:fs\";",
+                "import { createReadStream, readFileSync, statSync } from \"node:fs\";",
+            ),
+        ],
+        "s3-bytes-unchanged",
+    ),
     // The curl adapter.
     curl(
         "passes form fields with --form (`,` and `;` become syntax)",
@@ -383,6 +430,14 @@ const MUTANTS: &[Mutant] = &[
         "treats 429 as final",
         &[("      429 | 503) retry=yes ;;", "      503) retry=yes ;;")],
         "retry-rate-limited",
+    ),
+    curl(
+        "sends the file's content through a shell variable (NULs and final newlines lost)",
+        &[(
+            "\"${fields[@]}\" --form \"file=@\\\"$path\\\"\"",
+            "\"${fields[@]}\" --form-string \"file=$(cat \"$2\")\"",
+        )],
+        "s3-bytes-unchanged",
     ),
 ];
 

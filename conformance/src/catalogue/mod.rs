@@ -298,6 +298,14 @@ pub fn catalogue() -> Vec<Scenario> {
             s3::names_are_data,
         ),
         s(
+            "s3-bytes-unchanged",
+            &["s3", "bytes"],
+            "A binary file and a Latin-1 CSV with CRLF line ends are stored byte for byte",
+            true,
+            Rule::S3,
+            s3::bytes_unchanged,
+        ),
+        s(
             "s3-accepted-upload-sent-once",
             &["s3"],
             "An upload S3 accepted is never sent again",

@@ -186,6 +186,52 @@ body!(oversized, |ctx| {
     }
 });
 
+/// What no text reading leaves alone: every byte value (NUL, CR, 0x80–0xFF: never valid UTF-8),
+/// CRLF line ends, and newlines at the very end.
+fn binary_content() -> Vec<u8> {
+    let mut content: Vec<u8> = (0..=255u8).cycle().take(1024).collect();
+    content.extend_from_slice(b"\r\n\r\n\n\n");
+    content
+}
+
+/// A CSV as a European system exports it: Latin-1 (not UTF-8), CRLF line ends.
+const LATIN1_CSV: &[u8] = b"id,name,city\r\n1,Jos\xe9,M\xfcnchen\r\n2,Fran\xe7oise,Z\xfcrich\r\n";
+
+body!(bytes_unchanged, |ctx| {
+    let control = ctx.control()?;
+    let binary = binary_content();
+    for (name, content, what) in [
+        ("bytes.bin", &binary[..], "a binary file"),
+        (
+            "latin1.csv",
+            LATIN1_CSV,
+            "a Latin-1 CSV with CRLF line ends",
+        ),
+    ] {
+        let form = ctx
+            .driver
+            .upload(&ctx.target.stream, &ctx.file(name, content))
+            .await
+            .map_err(|e| {
+                Stop::Fail(format!(
+                    "the upload of {what} ({} bytes) failed: {e}; a careful client sends any bytes, read in binary",
+                    content.len()
+                ))
+            })?;
+        let id = file_id(&form)?;
+        let stored = control.file(&id).await.map_err(Stop::Fail)?;
+        let etag = format!("\"{:x}\"", md5::Md5::digest(content));
+        let expected = json!({"size": content.len(), "etag": etag});
+        ensure(stored["object"] == expected, || {
+            format!(
+                "the bytes stored for {what} are not the file's: stored {}, sent {expected}; a careful client sends a file's bytes as they are: read in binary, never decoded or re-encoded, newlines untouched, its length counted in bytes",
+                stored["object"]
+            )
+        })?;
+    }
+    Ok(())
+});
+
 /// A name with what curl's `--form` reads as syntax (`,` `;`), a quote, spaces and non-ASCII.
 const AWKWARD_NAME: &str = "a,b;c \"d\" é.jsonl";
 
