@@ -892,9 +892,18 @@ impl Engine {
         }
     }
 
-    /// The whole state as `GET /_mock/state` returns it, taken now (every due step applied),
-    /// to be written with [`StateDocument::write_to`] as it goes out.
+    /// The whole state as `GET /_mock/state` returns it, taken once every file in flight is
+    /// read and every due step applied, to be written with [`StateDocument::write_to`] as it goes out.
     pub async fn export_document(&self) -> StateDocument {
+        // Every reading in flight is waited for, so an export carries each file's outcome and
+        // two exports of an unchanged fake are the same.
+        loop {
+            let mut taken = self.outcomes_taken.subscribe();
+            if !self.store.lock().reading_any() {
+                break;
+            }
+            let _ = taken.changed().await;
+        }
         self.settle().await;
         StateDocument(self.capture_parts())
     }

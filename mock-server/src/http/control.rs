@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::support::{
-    body_written_by, declared_length, drain_before_refusing, ApiError, Id, JsonBody,
+    body_written_by, declared_length, linger_after_refusal, ApiError, Id, JsonBody,
 };
 use super::AppState;
 use crate::config::{StreamConfig, Timing};
@@ -406,8 +406,7 @@ async fn import_state(
                 _ => {}
             }
             // The client may still be sending: it reads the refusal rather than a reset.
-            let mut rest = input.into_inner().into_inner();
-            drain_before_refusing(&mut rest).await;
+            linger_after_refusal(input.into_inner().into_inner());
             return Err(err.into());
         }
     };

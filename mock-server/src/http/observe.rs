@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::Service;
 
-use super::support::{drain_before_refusing, ApiError};
+use super::support::{linger_after_refusal, ApiError};
 use super::AppState;
 use crate::engine::access::RateInfo;
 use crate::engine::{BodySummary, FaultAction, JOURNAL_BODY_BYTES};
@@ -98,9 +98,8 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Respons
         }
         Some(FaultAction::TruncateBody) => truncated(run(&mut next, request).await).await,
         Some(action) => {
-            // Read the request first, so the client hears the injected answer; past the
-            // bound, answer anyway.
-            drain_before_refusing(&mut request.into_body().into_data_stream()).await;
+            // The rest of the request is read after the answer, so the client hears it.
+            linger_after_refusal(request.into_body().into_data_stream());
             canned(&state, action)
         }
     };

@@ -292,28 +292,37 @@ pub(crate) async fn read_bounded(
     })
 }
 
-/// How much of a request the fake reads before sending a refusal; past it, the connection
-/// simply closes after the answer.
-pub(crate) const REFUSAL_DRAIN_BYTES: usize = 8 * 1024 * 1024;
-/// How long that drain waits for a chunk before it gives up and answers.
-const REFUSAL_DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How much of a refused request's body the fake reads and drops after answering; past it,
+/// the connection closes.
+pub(crate) const LINGER_BYTES: usize = 1024 * 1024 * 1024;
+/// How long it waits for the next chunk, and for all of them.
+const LINGER_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER_TOTAL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Reads and drops what is left of a request body (up to [`REFUSAL_DRAIN_BYTES`]) before a
-/// refusal goes out, as S3 and other servers do: a client still sending would otherwise see
-/// a reset instead of the answer, take it for a network error, and retry.
-pub(crate) async fn drain_before_refusing<S, E>(stream: &mut S)
+/// Reads and drops what is left of a refused request's body on a task of its own, while the
+/// refusal goes out at once (up to [`LINGER_BYTES`], a second without a byte, 30 s in all).
+/// Closing with the client's bytes unread would make the kernel reset the connection, and a
+/// reset discards an answer the client has not read yet: a client still sending its body
+/// (an upload over the size bound, a snapshot refused at its first byte) would see a broken
+/// pipe instead of the refusal, take it for a network error, and retry. Web servers linger
+/// the same way (nginx's `lingering_close`).
+pub(crate) fn linger_after_refusal<S, E>(mut stream: S)
 where
-    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Send + Unpin + 'static,
 {
     use futures_util::StreamExt;
-    let mut seen = 0;
-    while seen <= REFUSAL_DRAIN_BYTES {
-        // A client that stopped sending is not waited for: the refusal goes out.
-        match tokio::time::timeout(REFUSAL_DRAIN_IDLE, stream.next()).await {
-            Ok(Some(Ok(chunk))) => seen += chunk.len(),
-            _ => return,
-        }
-    }
+    tokio::spawn(async move {
+        let drained = async {
+            let mut seen = 0;
+            while seen <= LINGER_BYTES {
+                match tokio::time::timeout(LINGER_IDLE, stream.next()).await {
+                    Ok(Some(Ok(chunk))) => seen += chunk.len(),
+                    _ => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TOTAL, drained).await;
+    });
 }
 
 /// Bytes a streamed response holds at most per chunk; at most [`WAITING_CHUNKS`] wait for a

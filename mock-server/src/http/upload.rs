@@ -14,7 +14,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::support::{drain_before_refusing, public_url, ApiError};
+use super::support::{linger_after_refusal, public_url, ApiError};
 use super::AppState;
 use crate::engine::Incoming;
 use crate::s3::error::{S3Error, MAX_PRE_DATA_BYTES};
@@ -93,7 +93,7 @@ pub(crate) async fn upload(
     match receive(&state, &bucket, &headers, &mut stream).await {
         Ok(response) => response,
         Err(err) => {
-            drain_before_refusing(&mut stream).await;
+            linger_after_refusal(stream);
             err.into_response()
         }
     }

@@ -241,6 +241,11 @@ impl Store {
         true
     }
 
+    /// True while any file is still being read.
+    pub fn reading_any(&self) -> bool {
+        self.in_flight.values().any(|f| f.outcome.is_none())
+    }
+
     /// True while a file due to end by `now_ms` waits for its reading.
     pub fn reading_due(&self, now_ms: i64) -> bool {
         self.in_flight.values().any(|f| f.is_due_unread(now_ms))

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::support::{drain_before_refusing, ApiError};
+use super::support::{linger_after_refusal, ApiError};
 use super::AppState;
 use crate::engine::ListQuery;
 use crate::model::Status;
@@ -189,14 +189,14 @@ async fn upload(
     let query = match query {
         Ok(Query(query)) => query,
         Err(err) => {
-            drain_before_refusing(&mut stream).await;
+            linger_after_refusal(stream);
             return ApiError::bad_request(err.body_text()).into_response();
         }
     };
     match receive_upload(&state, &headers, query.org, &mut stream).await {
         Ok(response) => response,
         Err(refusal) => {
-            drain_before_refusing(&mut stream).await;
+            linger_after_refusal(stream);
             refusal
         }
     }
