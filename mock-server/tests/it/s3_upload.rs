@@ -1017,9 +1017,8 @@ async fn a_client_still_sending_an_oversized_file_reads_the_refusal() {
     let mut form = String::new();
     for (name, value) in created["form_fields"].as_object().unwrap() {
         let value = value.as_str().unwrap();
-        form += &format!(
-            "--XB\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        );
+        form +=
+            &format!("--XB\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
     }
     form += "--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.csv\"\r\n\r\n";
     let length = form.len() + 301 * MIB + "\r\n--XB--\r\n".len();
