@@ -228,6 +228,20 @@ async fn under_instant_an_upload_is_answered_once_its_file_is_processed() {
     assert_eq!((read.status, read.successful_count), (Status::FINISHED, 1));
 }
 
+/// The data directory reopened under streams that no longer configure `s` (the configuration's
+/// settings win): a file of `s` read again would fail `stream_not_configured`.
+async fn reopen_without_stream_s(dir: &Path, timing: Timing) -> Arc<Engine> {
+    let config = Config {
+        timing,
+        streams: vec![crate::config::StreamConfig::new("other")],
+        ..Config::default()
+    };
+    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
+    let mut reopened = Engine::new(config, clock, "http://localhost".into(), dir, true).unwrap();
+    reopened.load(false).await.unwrap();
+    reopened.share()
+}
+
 /// Issue 26 (7): the outcome lived only in memory until some later write, so after a restart
 /// a file already reported FINISHED was read again, and ended otherwise under another stream
 /// configuration.
@@ -248,17 +262,7 @@ async fn a_reported_outcome_survives_a_restart_under_another_configuration() {
     engine.close();
     drop(engine);
 
-    // Restarted with streams that no longer configure `s`: a file read again would fail.
-    let config = Config {
-        timing: Timing::Instant,
-        streams: vec![crate::config::StreamConfig::new("other")],
-        ..Config::default()
-    };
-    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
-    let mut reopened =
-        Engine::new(config, clock, "http://localhost".into(), dir.path(), true).unwrap();
-    reopened.load(false).await.unwrap();
-    let reopened = reopened.share();
+    let reopened = reopen_without_stream_s(dir.path(), Timing::Instant).await;
     reopened.settle().await;
     let after = reopened.file(file.id).await.unwrap();
     assert_eq!(
@@ -337,16 +341,7 @@ async fn an_outcome_read_ahead_of_its_plan_survives_a_restart() {
     engine.close();
     drop(engine);
 
-    let config = Config {
-        timing: Timing::Fast,
-        streams: vec![crate::config::StreamConfig::new("other")],
-        ..Config::default()
-    };
-    let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
-    let mut reopened =
-        Engine::new(config, clock, "http://localhost".into(), dir.path(), true).unwrap();
-    reopened.load(false).await.unwrap();
-    let reopened = reopened.share();
+    let reopened = reopen_without_stream_s(dir.path(), Timing::Fast).await;
     reopened.advance(Duration::from_secs(5)).await.unwrap();
     let after = reopened.file(file.id).await.unwrap();
     assert_eq!(
