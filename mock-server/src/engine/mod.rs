@@ -573,31 +573,40 @@ impl Engine {
     /// the readings of files due to end: what the clock calls do, so a test that moves the
     /// clock sees each file end exactly when its plan says.
     pub async fn settle(&self) {
+        self.wait_for_readings(|store, now_ms| store.reading_due(now_ms))
+            .await
+            .catch_up(self.clock.now_millis());
+    }
+
+    /// Waits until reading `ticket` of file `id` is in, if the file is due to end by now.
+    async fn read_if_due(&self, id: u64, ticket: u64) {
+        let reading = |store: &Store, now_ms| store.awaits_reading(id, ticket, now_ms);
+        drop(self.wait_for_readings(reading).await);
+    }
+
+    /// Waits (lock released) while `reading` says the store still waits for a reading; returns
+    /// the store, locked, once it does not.
+    async fn wait_for_readings(
+        &self,
+        reading: impl Fn(&Store, i64) -> bool,
+    ) -> parking_lot::MutexGuard<'_, Store> {
         loop {
             // Watched before the check, so an outcome taken in between is not missed.
             let mut taken = self.outcomes_taken.subscribe();
-            let now_ms = self.clock.now_millis();
-            {
-                let mut store = self.store.lock();
-                if !store.reading_due(now_ms) {
-                    store.catch_up(now_ms);
-                    return;
-                }
+            if let Some(store) = self.store_unless(&reading) {
+                return store;
             }
             let _ = taken.changed().await;
         }
     }
 
-    /// Waits until reading `ticket` of file `id` is in, if the file is due to end by now.
-    async fn read_if_due(&self, id: u64, ticket: u64) {
-        loop {
-            let mut taken = self.outcomes_taken.subscribe();
-            let now_ms = self.clock.now_millis();
-            if !self.store.lock().awaits_reading(id, ticket, now_ms) {
-                return;
-            }
-            let _ = taken.changed().await;
-        }
+    /// The store, locked, unless `reading` says it still waits for a reading.
+    fn store_unless(
+        &self,
+        reading: &impl Fn(&Store, i64) -> bool,
+    ) -> Option<parking_lot::MutexGuard<'_, Store>> {
+        let store = self.store.lock();
+        (!reading(&store, self.clock.now_millis())).then_some(store)
     }
 
     /// The store, locked, with every step the clock has reached applied. Never waits: a file
@@ -897,13 +906,7 @@ impl Engine {
     pub async fn export_document(&self) -> StateDocument {
         // Every reading in flight is waited for, so an export carries each file's outcome and
         // two exports of an unchanged fake are the same.
-        loop {
-            let mut taken = self.outcomes_taken.subscribe();
-            if !self.store.lock().reading_any() {
-                break;
-            }
-            let _ = taken.changed().await;
-        }
+        drop(self.wait_for_readings(|store, _| store.reading_any()).await);
         self.settle().await;
         StateDocument(self.capture_parts())
     }
