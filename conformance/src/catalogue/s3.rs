@@ -186,6 +186,13 @@ body!(oversized, |ctx| {
     }
 });
 
+/// How the fake's control plane shows an object holding exactly `content` (`object` of
+/// `GET /_mock/files/{id}`): its size and quoted MD5 ETag.
+fn as_stored(content: &[u8]) -> Value {
+    let etag = format!("\"{:x}\"", md5::Md5::digest(content));
+    json!({"size": content.len(), "etag": etag})
+}
+
 /// What no text reading leaves alone: every byte value (NUL, CR, 0x80–0xFF: never valid UTF-8),
 /// CRLF line ends, and newlines at the very end.
 fn binary_content() -> Vec<u8> {
@@ -220,8 +227,7 @@ body!(bytes_unchanged, |ctx| {
             })?;
         let id = file_id(&form)?;
         let stored = control.file(&id).await.map_err(Stop::Fail)?;
-        let etag = format!("\"{:x}\"", md5::Md5::digest(content));
-        let expected = json!({"size": content.len(), "etag": etag});
+        let expected = as_stored(content);
         ensure(stored["object"] == expected, || {
             format!(
                 "the bytes stored for {what} are not the file's: stored {}, sent {expected}; a careful client sends a file's bytes as they are: read in binary, never decoded or re-encoded, newlines untouched, its length counted in bytes",
@@ -262,8 +268,7 @@ body!(names_are_data, |ctx| {
                 stored["key"]
             )
         })?;
-        let etag = format!("\"{:x}\"", md5::Md5::digest(content));
-        let expected = json!({"size": content.len(), "etag": etag});
+        let expected = as_stored(content);
         ensure(stored["object"] == expected, || {
             format!(
                 "the bytes stored under {key:?} are not the file's: stored {}, sent {expected}; a careful client sends the file's bytes as they are, under the returned key",
