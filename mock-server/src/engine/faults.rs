@@ -79,9 +79,18 @@ impl Fault {
                     "retry_after_secs must be at most {MAX_RETRY_AFTER_SECS} (a day)"
                 ))
             }
-            FaultAction::Latency { ms } if ms > MAX_LATENCY_MS => Err(format!(
-                "latency ms must be at most {MAX_LATENCY_MS} (ten minutes)"
-            )),
+            FaultAction::Latency { ms } | FaultAction::Stall { ms } if ms > MAX_LATENCY_MS => {
+                Err(format!("ms must be at most {MAX_LATENCY_MS} (ten minutes)"))
+            }
+            FaultAction::SecurityToken { ref token } => {
+                let printable = token.bytes().all(|b| (0x21..=0x7e).contains(&b));
+                if token.is_empty() || token.len() > MAX_TOKEN_BYTES || !printable {
+                    return Err(format!(
+                        "token must be 1 to {MAX_TOKEN_BYTES} bytes of printable ASCII"
+                    ));
+                }
+                Ok(())
+            }
             FaultAction::Status {
                 status,
                 ref body,
@@ -159,6 +168,19 @@ pub enum FaultAction {
         /// Milliseconds.
         ms: u64,
     },
+    /// Hold the request this long (real time) without a byte of answer, then close the
+    /// connection: a server that stalls. The request is not carried out.
+    Stall {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// Answer normally, but a create answer's form carries `x-amz-security-token` (as forms
+    /// signed with temporary credentials do), covered by an exact condition of its policy.
+    /// Other routes ignore it.
+    SecurityToken {
+        /// The token, printable ASCII.
+        token: String,
+    },
     /// Close the connection without answering.
     DropConnection,
     /// Send the real headers (with the full `Content-Length`) but only half the body.
@@ -202,6 +224,9 @@ struct Rule {
 const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 /// The longest a `latency` fault may hold a request.
 const MAX_LATENCY_MS: u64 = 600_000;
+/// The longest token a `security_token` fault may put in a form (STS tokens run to about
+/// 1,000 bytes).
+const MAX_TOKEN_BYTES: usize = 4096;
 /// The largest body a `status` fault may answer with.
 const MAX_FAULT_BODY_BYTES: usize = 1024 * 1024;
 /// The most headers a `status` fault may set.

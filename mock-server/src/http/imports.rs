@@ -65,7 +65,8 @@ pub(crate) async fn create(
         Ok(caller) => caller,
         Err(refusal) => return refusal.into_response(),
     };
-    let result = create_inner(&state, &caller, &parts.headers, body).await;
+    let token = parts.extensions.get::<crate::s3::SecurityToken>();
+    let result = create_inner(&state, &caller, &parts.headers, token, body).await;
     respond(&caller, result)
 }
 
@@ -106,6 +107,7 @@ async fn create_inner(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
+    security_token: Option<&crate::s3::SecurityToken>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let fields = read_object(headers, body, false).await?;
@@ -129,6 +131,7 @@ async fn create_inner(
             &config.bucket,
             &record.s3_key,
             record.created_ms,
+            security_token.map(|token| token.0.as_str()),
         ),
         url: format!("{}/{}/", public_url(state, headers), config.bucket),
     };

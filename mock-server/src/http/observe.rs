@@ -91,6 +91,17 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Respons
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             run(&mut next, request).await
         }
+        Some(FaultAction::Stall { ms }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            std::panic::resume_unwind(Box::new("fault: stall"))
+        }
+        Some(FaultAction::SecurityToken { token }) => {
+            let mut request = request;
+            request
+                .extensions_mut()
+                .insert(crate::s3::SecurityToken(token));
+            run(&mut next, request).await
+        }
         Some(FaultAction::DropConnection) => {
             // Unwinding ends the connection's task, so the socket closes with no answer at
             // all; resume_unwind skips the panic hook, so nothing is printed.
@@ -233,8 +244,10 @@ fn canned(state: &AppState, action: FaultAction) -> Response {
         FaultAction::Unavailable => ApiError::unavailable().into_response(),
         FaultAction::S3SlowDown => S3Error::slow_down().into_response(),
         FaultAction::S3InternalError => S3Error::internal_error().into_response(),
-        FaultAction::Latency { .. } | FaultAction::DropConnection | FaultAction::TruncateBody => {
-            unreachable!("handled by the caller")
-        }
+        FaultAction::Latency { .. }
+        | FaultAction::Stall { .. }
+        | FaultAction::SecurityToken { .. }
+        | FaultAction::DropConnection
+        | FaultAction::TruncateBody => unreachable!("handled by the caller"),
     }
 }

@@ -105,6 +105,13 @@ async fn receive(
     headers: &HeaderMap,
     body: &mut axum::body::BodyDataStream,
 ) -> Result<Response, S3Error> {
+    // A form POST's credentials are its policy and signature; S3 does not take a second set
+    // in a header (a client sending its API key or basic auth to S3 learns it here).
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        return Err(S3Error::unsupported_authorization(
+            &String::from_utf8_lossy(authorization.as_bytes()),
+        ));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -76,6 +76,18 @@ impl S3Error {
         .with("ArgumentValue", "")
     }
 
+    /// An `Authorization` header on a form POST, whose credentials are the form's (the answer
+    /// S3 is recorded to give an authorization it cannot read; FIDELITY.md).
+    pub fn unsupported_authorization(value: &str) -> Self {
+        Self::new(
+            "InvalidArgument",
+            StatusCode::BAD_REQUEST,
+            "Unsupported Authorization Type",
+        )
+        .with("ArgumentName", "Authorization")
+        .with("ArgumentValue", value)
+    }
+
     pub fn file_count(count: usize) -> Self {
         Self::new(
             "InvalidArgument",

@@ -15,6 +15,11 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 
+/// The session token a form is to carry, as forms signed with temporary credentials do (put
+/// on a create request by the `security_token` fault).
+#[derive(Clone, Debug)]
+pub(crate) struct SecurityToken(pub String);
+
 /// The `x-amz-request-id` and `x-amz-id-2` every S3 response carries.
 pub(crate) struct ResponseIds {
     pub request_id: String,

@@ -686,6 +686,163 @@ async fn dropped_connections_truncated_bodies_and_latency() {
     assert_eq!(healthy.status(), 200, "every fault was used up");
 }
 
+/// A stall holds the request without a byte of answer, then closes the connection: a client
+/// without a request timeout hangs that long, and nothing of the request is carried out.
+#[tokio::test]
+async fn a_stall_answers_nothing_then_closes_the_connection() {
+    let server = MockServer::start().await;
+    let (status, _) = control(
+        &server,
+        "POST",
+        "/_mock/faults",
+        Some(
+            json!({"method": "POST", "path": "/v1/imports/pre-signed-url/create",
+            "action": {"kind": "stall", "ms": 200}, "times": 2}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let url = format!("{}/v1/imports/pre-signed-url/create", server.uri());
+    let body = json!({"stream_name": "s", "file_name": "stalled.csv"});
+    let impatient = http()
+        .post(&url)
+        .header("u21-key", server.api_key())
+        .timeout(Duration::from_millis(50))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(impatient.is_timeout(), "{impatient:?}");
+    let started = Instant::now();
+    let patient = http()
+        .post(&url)
+        .header("u21-key", server.api_key())
+        .json(&body)
+        .send()
+        .await;
+    assert!(patient.is_err(), "no answer at all: {patient:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    // Neither stalled create made a file; the next one, unstalled, is the first.
+    assert_eq!(create(&server, "s", "after.csv").await["file_id"], "1");
+}
+
+/// Forms signed with temporary credentials carry `x-amz-security-token`, in the form and as
+/// an exact condition of the policy (botocore's shape): the `security_token` fault makes the
+/// next create answer such a form, so a client that drops, moves or re-orders a field it
+/// does not know is refused as S3 would refuse it.
+#[tokio::test]
+async fn a_security_token_fault_puts_the_token_in_the_form_and_its_policy() {
+    use base64::Engine;
+    let server = MockServer::start().await;
+    let token = "IQoJb3JpZ2luX2VjEOr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+a/b=";
+    let (status, _) = control(
+        &server,
+        "POST",
+        "/_mock/faults",
+        Some(
+            json!({"method": "POST", "path": "/v1/imports/pre-signed-url/create",
+            "action": {"kind": "security_token", "token": token}, "times": 1}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let created = create(&server, "s", "token.csv").await;
+    let names: Vec<&str> = created["form_fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "AWSAccessKeyId",
+            "key",
+            "x-amz-security-token",
+            "policy",
+            "signature"
+        ]
+    );
+    assert_eq!(created["form_fields"]["x-amz-security-token"], token);
+    let policy = base64::engine::general_purpose::STANDARD
+        .decode(created["form_fields"]["policy"].as_str().unwrap())
+        .unwrap();
+    let policy: Value = serde_json::from_slice(&policy).unwrap();
+    assert!(
+        policy["conditions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"x-amz-security-token": token})),
+        "{policy}"
+    );
+
+    // Without the token, or with it after the file (where S3 ignores fields), S3 refuses.
+    let url = created["url"].as_str().unwrap();
+    let fields: Vec<(String, String)> = created["form_fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let known: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| k != "x-amz-security-token")
+        .cloned()
+        .collect();
+    let refused = format!(
+        "Invalid according to Policy: Policy Condition failed: [\"eq\", \"$x-amz-security-token\", \"{token}\"]"
+    );
+    let dropped = post_form(url, &known, Some(("token.csv", b"a\n1\n".to_vec()))).await;
+    assert_eq!(dropped.status(), 403);
+    assert_eq!(
+        xml_field(&dropped.text().await.unwrap(), "Message"),
+        Some(refused.clone())
+    );
+    let moved = text_fields(&known)
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("token.csv"),
+        )
+        .text("x-amz-security-token", token);
+    let moved = http().post(url).multipart(moved).send().await.unwrap();
+    assert_eq!(moved.status(), 403);
+    assert_eq!(
+        xml_field(&moved.text().await.unwrap(), "Message"),
+        Some(refused)
+    );
+    // Every field, in order, before the file: stored.
+    assert_eq!(upload(&created, "a\n1\n", "token.csv").await.status(), 204);
+    // The fault was used once: the next form has Unit21's four fields.
+    let next = create(&server, "s", "plain.csv").await;
+    assert_eq!(next["form_fields"].as_object().unwrap().len(), 4);
+}
+
+/// A token must be one a header could carry: printable ASCII, 1 to 4,096 bytes.
+#[rstest]
+#[case::empty("")]
+#[case::control_character("a\nb")]
+#[case::too_long(&"t".repeat(4097))]
+#[tokio::test]
+async fn a_security_token_fault_with_an_unusable_token_is_refused(#[case] token: &str) {
+    let server = MockServer::start().await;
+    let (status, answer) = control(
+        &server,
+        "POST",
+        "/_mock/faults",
+        Some(json!({"path": "/**", "action": {"kind": "security_token", "token": token}})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error_code"].as_str()),
+        (400, Some("bad_request")),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn seeded_probabilities_repeat_and_faults_can_be_listed_and_removed() {
     let pattern = |seed: u64| async move {

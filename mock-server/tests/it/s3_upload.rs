@@ -1046,3 +1046,67 @@ async fn a_client_still_sending_an_oversized_file_reads_the_refusal() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("EntityTooLarge"), "{answer}");
 }
+
+/// S3 takes a form POST's credentials from the form: an `Authorization` header beside them
+/// (a client sending its API key, or basic auth, to S3) is refused with S3's answer to an
+/// authorization it cannot read (FIDELITY.md), and nothing is stored.
+#[tokio::test]
+async fn a_form_post_with_an_authorization_header_is_refused() {
+    let (server, created) = server_and_form().await;
+    let form = text_fields(&fields_of(&created)).part(
+        "file",
+        reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("a.csv"),
+    );
+    let response = http()
+        .post(created["url"].as_str().unwrap())
+        .header("authorization", "Bearer not-for-s3")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let xml = assert_s3_error(
+        response,
+        400,
+        "InvalidArgument",
+        "Unsupported Authorization Type",
+    )
+    .await;
+    assert_eq!(
+        xml_field(&xml, "ArgumentName").as_deref(),
+        Some("Authorization")
+    );
+    assert_eq!(
+        xml_field(&xml, "ArgumentValue").as_deref(),
+        Some("Bearer not-for-s3")
+    );
+    assert_nothing_changed(&server, &created).await;
+}
+
+/// S3 requires `Content-Length` on PUTs only (RESTCommonRequestHeaders); a form POST sent
+/// chunked, as a client streaming a file of unknown length sends it, is stored byte for byte.
+#[tokio::test]
+async fn a_chunked_form_post_is_stored_byte_for_byte() {
+    let (server, created) = server_and_form().await;
+    let content: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        content.chunks(7_000).map(|c| Ok(c.to_vec())).collect();
+    let file = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(
+        futures_util::stream::iter(chunks),
+    ))
+    .file_name("a.csv");
+    let request = http()
+        .post(created["url"].as_str().unwrap())
+        .multipart(text_fields(&fields_of(&created)).part("file", file))
+        .build()
+        .unwrap();
+    assert!(
+        request.headers().get("content-length").is_none(),
+        "sent chunked"
+    );
+    let response = http().execute(request).await.unwrap();
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+    let key = created["form_fields"]["key"].as_str().unwrap();
+    let object = server.files().object(key).expect("stored");
+    assert_eq!(object.size, content.len() as u64);
+    assert_eq!(object.etag, format!("\"{}\"", md5_hex(&content)));
+}
