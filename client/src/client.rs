@@ -483,7 +483,21 @@ impl Client {
             }
             let response = outcome?;
             let status = response.status();
-            let bytes = read_bounded(response, MAX_ANSWER_BYTES).await?;
+            let bytes = match read_bounded(response, MAX_ANSWER_BYTES).await {
+                Ok(bytes) => bytes,
+                // An answer cut off (or stalled) half-way is a dropped connection: a read is
+                // sent again; a create may have made its file, so it is reported.
+                Err(err)
+                    if (err.is_connection() || err.is_timeout())
+                        && safety == Safety::Idempotent
+                        && attempt < self.retry.max_retries =>
+                {
+                    self.pause_before_retry(attempt, None).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             if status.is_success() {
                 return serde_json::from_slice(&bytes).map_err(|err| {
                     Error::new(Kind::Decode {

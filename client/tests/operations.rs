@@ -333,7 +333,7 @@ async fn malformed_bodies_are_errors_not_panics() {
 }
 
 #[tokio::test]
-async fn reads_are_retried_on_429_5xx_and_dropped_connections() {
+async fn reads_are_retried_on_429_5xx_dropped_connections_and_cut_off_answers() {
     let server = MockServer::start().await;
     let client = client(&server);
     let form = client.create_upload("s", "a.csv", None).await.unwrap();
@@ -344,6 +344,7 @@ async fn reads_are_retried_on_429_5xx_and_dropped_connections() {
         FaultAction::InternalError,
         FaultAction::Unavailable,
         FaultAction::DropConnection,
+        FaultAction::TruncateBody,
     ] {
         server.journal().clear();
         server
