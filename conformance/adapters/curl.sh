@@ -13,6 +13,9 @@ set -uo pipefail
 
 BASE="${U21_BASE_URL%/}"
 RETRIES=4
+# Seconds a request may go without moving a byte before curl gives it up (then retried
+# where safe): a stalled server cannot hang the client.
+TIMEOUT=${U21_REQUEST_TIMEOUT_SECS:-60}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -40,6 +43,7 @@ call() {
     # The key reaches curl on its standard input (read by `--header @-`), never in its
     # arguments, which any local user can read in the process list.
     status=$(curl --silent --show-error --output "$body" --dump-header "$headers" \
+      --connect-timeout "$TIMEOUT" --speed-limit 1 --speed-time "$TIMEOUT" \
       --write-out '%{http_code}' "$@" 2>/dev/null <<<"u21-key: $U21_API_KEY")
     rc=$?
     [ "$rc" -eq 0 ] || status=000
@@ -93,12 +97,16 @@ create() {
 # (curl then sends its last segment as the part's filename, `"` written %22 as browsers do).
 # No u21-key: the key goes to Unit21's API only, never to S3.
 upload() { # form file, path
-  local fields=() path=${2//\\/\\\\}
+  local fields=() path=${2//\\/\\\\} size
   path=${path//\"/\\\"}
   while IFS= read -r -d '' pair; do fields+=(--form-string "$pair"); done \
     < <(jq -j '.form_fields | to_entries[] | "\(.key)=\(.value)\u0000"' "$1")
+  # curl's stall check averages over the last seconds, so right after the file went out it
+  # does not see a server that never answers: an upload also gets an overall limit, the
+  # timeout plus a second for every 64 KiB (300 MB: 80 minutes).
+  size=$(wc -c <"$2")
   call upload --request POST --url "$(jq -r .url "$1")" --header 'content-type: multipart/form-data' \
-    "${fields[@]}" --form "file=@\"$path\""
+    --max-time "$((TIMEOUT + size / 65536))" "${fields[@]}" --form "file=@\"$path\""
 }
 
 status() {

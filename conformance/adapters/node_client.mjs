@@ -19,7 +19,8 @@ import { createInterface } from "node:readline";
 const BASE = process.env.U21_BASE_URL.replace(/\/+$/, "");
 const KEY = process.env.U21_API_KEY;
 const RETRIES = 4;
-const REQUEST_TIMEOUT_MS = 120_000;
+// How long a request may take before it is given up (and retried where safe).
+const REQUEST_TIMEOUT_MS = Number(process.env.U21_REQUEST_TIMEOUT_SECS ?? 60) * 1000;
 
 class Failure extends Error {
   constructor(message, { status = null, errorCode = null, s3Code = null, timedOut = false } = {}) {

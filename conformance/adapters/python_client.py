@@ -21,6 +21,8 @@ import uuid
 BASE = os.environ["U21_BASE_URL"].rstrip("/")
 KEY = os.environ["U21_API_KEY"]
 RETRIES = 4
+# Seconds a request may go without a byte before it is given up (and retried where safe).
+TIMEOUT = float(os.environ.get("U21_REQUEST_TIMEOUT_SECS", "60"))
 
 
 class Failure(Exception):
@@ -36,7 +38,7 @@ def connect(url):
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return cls(parts.hostname, parts.port, timeout=120), path
+    return cls(parts.hostname, parts.port, timeout=TIMEOUT), path
 
 
 def pause(attempt, headers):

@@ -100,11 +100,12 @@ pub struct ReferenceDriver {
 }
 
 impl ReferenceDriver {
-    /// A client for `base_url` and `api_key`, with its default retry policy.
+    /// A client for `base_url` and `api_key`, with its default retry policy and
+    /// `request_timeout` (see [`Deadlines::request`]).
     ///
     /// # Panics
     /// When the base URL is not a URL.
-    pub fn new(base_url: &str, api_key: &str) -> Self {
+    pub fn new(base_url: &str, api_key: &str, request_timeout: Duration) -> Self {
         let retry = u21_client::RetryPolicy {
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(500),
@@ -114,6 +115,7 @@ impl ReferenceDriver {
             .base_url(base_url)
             .api_key(api_key)
             .retry(retry)
+            .timeout(request_timeout)
             .build()
             .expect("a valid base URL");
         Self { client }
@@ -247,17 +249,24 @@ impl Driver for ReferenceDriver {
     }
 }
 
-/// How long an adapter may take to answer. `wait` gets its own timeout on top of `op`.
+/// How long an adapter may take to answer, and how long it is asked to let one request go
+/// unanswered. `wait` gets its own timeout on top of `op`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadlines {
     /// Any operation.
     pub op: Duration,
+    /// The request timeout the client is asked to keep, in its environment as
+    /// `U21_REQUEST_TIMEOUT_SECS` (whole seconds, at least 1): a request that gets no answer
+    /// for that long is given up (and retried where that is safe). The default suits a fake on
+    /// this machine; see [`Target::request_timeout`](crate::Target::request_timeout).
+    pub request: Duration,
 }
 
 impl Default for Deadlines {
     fn default() -> Self {
         Self {
             op: Duration::from_secs(15),
+            request: Duration::from_secs(1),
         }
     }
 }
@@ -283,6 +292,7 @@ struct Launch {
     args: Vec<String>,
     base_url: String,
     api_key: String,
+    request_timeout: Duration,
 }
 
 struct AdapterIo {
@@ -363,7 +373,7 @@ fn quoted(text: &str) -> &str {
 }
 
 impl AdapterDriver {
-    /// Starts `program` with `args`, pointed at the target.
+    /// Starts `program` with `args`, pointed at the target, held to `deadlines`.
     ///
     /// # Errors
     /// When the program cannot be started.
@@ -372,12 +382,14 @@ impl AdapterDriver {
         args: &[String],
         base_url: &str,
         api_key: &str,
+        deadlines: Deadlines,
     ) -> std::io::Result<Self> {
         let launch = Launch {
             program: program.to_owned(),
             args: args.to_vec(),
             base_url: base_url.to_owned(),
             api_key: api_key.to_owned(),
+            request_timeout: deadlines.request,
         };
         let stderr = Arc::new(parking_lot::Mutex::new(String::new()));
         let io = launch.start(&stderr)?;
@@ -388,16 +400,10 @@ impl AdapterDriver {
         Ok(Self {
             name: format!("adapter `{name}`"),
             launch,
-            deadlines: Deadlines::default(),
+            deadlines,
             io: Mutex::new(Some(io)),
             stderr,
         })
-    }
-
-    /// Replaces the default deadlines.
-    pub fn deadlines(mut self, deadlines: Deadlines) -> Self {
-        self.deadlines = deadlines;
-        self
     }
 
     fn send(&self, op: &'static str, mut request: Value) -> BoxFuture<'_, DriverResult> {
@@ -525,6 +531,10 @@ impl Launch {
             .args(&self.args)
             .env("U21_BASE_URL", &self.base_url)
             .env("U21_API_KEY", &self.api_key)
+            .env(
+                "U21_REQUEST_TIMEOUT_SECS",
+                self.request_timeout.as_secs().max(1).to_string(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

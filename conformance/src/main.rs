@@ -187,16 +187,23 @@ async fn main_inner() -> anyhow::Result<bool> {
         options.budget = seconds("--budget", secs)?;
     }
     let driver: Box<dyn Driver> = match &args.adapter {
-        None => Box::new(ReferenceDriver::new(&target.base_url, &target.api_key)),
+        None => Box::new(ReferenceDriver::new(
+            &target.base_url,
+            &target.api_key,
+            target.request_timeout,
+        )),
         Some(program) => Box::new(
             AdapterDriver::spawn(
                 program,
                 &args.adapter_args,
                 &target.base_url,
                 &target.api_key,
+                Deadlines {
+                    op: op_deadline,
+                    request: target.request_timeout,
+                },
             )
-            .with_context(|| format!("cannot start the adapter {program}"))?
-            .deadlines(Deadlines { op: op_deadline }),
+            .with_context(|| format!("cannot start the adapter {program}"))?,
         ),
     };
     // Each result is printed as it ends, so a long run shows where it is.

@@ -34,6 +34,10 @@ pub struct Target {
     pub stream: String,
     /// The fake's control API, when there is one.
     pub control: Option<Control>,
+    /// The request timeout clients are asked to keep against this target
+    /// ([`Deadlines::request`](crate::Deadlines::request)): 1 s for the in-process fake, 2 s
+    /// for a fake at a URL, 30 s for the sandbox, whose answers cross the internet.
+    pub request_timeout: Duration,
     /// Keeps an in-process fake alive.
     _server: Option<MockServer>,
 }
@@ -56,6 +60,7 @@ impl Target {
             api_key: server.api_key().to_owned(),
             stream: "conformance".into(),
             control,
+            request_timeout: Duration::from_secs(1),
             _server: Some(server),
         }
     }
@@ -86,6 +91,7 @@ impl Target {
             api_key: api_key.into(),
             stream: stream.into(),
             control,
+            request_timeout: Duration::from_secs(2),
             _server: None,
         })
     }
@@ -103,6 +109,7 @@ impl Target {
             api_key: var("U21_API_KEY")?,
             stream: var("U21_STREAM")?,
             control: None,
+            request_timeout: Duration::from_secs(30),
             _server: None,
         })
     }

@@ -26,15 +26,17 @@ struct Broken {
     fault: Fault,
     base_url: String,
     api_key: String,
+    request_timeout: Duration,
 }
 
 impl Broken {
     fn new(target: &Target, fault: Fault) -> Self {
         Self {
-            inner: ReferenceDriver::new(&target.base_url, &target.api_key),
+            inner: ReferenceDriver::new(&target.base_url, &target.api_key, target.request_timeout),
             fault,
             base_url: target.base_url.clone(),
             api_key: target.api_key.clone(),
+            request_timeout: target.request_timeout,
         }
     }
 
@@ -44,12 +46,14 @@ impl Broken {
         form
     }
 
-    /// A read that retries 5xx and dropped connections, but not 429.
+    /// A read that retries 5xx, dropped connections and timeouts, but not 429.
     async fn status_without_429_retries(&self, file_id: &str) -> DriverResult {
-        // reqwest's default follows redirects with every header, u21-key included: a second
-        // fault (redirect-keeps-key-home catches it), which this client is not about.
+        // reqwest's default follows redirects with every header, u21-key included, and waits
+        // for an answer for ever: two more faults (redirect-keeps-key-home and
+        // stalled-answers-time-out catch them), which this client is not about.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.request_timeout)
             .build()
             .unwrap();
         let mut attempt = 0;
@@ -196,10 +200,13 @@ async fn a_client_that_hardcodes_the_s3_host_fails_every_upload_scenario_and_not
             "s3-uses-returned-url",
             "s3-names-are-data",
             "s3-bytes-unchanged",
+            "s3-copies-every-form-field",
             "s3-accepted-upload-sent-once",
             "s3-slow-down-retried",
             "s3-expired-form",
             "s3-tampered-signature",
+            "stalled-answers-time-out",
+            "upload-failure-not-started-over",
             "wait-stops-on-final-status",
             "wait-honours-timeout",
             "wait-polls-politely",

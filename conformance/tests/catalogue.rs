@@ -2,7 +2,7 @@
 
 mod common;
 
-use u21_conformance::{run, AdapterDriver, Driver, ReferenceDriver, Selection, Target};
+use u21_conformance::{run, AdapterDriver, Deadlines, Driver, ReferenceDriver, Selection, Target};
 
 async fn check(target: &Target, driver: &dyn Driver) {
     let report = run(target, driver, &Selection::default()).await;
@@ -18,9 +18,16 @@ async fn the_reference_client_passes_every_scenario() {
     let target = Target::in_process().await;
     check(
         &target,
-        &ReferenceDriver::new(&target.base_url, &target.api_key),
+        &ReferenceDriver::new(&target.base_url, &target.api_key, target.request_timeout),
     )
     .await;
+}
+
+fn deadlines(target: &Target) -> Deadlines {
+    Deadlines {
+        request: target.request_timeout,
+        ..Deadlines::default()
+    }
 }
 
 fn adapter(name: &str) -> String {
@@ -35,6 +42,7 @@ async fn the_python_adapter_passes_every_scenario() {
         &[adapter("python_client.py")],
         &target.base_url,
         &target.api_key,
+        deadlines(&target),
     )
     .unwrap();
     check(&target, &driver).await;
@@ -48,6 +56,7 @@ async fn the_curl_adapter_passes_every_scenario() {
         &[adapter("curl.sh")],
         &target.base_url,
         &target.api_key,
+        deadlines(&target),
     )
     .unwrap();
     check(&target, &driver).await;
@@ -64,6 +73,7 @@ async fn the_node_adapter_passes_every_scenario() {
         &[adapter("node_client.mjs")],
         &target.base_url,
         &target.api_key,
+        deadlines(&target),
     )
     .unwrap();
     check(&target, &driver).await;
@@ -85,7 +95,7 @@ async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_
     };
     let report = run(
         &target,
-        &ReferenceDriver::new(&target.base_url, &target.api_key),
+        &ReferenceDriver::new(&target.base_url, &target.api_key, target.request_timeout),
         &selection,
     )
     .await;

@@ -439,6 +439,278 @@ const MUTANTS: &[Mutant] = &[
         )],
         "s3-bytes-unchanged",
     ),
+    // The mutants below were written from conformance/FAULTS.md's cells before the scenarios
+    // that kill them existed (or were extended to): they measure the kit's reach.
+    // Time: a stalled server must not hang the client.
+    m(
+        "has no request timeout",
+        &[(
+            "cls(parts.hostname, parts.port, timeout=TIMEOUT)",
+            "cls(parts.hostname, parts.port)",
+        )],
+        "stalled-answers-time-out",
+    ),
+    node(
+        "calls Unit21 with fetch and no timeout",
+        &[("        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),\n", "")],
+        "stalled-answers-time-out",
+    ),
+    node(
+        "posts the upload with no timeout",
+        &[("      timeout: REQUEST_TIMEOUT_MS,\n", "")],
+        "stalled-answers-time-out",
+    ),
+    curl(
+        "runs curl with no time limit",
+        &[(
+            r#"      --connect-timeout "$TIMEOUT" --speed-limit 1 --speed-time "$TIMEOUT" \"#,
+            r#"      \"#,
+        )],
+        "stalled-answers-time-out",
+    ),
+    // Secrecy on every error path.
+    m(
+        "names the key when it is refused (401, 403)",
+        &[(
+            "        answer = answer if isinstance(answer, dict) else {}\n",
+            "        answer = answer if isinstance(answer, dict) else {}\n        if status in (401, 403):\n            raise Failure(f\"{method} {path}: the key {KEY} was refused ({status})\", status, answer.get(\"error_code\"))\n",
+        )],
+        "secrecy-key-not-in-output",
+    ),
+    node(
+        "logs the request's headers on a server error",
+        &[(
+            "    const status = response.status;\n",
+            "    const status = response.status;\n    if (status >= 500) console.error(`${method} ${path} answered ${status}; headers ${JSON.stringify(headers)}`);\n",
+        )],
+        "secrecy-key-not-in-output",
+    ),
+    curl(
+        "logs the key when it gives up on a server error",
+        &[(
+            "  echo \"$status $body\"\n",
+            "  [ \"${status:0:1}\" = 5 ] && echo \"gave up after $status (u21-key: $U21_API_KEY)\" >&2\n  echo \"$status $body\"\n",
+        )],
+        "secrecy-key-not-in-output",
+    ),
+    m(
+        "sends the key to S3 as a bearer token",
+        &[(
+            "            conn.putheader(\"content-length\", str(size))\n",
+            "            conn.putheader(\"content-length\", str(size))\n            conn.putheader(\"authorization\", f\"Bearer {KEY}\")\n",
+        )],
+        "auth-key-only-in-header",
+    ),
+    node(
+        "sends the key to S3 in an Authorization header",
+        &[(
+            "\"content-length\": length },",
+            "\"content-length\": length, authorization: `Bearer ${KEY}` },",
+        )],
+        "auth-key-only-in-header",
+    ),
+    // What not to retry.
+    m(
+        "retries 4xx on reads too",
+        &[(
+            "retryable = status in (429, 503) or (idempotent and status >= 500)",
+            "retryable = status in (429, 503) or (idempotent and status >= 400)",
+        )],
+        "client-errors-not-retried",
+    ),
+    node(
+        "retries every failed read, 4xx too",
+        &[(
+            "const retryable = status === 429 || status === 503 || (idempotent && status >= 500);",
+            "const retryable = status === 429 || status === 503 || (idempotent && status >= 400);",
+        )],
+        "client-errors-not-retried",
+    ),
+    curl(
+        "retries 4xx like 5xx",
+        &[(
+            "      5??) [ \"$kind\" = create ] || retry=yes ;;",
+            "      4?? | 5??) [ \"$kind\" = create ] || retry=yes ;;",
+        )],
+        "client-errors-not-retried",
+    ),
+    m(
+        "retries 429 without a cap",
+        &[(
+            "        if retryable and attempt < RETRIES:",
+            "        if status == 429 or (retryable and attempt < RETRIES):",
+        )],
+        "retry-gives-up",
+    ),
+    node(
+        "retries 429 without a cap",
+        &[(
+            "    if (retryable && attempt < RETRIES) {",
+            "    if (status === 429 || (retryable && attempt < RETRIES)) {",
+        )],
+        "retry-gives-up",
+    ),
+    curl(
+        "retries 429 without a cap",
+        &[(
+            "if [ \"$retry\" = no ] || [ \"$attempt\" -ge \"$RETRIES\" ]; then break; fi",
+            "if [ \"$retry\" = no ] || { [ \"$attempt\" -ge \"$RETRIES\" ] && [ \"$status\" != 429 ]; }; then break; fi",
+        )],
+        "retry-gives-up",
+    ),
+    // Errors while waiting.
+    m(
+        "keeps polling through errors (a 404 becomes a timeout)",
+        &[(
+            "        file = api(\"GET\", f\"/v1/imports/{file_id}\")\n        if file",
+            "        try:\n            file = api(\"GET\", f\"/v1/imports/{file_id}\")\n        except Failure:\n            file = {\"status\": \"UNKNOWN\"}\n        if file",
+        )],
+        "wait-reports-errors",
+    ),
+    node(
+        "keeps polling through errors",
+        &[(
+            "    const file = await api(\"GET\", `/v1/imports/${encodeURIComponent(fileId)}`);\n    if (FINAL",
+            "    const file = await api(\"GET\", `/v1/imports/${encodeURIComponent(fileId)}`).catch(() => ({ status: \"UNKNOWN\" }));\n    if (FINAL",
+        )],
+        "wait-reports-errors",
+    ),
+    curl(
+        "keeps polling through errors",
+        &[(
+            "        if ! success \"$st\"; then fail \"$id\" \"$st\" \"$body\"; break; fi\n        state=$(jq -r .status \"$body\")",
+            "        state=$(jq -r '.status // \"UNKNOWN\"' \"$body\")",
+        )],
+        "wait-reports-errors",
+    ),
+    // Unit21's error code, from its field.
+    m(
+        "reads the error code from `code`",
+        &[(
+            "answered {status}\", status, answer.get(\"error_code\"))",
+            "answered {status}\", status, answer.get(\"code\"))",
+        )],
+        "client-errors-not-retried",
+    ),
+    node(
+        "reads the error code from `code` or `error`",
+        &[(
+            "errorCode: answer.error_code ?? null,",
+            "errorCode: answer.code ?? answer.error ?? null,",
+        )],
+        "client-errors-not-retried",
+    ),
+    curl(
+        "reads the error code from `.code`",
+        &[(
+            "error_code=$(jq '.error_code // null' \"$body\")",
+            "error_code=$(jq '.code // null' \"$body\")",
+        )],
+        "client-errors-not-retried",
+    ),
+    // Litter: a failed upload starts over with a new file.
+    m(
+        "starts over with a new create when the upload fails",
+        &[(
+            "        form = create(request[\"stream\"], os.path.basename(request[\"path\"]))\n        upload_form(form, request[\"path\"])\n        return form\n",
+            "        for again in range(3):\n            form = create(request[\"stream\"], os.path.basename(request[\"path\"]))\n            try:\n                upload_form(form, request[\"path\"])\n                return form\n            except Failure:\n                if again == 2:\n                    raise\n",
+        )],
+        "upload-failure-not-started-over",
+    ),
+    node(
+        "starts over with a new create when the upload fails",
+        &[(
+            "      const form = await create(request.stream, basename(request.path));\n      await uploadForm(form, request.path);\n      return form;\n",
+            "      for (let again = 0; ; again++) {\n        const form = await create(request.stream, basename(request.path));\n        try {\n          await uploadForm(form, request.path);\n          return form;\n        } catch (error) {\n          if (again === 2) throw error;\n        }\n      }\n",
+        )],
+        "upload-failure-not-started-over",
+    ),
+    // Form discipline: every field, verbatim, before the file.
+    m(
+        "sends the fields it knows first and the others after the file",
+        &[
+            (
+                "    for name, value in form[\"form_fields\"].items():\n",
+                "    known = (\"AWSAccessKeyId\", \"key\", \"policy\", \"signature\")\n    for name, value in ((k, v) for k, v in form[\"form_fields\"].items() if k in known):\n",
+            ),
+            (
+                "    tail = f\"\\r\\n--{boundary}--\\r\\n\".encode()",
+                "    tail = b\"\".join(f'\\r\\n--{boundary}\\r\\nContent-Disposition: form-data; name=\"{k}\"\\r\\n\\r\\n{v}'.encode() for k, v in form[\"form_fields\"].items() if k not in known) + f\"\\r\\n--{boundary}--\\r\\n\".encode()",
+            ),
+        ],
+        "s3-copies-every-form-field",
+    ),
+    node(
+        "sends only the four fields Unit21's documentation shows",
+        &[(
+            "for (const [name, value] of Object.entries(form.form_fields)) {",
+            "for (const [name, value] of Object.entries(form.form_fields).filter(([name]) => [\"AWSAccessKeyId\", \"key\", \"policy\", \"signature\"].includes(name))) {",
+        )],
+        "s3-copies-every-form-field",
+    ),
+    curl(
+        "passes the file before the fields",
+        &[(
+            "\"${fields[@]}\" --form \"file=@\\\"$path\\\"\"",
+            "--form \"file=@\\\"$path\\\"\" \"${fields[@]}\"",
+        )],
+        "upload-csv-finishes",
+    ),
+    // Reads that are POSTs, creates refused with 429, answers cut off half-way.
+    m(
+        "treats the list POST as unsafe to retry",
+        &[(
+            "        return api(\"POST\", \"/v1/imports/list\", request[\"request\"])\n",
+            "        return api(\"POST\", \"/v1/imports/list\", request[\"request\"], idempotent=False)\n",
+        )],
+        "retry-server-errors",
+    ),
+    node(
+        "treats the list POST as unsafe to retry",
+        &[(
+            "      return api(\"POST\", \"/v1/imports/list\", request.request);",
+            "      return api(\"POST\", \"/v1/imports/list\", request.request, { idempotent: false });",
+        )],
+        "retry-server-errors",
+    ),
+    m(
+        "retries 429 on reads only",
+        &[(
+            "retryable = status in (429, 503) or (idempotent and status >= 500)",
+            "retryable = idempotent and (status in (429, 503) or status >= 500)",
+        )],
+        "retry-rate-limited",
+    ),
+    curl(
+        "never sends a create again, not even after a 429",
+        &[("      429 | 503) retry=yes ;;", "      429 | 503) [ \"$kind\" = create ] || retry=yes ;;")],
+        "retry-rate-limited",
+    ),
+    m(
+        "retries connection errors but not an answer cut off half-way",
+        &[(
+            "        except (ConnectionError, http.client.HTTPException, OSError) as err:\n            if idempotent",
+            "        except (ConnectionError, OSError) as err:\n            if idempotent",
+        )],
+        "retry-dropped-connection",
+    ),
+    // Bytes: lengths are counted in bytes.
+    m(
+        "counts the form's Content-Length in characters",
+        &[(
+            "size = len(head) + os.path.getsize(path) + len(tail)",
+            "size = len(head.decode()) + os.path.getsize(path) + len(tail)",
+        )],
+        "s3-names-are-data",
+    ),
+    node(
+        "counts the form's Content-Length in characters",
+        &[(
+            "Buffer.byteLength(head) + statSync(path).size",
+            "head.length + statSync(path).size",
+        )],
+        "s3-names-are-data",
+    ),
 ];
 
 /// Runs the mutant's scenario; returns how it ended.
@@ -462,6 +734,17 @@ async fn every_realistic_client_bug_is_caught_by_the_scenario_meant_for_it() {
         .collect();
     assert!(mutants.len() >= 30, "the kit promises at least 30 mutants");
     all_killed(&mutants).await;
+}
+
+/// The kit is measured on at least 60 realistic bugs, spread over the three adapters.
+#[test]
+fn there_are_at_least_60_mutants_over_the_three_adapters() {
+    for adapter in [Adapter::Python, Adapter::Node, Adapter::Curl] {
+        let count = MUTANTS.iter().filter(|m| m.adapter == adapter).count();
+        println!("{adapter:?}: {count} mutants");
+        assert!(count >= 10, "{adapter:?} has only {count} mutants");
+    }
+    assert!(MUTANTS.len() >= 60, "only {} mutants", MUTANTS.len());
 }
 
 /// The Node adapter's mutants.
@@ -514,6 +797,20 @@ async fn all_killed(mutants: &[&Mutant]) {
                 );
                 survivors.push(mutant.name);
             }
+        }
+    }
+    for adapter in [Adapter::Python, Adapter::Node, Adapter::Curl] {
+        let of_adapter: Vec<&&Mutant> = mutants.iter().filter(|m| m.adapter == adapter).collect();
+        if !of_adapter.is_empty() {
+            let survived = of_adapter
+                .iter()
+                .filter(|m| survivors.contains(&m.name))
+                .count();
+            println!(
+                "mutation score, {adapter:?} adapter: {}/{} killed",
+                of_adapter.len() - survived,
+                of_adapter.len()
+            );
         }
     }
     let killed = mutants.len() - survivors.len();

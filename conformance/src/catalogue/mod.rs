@@ -10,7 +10,9 @@
 //!   attempts, and the create call that must not be repeated.
 //! - `s3`: the form POST: the returned url, fields verbatim, file names as data, one upload per
 //!   accepted form, S3's own errors.
-//! - `waiting`: `wait` stops on every final status, honours its timeout, and polls politely.
+//! - `stalls`: a stalled answer is given up after the request timeout and retried.
+//! - `waiting`: `wait` stops on every final status, honours its timeout, polls politely, and
+//!   reports error answers as they come.
 //! - `secrecy`: the key only in its header, never in output, never to another origin after a
 //!   redirect; tolerance of new fields.
 
@@ -19,6 +21,7 @@ mod paging;
 mod retries;
 mod s3;
 mod secrecy;
+mod stalls;
 mod waiting;
 
 use reqwest::Method;
@@ -236,7 +239,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-rate-limited",
             &["retries", "rate-limit", "faults"],
-            "The client retries a 429 no sooner than its Retry-After",
+            "The client retries a 429 no sooner than its Retry-After, a create too",
             true,
             Rule::Unit21,
             retries::rate_limited,
@@ -252,7 +255,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-server-errors",
             &["retries", "faults"],
-            "The client retries 500 and 503 on reads and succeeds",
+            "The client retries 500 and 503 on reads (the list POST included) and succeeds",
             true,
             Rule::Protocol,
             retries::server_errors,
@@ -260,7 +263,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-dropped-connection",
             &["retries", "faults"],
-            "The client retries a read whose connection dropped",
+            "The client retries a read whose connection dropped, or whose answer was cut off half-way",
             true,
             Rule::Protocol,
             retries::dropped,
@@ -268,15 +271,31 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-gives-up",
             &["retries", "faults"],
-            "Against a server that keeps answering 503 the client gives up after a few attempts",
+            "Against a server that keeps answering 503, or 429, the client gives up after a few attempts",
             true,
             Rule::Protocol,
             retries::gives_up,
         ),
         s(
+            "client-errors-not-retried",
+            &["retries", "errors", "faults"],
+            "A 400, 401, 403, 404 or 409 is reported at once with Unit21's error_code, never retried",
+            true,
+            Rule::Protocol,
+            retries::client_errors_not_retried,
+        ),
+        s(
+            "stalled-answers-time-out",
+            &["timeouts", "retries", "faults"],
+            "A read and an upload whose answers stall are given up after the request timeout and retried",
+            true,
+            Rule::Protocol,
+            stalls::stalled_answers,
+        ),
+        s(
             "create-not-repeated",
             &["retries", "faults"],
-            "A create answered 500, or whose connection dropped, is not sent again",
+            "A create answered 500, whose connection dropped, or whose answer was cut off is not sent again",
             true,
             Rule::Protocol,
             retries::create_not_repeated,
@@ -304,6 +323,22 @@ pub fn catalogue() -> Vec<Scenario> {
             true,
             Rule::S3,
             s3::bytes_unchanged,
+        ),
+        s(
+            "s3-copies-every-form-field",
+            &["s3", "forms", "faults"],
+            "A form with a field the client does not know (x-amz-security-token) is posted whole, every field before the file",
+            true,
+            Rule::S3,
+            s3::copies_every_form_field,
+        ),
+        s(
+            "upload-failure-not-started-over",
+            &["s3", "retries", "faults"],
+            "An upload S3 keeps answering 500 is reported, not started over with a new create (no PENDING_UPLOAD litter)",
+            true,
+            Rule::Protocol,
+            s3::failure_not_started_over,
         ),
         s(
             "s3-accepted-upload-sent-once",
@@ -369,6 +404,14 @@ pub fn catalogue() -> Vec<Scenario> {
             Rule::Protocol,
             waiting::polls_politely,
         ),
+        s(
+            "wait-reports-errors",
+            &["wait", "errors", "faults"],
+            "wait reports a 404 or a 401 as it comes, not as a timeout",
+            true,
+            Rule::Protocol,
+            waiting::reports_errors,
+        ),
     ]
 }
 
@@ -415,6 +458,9 @@ fn upload_refused(err: &DriverError) -> String {
     let hint = match (err.s3_code.as_deref(), err.status) {
         (Some("SignatureDoesNotMatch"), _) => {
             "the form was changed on the way: a careful client sends every returned field verbatim (no re-encoding, no trimming)"
+        }
+        (Some("InvalidArgument"), _) if err.message.contains("Authorization") => {
+            "a careful client sends the form POST without an Authorization header: the form's policy and signature are its credentials, and Unit21's key never goes to S3"
         }
         (Some("InvalidArgument"), _) => {
             "a careful client sends every returned field before the file, and exactly one file part"

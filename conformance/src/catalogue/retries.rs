@@ -7,13 +7,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{body, file_id, unique};
-use crate::scenario::{ensure, Ctx, Stop};
+use crate::scenario::{ensure, Check, Ctx, Stop};
 
 const READS: &str = "/v1/imports/";
 const CREATE: &str = "/v1/imports/pre-signed-url/create";
+const LIST: &str = "/v1/imports/list";
 
 /// A file to read, and the journal mark after making it.
-async fn file_to_read(ctx: &Ctx<'_>) -> Result<(String, u64), Stop> {
+pub(super) async fn file_to_read(ctx: &Ctx<'_>) -> Result<(String, u64), Stop> {
     let form = ctx
         .driver
         .create(&ctx.target.stream, &unique(ctx, "retried.csv"))
@@ -74,6 +75,29 @@ body!(rate_limited, |ctx| {
             "retried {:.2} s after a 429 whose Retry-After was 1 s: a careful client waits at least as long as Retry-After says",
             gap as f64 / 1000.0
         )
+    })?;
+    // A 429 means the request was not carried out: even a create is sent again.
+    let control = ctx.control()?;
+    control
+        .fault(json!({"method": "POST", "path": CREATE, "times": 1,
+            "action": {"kind": "status", "status": 429, "body": "{\"error_code\":\"too_many_requests\"}",
+                "headers": {"content-type": "application/json", "retry-after": "0"}}}))
+        .await
+        .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
+    let created = ctx
+        .driver
+        .create(&ctx.target.stream, &unique(ctx, "rate-limited.csv"))
+        .await
+        .map_err(|e| {
+            Stop::Fail(format!(
+                "the client gave up on a create answered 429: {e}; a 429 means the server did nothing, so a careful client sends even a create again after Retry-After"
+            ))
+        })?;
+    file_id(&created)?;
+    let creates = ctx.count("POST", CREATE, mark).await?;
+    ensure(creates == 2, || {
+        format!("expected the refused create and one more, saw {creates}")
     })
 });
 
@@ -124,29 +148,67 @@ body!(server_errors, |ctx| {
             json!({"kind": "unavailable"}),
         ],
     )
-    .await
-    .map(drop)
+    .await?;
+    // The list is a POST, yet a read: as safe to repeat as a GET.
+    let control = ctx.control()?;
+    control
+        .fault(json!({"method": "POST", "path": LIST, "action": {"kind": "internal_error"}, "times": 1}))
+        .await
+        .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
+    ctx.driver.list(&json!({"limit": 5})).await.map_err(|e| {
+        Stop::Fail(format!(
+            "the client gave up on a list answered 500: {e}; the list call is a POST but changes nothing, so a careful client retries it like any read"
+        ))
+    })?;
+    let lists = ctx.count("POST", LIST, mark).await?;
+    ensure(lists == 2, || {
+        format!("expected the refused list call and one more, saw {lists}")
+    })
 });
 
 body!(dropped, |ctx| {
-    read_through(ctx, &[json!({"kind": "drop_connection"})])
-        .await
-        .map(drop)
+    read_through(
+        ctx,
+        &[
+            json!({"kind": "drop_connection"}),
+            json!({"kind": "truncate_body"}),
+        ],
+    )
+    .await
+    .map(drop)
 });
 
 /// More reads than this against a server that keeps failing is hammering it.
 const MOST_ATTEMPTS: usize = 10;
 
 body!(gives_up, |ctx| {
+    let (id, _) = file_to_read(ctx).await?;
+    for (action, status, what) in [
+        (json!({"kind": "unavailable"}), 503, "503"),
+        (
+            json!({"kind": "rate_limited", "retry_after_secs": 0}),
+            429,
+            "429 with Retry-After: 0",
+        ),
+    ] {
+        keeps_refusing(ctx, &id, action, status, what).await?;
+    }
+    Ok(())
+});
+
+/// Answers every read of file `id` with `action`; checks the client stopped after a few
+/// attempts and reported the `status` it got.
+async fn keeps_refusing(ctx: &Ctx<'_>, id: &str, action: Value, status: u16, what: &str) -> Check {
     let control = ctx.control()?;
-    let (id, mark) = file_to_read(ctx).await?;
+    let mark = ctx.mark().await?;
     let fault = control
-        .fault(json!({"method": "GET", "path": "/v1/imports/*", "action": {"kind": "unavailable"}}))
+        .fault(json!({"method": "GET", "path": "/v1/imports/*", "action": action}))
         .await
         .map_err(Stop::Fail)?;
     let done = AtomicBool::new(false);
     let read = async {
-        let answer = ctx.driver.status(&id).await;
+        let answer = ctx.driver.status(id).await;
         done.store(true, Ordering::SeqCst);
         answer
     };
@@ -167,17 +229,109 @@ body!(gives_up, |ctx| {
     let attempts = ctx.count("GET", READS, mark).await?;
     ensure(attempts <= MOST_ATTEMPTS, || {
         format!(
-            "sent {attempts} reads to a server that kept answering 503: a careful client gives up after a few attempts (at most {MOST_ATTEMPTS}) and reports the error"
+            "sent {attempts} reads to a server that kept answering {what}: a careful client gives up after a few attempts (at most {MOST_ATTEMPTS}), whatever the status, and reports the error"
         )
     })?;
     match answer {
         Ok(file) => Err(Stop::Fail(format!(
-            "the client returned a file while every read was answered 503: {file}"
+            "the client returned a file while every read was answered {what}: {file}"
         ))),
-        Err(err) => ensure(err.status == Some(503), || {
-            format!("expected the client to report the 503 it got, it said: {err}")
+        Err(err) => ensure(err.status == Some(status), || {
+            format!("expected the client to report the {status} it got, it said: {err}")
         }),
     }
+}
+
+// A 4xx other than 429 says the request itself is wrong: asking again changes nothing. Each
+// case: the status, Unit21's `error_code`, and the fault that answers it (none where the
+// fake answers it by itself).
+body!(client_errors_not_retried, |ctx| {
+    let control = ctx.control()?;
+    let (id, _) = file_to_read(ctx).await?;
+    let one_file = format!("/v1/imports/{id}");
+    let refuse = |status: u16, code: &str| {
+        json!({"kind": "status", "status": status,
+            "body": json!({"error_code": code}).to_string(),
+            "headers": {"content-type": "application/json"}})
+    };
+    for (status, code, fault) in [
+        (404, "resource_not_found", None),
+        (400, "bad_request", None),
+        (
+            401,
+            "unauthorized",
+            Some(("GET", refuse(401, "unauthorized"))),
+        ),
+        (403, "forbidden", Some(("GET", refuse(403, "forbidden")))),
+        (409, "conflict", Some(("POST", refuse(409, "conflict")))),
+    ] {
+        let fault = match fault {
+            Some((method, action)) => {
+                let path = if method == "GET" {
+                    one_file.as_str()
+                } else {
+                    CREATE
+                };
+                let id = control
+                    .fault(json!({"method": method, "path": path, "action": action}))
+                    .await
+                    .map_err(Stop::Fail)?;
+                Some(id)
+            }
+            None => None,
+        };
+        let mark = ctx.mark().await?;
+        let (answer, method, path) = match status {
+            404 => (
+                ctx.driver.status("999999999").await,
+                "GET",
+                "/v1/imports/999999999",
+            ),
+            400 => (
+                ctx.driver.list(&json!({"limit": 0})).await,
+                "POST",
+                "/v1/imports/list",
+            ),
+            409 => (
+                ctx.driver
+                    .create(&ctx.target.stream, &unique(ctx, "conflict.csv"))
+                    .await,
+                "POST",
+                CREATE,
+            ),
+            _ => (ctx.driver.status(&id).await, "GET", one_file.as_str()),
+        };
+        if let Some(fault) = fault {
+            control.remove_fault(fault).await.map_err(Stop::Fail)?;
+        }
+        let sent = ctx.count(method, path, mark).await?;
+        ensure(sent == 1, || {
+            format!(
+                "{method} {path} answered {status} {code} was sent {sent} times: a {status} says the request itself is wrong, so asking again changes nothing; a careful client reports it at once (it retries 429, 503 and, on reads, other 5xx)"
+            )
+        })?;
+        let err = match answer {
+            Ok(value) => {
+                return Err(Stop::Fail(format!(
+                    "{method} {path} was answered {status} {code}, yet the client returned {value}"
+                )))
+            }
+            Err(err) => err,
+        };
+        ensure(err.status == Some(status), || {
+            format!(
+                "{method} {path} was answered {status}; the client reported status {:?}: {err}",
+                err.status
+            )
+        })?;
+        ensure(err.error_code.as_deref() == Some(code), || {
+            format!(
+                "{method} {path} was answered {status} with {{\"error_code\": \"{code}\"}}; the client reported error_code {:?}: a careful client reads Unit21's code from the error_code field",
+                err.error_code
+            )
+        })?;
+    }
+    Ok(())
 });
 
 body!(create_not_repeated, |ctx| {
@@ -187,6 +341,10 @@ body!(create_not_repeated, |ctx| {
         (
             "drop_connection",
             "a connection dropped after the request was sent",
+        ),
+        (
+            "truncate_body",
+            "an answer cut off half-way (the file may exist)",
         ),
     ] {
         control

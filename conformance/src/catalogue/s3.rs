@@ -238,8 +238,10 @@ body!(bytes_unchanged, |ctx| {
     Ok(())
 });
 
-/// A name with what curl's `--form` reads as syntax (`,` `;`), a quote, spaces and non-ASCII.
-const AWKWARD_NAME: &str = "a,b;c \"d\" é.jsonl";
+/// A name with what curl's `--form` reads as syntax (`,` `;`), a quote, spaces and
+/// non-ASCII of two, three and four bytes (the last outside the BMP, two UTF-16 units): a
+/// form whose length is counted in characters comes up eight bytes short, cutting its end.
+const AWKWARD_NAME: &str = "a,b;c \"d\" é-日本-🙂.jsonl";
 
 body!(names_are_data, |ctx| {
     let content =
@@ -285,4 +287,76 @@ body!(names_are_data, |ctx| {
     ensure(counted == 3, || {
         format!("expected 3 records counted, got {file}")
     })
+});
+
+/// A session token as STS issues them: base64 with `+`, `/` and `=`.
+const SESSION_TOKEN: &str =
+    "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDx+conformance/kit/token==";
+
+body!(copies_every_form_field, |ctx| {
+    let control = ctx.control()?;
+    control
+        .fault(
+            json!({"method": "POST", "path": "/v1/imports/pre-signed-url/create", "times": 1,
+            "action": {"kind": "security_token", "token": SESSION_TOKEN}}),
+        )
+        .await
+        .map_err(Stop::Fail)?;
+    let content = b"a\n1\n";
+    let form = ctx
+        .driver
+        .upload(&ctx.target.stream, &ctx.file("token.csv", content))
+        .await
+        .map_err(|e| {
+            Stop::Fail(format!(
+                "the upload of a form with a fifth field (x-amz-security-token, as forms signed with temporary credentials carry, required by the policy) failed: {e}; a careful client sends every returned field, known or not, verbatim and in order, before the file (S3 ignores fields after it)"
+            ))
+        })?;
+    ensure(
+        form["form_fields"]["x-amz-security-token"] == SESSION_TOKEN,
+        || {
+            format!("the create answer the client returned lost the form's x-amz-security-token field: {form}")
+        },
+    )?;
+    let id = file_id(&form)?;
+    let stored = control.file(&id).await.map_err(Stop::Fail)?;
+    ensure(stored["object"] == as_stored(content), || {
+        format!(
+            "the client reported the upload done, yet the fake holds {} for file {id}",
+            stored["object"]
+        )
+    })
+});
+
+body!(failure_not_started_over, |ctx| {
+    let control = ctx.control()?;
+    // Where uploads go: the bucket of any form the fake hands out.
+    let probe = super::raw_create(ctx, "probe.csv").await?;
+    let fault = control
+        .fault(json!({"method": "POST", "path": upload_fault_path(&probe),
+            "action": {"kind": "s3_internal_error"}}))
+        .await
+        .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
+    let answer = ctx
+        .driver
+        .upload(&ctx.target.stream, &ctx.file("littered.csv", b"a\n1\n"))
+        .await;
+    control.remove_fault(fault).await.map_err(Stop::Fail)?;
+    let creates = ctx
+        .count("POST", "/v1/imports/pre-signed-url/create", mark)
+        .await?;
+    ensure(creates == 1, || {
+        format!(
+            "one `upload` against an S3 that kept answering 500 made {creates} files: each create call makes a file that stays PENDING_UPLOAD for good; a careful client retries the post of the same form a few times, then reports the error, and never starts over with a new create"
+        )
+    })?;
+    match answer {
+        Ok(form) => Err(Stop::Fail(format!(
+            "S3 answered every post 500, yet the client reported the upload done: {form}"
+        ))),
+        Err(err) => ensure(err.status == Some(500), || {
+            format!("expected the client to report S3's 500, it said: {err}")
+        }),
+    }
 });

@@ -36,6 +36,9 @@ body!(key_only_in_header, |ctx| {
             ensure(!has_key, || {
                 format!("the upload to S3 ({method} {shown}) carried the u21-key header: the key goes to Unit21's API only, never to the storage host")
             })?;
+            ensure(request["headers"].get("authorization").is_none(), || {
+                format!("the upload to S3 ({method} {shown}) carried an Authorization header: a form POST's credentials are its policy and signature, and Unit21's key never goes to the storage host")
+            })?;
         }
     }
     Ok(())
@@ -62,9 +65,63 @@ body!(key_not_in_output, |ctx| {
     {
         errors.push(("an S3 refusal", err));
     }
-    ensure(errors.len() == 3, || {
+    // The answers that tempt a client to log what it sent: refusals of the key, and server
+    // errors it retries and then gives up on. Each fault answers every attempt.
+    if let Some(control) = &ctx.target.control {
+        let id = file_id(&super::raw_create(ctx, "refused.csv").await?)?;
+        let refuse = |status: u16, code: &str| {
+            json!({"kind": "status", "status": status,
+                "body": json!({"error_code": code}).to_string(),
+                "headers": {"content-type": "application/json"}})
+        };
+        for (what, method, action) in [
+            ("a 401", "GET", refuse(401, "unauthorized")),
+            ("a 403", "GET", refuse(403, "forbidden")),
+            (
+                "a 500 on every attempt",
+                "GET",
+                json!({"kind": "internal_error"}),
+            ),
+            (
+                "a create answered 500",
+                "POST",
+                json!({"kind": "internal_error"}),
+            ),
+        ] {
+            let path = if method == "GET" {
+                format!("/v1/imports/{id}")
+            } else {
+                "/v1/imports/pre-signed-url/create".to_owned()
+            };
+            let fault = control
+                .fault(json!({"method": method, "path": path, "action": action}))
+                .await
+                .map_err(Stop::Fail)?;
+            let answer = if method == "GET" {
+                ctx.driver.status(&id).await
+            } else {
+                ctx.driver
+                    .create(
+                        &ctx.target.stream,
+                        &super::unique(ctx, "refused-create.csv"),
+                    )
+                    .await
+            };
+            control.remove_fault(fault).await.map_err(Stop::Fail)?;
+            if let Err(err) = answer {
+                errors.push((what, err));
+            }
+        }
+    }
+    let expected = if ctx.target.control.is_some() { 7 } else { 3 };
+    ensure(errors.len() == expected, || {
         format!(
-            "expected three errors (a 404, a 400, an S3 refusal), the client reported {}",
+            "expected {expected} errors (a 404, a 400, an S3 refusal{}), the client reported {}",
+            if expected == 7 {
+                ", a 401, a 403, a read and a create answered 500"
+            } else {
+                ""
+            },
             errors.len()
         )
     })?;

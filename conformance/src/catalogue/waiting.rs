@@ -176,3 +176,58 @@ body!(polls_politely, |ctx| {
     }
     Ok(())
 });
+
+/// How long the kit lets `wait` run where an error should end it at once.
+const ERROR_WAIT: Duration = Duration::from_secs(2);
+
+body!(reports_errors, |ctx| {
+    let control = ctx.control()?;
+    // A file that does not exist: 404 on the first poll.
+    let started = Instant::now();
+    let missing = ctx.driver.wait("999999999", ERROR_WAIT).await;
+    check_reported(missing, started, 404, "a file that does not exist (404)")?;
+    // A file that exists, read with a key that stops working (401 on every poll).
+    let created = super::raw_create(ctx, "refused-while-waiting.csv").await?;
+    let id = file_id(&created)?;
+    let fault = control
+        .fault(json!({"method": "GET", "path": format!("/v1/imports/{id}"),
+            "action": {"kind": "status", "status": 401, "body": "{\"error_code\":\"unauthorized\"}",
+                "headers": {"content-type": "application/json"}}}))
+        .await
+        .map_err(Stop::Fail)?;
+    let started = Instant::now();
+    let refused = ctx.driver.wait(&id, ERROR_WAIT).await;
+    control.remove_fault(fault).await.map_err(Stop::Fail)?;
+    check_reported(refused, started, 401, "a key refused while waiting (401)")
+});
+
+/// `wait` must have ended with the error `status`, not a timeout, well before its timeout.
+fn check_reported(
+    answer: Result<Value, crate::driver::DriverError>,
+    started: Instant,
+    status: u16,
+    what: &str,
+) -> crate::scenario::Check {
+    let took = started.elapsed();
+    let err = match answer {
+        Ok(file) => {
+            return Err(Stop::Fail(format!(
+                "wait on {what} returned {file} instead of the error"
+            )))
+        }
+        Err(err) => err,
+    };
+    ensure(!err.timed_out && err.status == Some(status), || {
+        format!(
+            "wait on {what} ended after {:.1} s with {}: a careful client's wait reports an error answer as it comes (status {status}), it does not keep polling and call it a timeout",
+            took.as_secs_f64(),
+            if err.timed_out { "a timeout".to_owned() } else { format!("status {:?}: {err}", err.status) }
+        )
+    })?;
+    ensure(took < ERROR_WAIT, || {
+        format!(
+            "wait on {what} took {:.1} s to report it: a careful client stops at the first error answer",
+            took.as_secs_f64()
+        )
+    })
+}

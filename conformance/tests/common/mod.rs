@@ -72,11 +72,12 @@ pub async fn run_changed(
         &[path.display().to_string()],
         &target.base_url,
         &target.api_key,
+        Deadlines {
+            op: Duration::from_secs(8),
+            request: target.request_timeout,
+        },
     )
-    .unwrap()
-    .deadlines(Deadlines {
-        op: Duration::from_secs(8),
-    });
+    .unwrap();
     let options = RunOptions {
         budget: Duration::from_secs(240),
         scenario_deadline: Duration::from_secs(60),
