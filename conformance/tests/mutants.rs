@@ -694,6 +694,30 @@ const MUTANTS: &[Mutant] = &[
         )],
         "retry-dropped-connection",
     ),
+    m(
+        "polls with a read it never retries",
+        &[(
+            "        file = api(\"GET\", f\"/v1/imports/{file_id}\")\n",
+            "        file = api(\"GET\", f\"/v1/imports/{file_id}\", idempotent=False)\n",
+        )],
+        "wait-reports-errors",
+    ),
+    node(
+        "retries 429 on GET only",
+        &[(
+            "const retryable = status === 429 || status === 503 || (idempotent && status >= 500);",
+            "const retryable = (method === \"GET\" && (status === 429 || status === 503)) || (idempotent && status >= 500);",
+        )],
+        "retry-rate-limited",
+    ),
+    curl(
+        "sends the list call as unsafe to repeat",
+        &[(
+            "  call read --request POST --url \"$BASE/v1/imports/list\"",
+            "  call create --request POST --url \"$BASE/v1/imports/list\"",
+        )],
+        "retry-server-errors",
+    ),
     // Bytes: lengths are counted in bytes.
     m(
         "counts the form's Content-Length in characters",

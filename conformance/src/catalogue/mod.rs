@@ -239,7 +239,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-rate-limited",
             &["retries", "rate-limit", "faults"],
-            "The client retries a 429 no sooner than its Retry-After, a create too",
+            "The client retries a 429 no sooner than its Retry-After, on a create and a list call too",
             true,
             Rule::Unit21,
             retries::rate_limited,
@@ -263,7 +263,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-dropped-connection",
             &["retries", "faults"],
-            "The client retries a read whose connection dropped, or whose answer was cut off half-way",
+            "The client retries a read (a list call too) whose connection dropped, or whose answer was cut off half-way",
             true,
             Rule::Protocol,
             retries::dropped,
@@ -407,7 +407,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "wait-reports-errors",
             &["wait", "errors", "faults"],
-            "wait reports a 404 or a 401 as it comes, not as a timeout",
+            "wait retries a 500, a 429 or a dropped poll and goes on, and reports a 404 or a 401 as it comes, not as a timeout",
             true,
             Rule::Protocol,
             waiting::reports_errors,

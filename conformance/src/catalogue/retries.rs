@@ -98,8 +98,36 @@ body!(rate_limited, |ctx| {
     let creates = ctx.count("POST", CREATE, mark).await?;
     ensure(creates == 2, || {
         format!("expected the refused create and one more, saw {creates}")
-    })
+    })?;
+    // The list is a POST too, and as safe to send again.
+    once_more(
+        ctx,
+        LIST,
+        json!({"kind": "rate_limited", "retry_after_secs": 0}),
+        "a 429",
+    )
+    .await
 });
+
+/// Refuses the next list call with `action`; checks the client sent it again and got the
+/// page.
+async fn once_more(ctx: &Ctx<'_>, path: &str, action: Value, what: &str) -> Check {
+    let control = ctx.control()?;
+    control
+        .fault(json!({"method": "POST", "path": path, "action": action, "times": 1}))
+        .await
+        .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
+    ctx.driver.list(&json!({"limit": 5})).await.map_err(|e| {
+        Stop::Fail(format!(
+            "the client gave up on a list call answered {what}: {e}; the list call is a POST but changes nothing, so a careful client retries it like any read"
+        ))
+    })?;
+    let lists = ctx.count("POST", path, mark).await?;
+    ensure(lists == 2, || {
+        format!("expected the list call answered {what} and one more, saw {lists}")
+    })
+}
 
 body!(rate_limit_reset, |ctx| {
     let control = ctx.control()?;
@@ -150,21 +178,7 @@ body!(server_errors, |ctx| {
     )
     .await?;
     // The list is a POST, yet a read: as safe to repeat as a GET.
-    let control = ctx.control()?;
-    control
-        .fault(json!({"method": "POST", "path": LIST, "action": {"kind": "internal_error"}, "times": 1}))
-        .await
-        .map_err(Stop::Fail)?;
-    let mark = ctx.mark().await?;
-    ctx.driver.list(&json!({"limit": 5})).await.map_err(|e| {
-        Stop::Fail(format!(
-            "the client gave up on a list answered 500: {e}; the list call is a POST but changes nothing, so a careful client retries it like any read"
-        ))
-    })?;
-    let lists = ctx.count("POST", LIST, mark).await?;
-    ensure(lists == 2, || {
-        format!("expected the refused list call and one more, saw {lists}")
-    })
+    once_more(ctx, LIST, json!({"kind": "internal_error"}), "500").await
 });
 
 body!(dropped, |ctx| {
@@ -175,8 +189,14 @@ body!(dropped, |ctx| {
             json!({"kind": "truncate_body"}),
         ],
     )
+    .await?;
+    once_more(
+        ctx,
+        LIST,
+        json!({"kind": "drop_connection"}),
+        "with a dropped connection",
+    )
     .await
-    .map(drop)
 });
 
 /// More reads than this against a server that keeps failing is hammering it.

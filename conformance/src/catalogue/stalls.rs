@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{body, file_id, retries::file_to_read, unique};
 use crate::scenario::{ensure, Ctx, Stop};
-use crate::target::upload_fault_path;
+use crate::target::{upload_fault_path, upload_path};
 
 /// How long a stalled answer is held: longer than any careful client waits.
 fn stall(ctx: &Ctx<'_>) -> Duration {
@@ -68,6 +68,7 @@ body!(stalled_answers, |ctx| {
         )
         .await
         .map_err(Stop::Fail)?;
+    let mark = ctx.mark().await?;
     let started = Instant::now();
     let upload = ctx
         .driver
@@ -76,7 +77,13 @@ body!(stalled_answers, |ctx| {
     let took = started.elapsed();
     ensure(took <= allowed(ctx), || too_long(ctx, "an upload", took))?;
     match upload {
-        Err(e) if e.status.is_none() => return Ok(()),
+        Err(e) if e.status.is_none() => {
+            // Reported, as a timeout should be: provided the post reached S3 and stalled.
+            let posts = ctx.count("POST", &upload_path(&form), mark).await?;
+            return ensure(posts >= 1, || {
+                format!("the upload never reached the form's url ({e}): a careful client posts to the url the create call returned")
+            });
+        }
         Err(e) => {
             return Err(Stop::Fail(format!(
                 "an upload whose first answer stalled failed with status {:?}, though S3 never answered: {e}; a careful client gives the stalled post up and posts again (S3 stores a form's upload once per key), or reports the timeout",

@@ -182,6 +182,37 @@ const ERROR_WAIT: Duration = Duration::from_secs(2);
 
 body!(reports_errors, |ctx| {
     let control = ctx.control()?;
+    // A 500, a 429 and a dropped connection while polling pass: a poll is a read, retried;
+    // the wait goes on to the end.
+    let id = queued_file(ctx, "unavailable-while-waiting.csv").await?;
+    control
+        .force(
+            &id,
+            json!({"status": "FINISHED", "successful_count": 1, "failure_count": 0}),
+        )
+        .await
+        .map_err(Stop::Fail)?;
+    for action in [
+        json!({"kind": "internal_error"}),
+        json!({"kind": "rate_limited", "retry_after_secs": 0}),
+        json!({"kind": "drop_connection"}),
+    ] {
+        control
+            .fault(
+                json!({"method": "GET", "path": format!("/v1/imports/{id}"), "times": 1,
+                "action": action}),
+            )
+            .await
+            .map_err(Stop::Fail)?;
+    }
+    let file = ctx.driver.wait(&id, ERROR_WAIT).await.map_err(|e| {
+        Stop::Fail(format!(
+            "wait ended on a 500, a 429 or a dropped connection answered to a poll: {e}; a poll is a read, so a careful client retries it and goes on waiting"
+        ))
+    })?;
+    ensure(file["status"] == "FINISHED", || {
+        format!("expected FINISHED, got {file}")
+    })?;
     // A file that does not exist: 404 on the first poll.
     let started = Instant::now();
     let missing = ctx.driver.wait("999999999", ERROR_WAIT).await;
