@@ -286,7 +286,9 @@ impl Client {
     }
 
     /// Posts the file at `path` to a pre-signed form, streaming it from disk. Retried on S3's
-    /// 5xx and on connection errors; never after S3 accepted it.
+    /// 5xx and when no connection could be made; never once the post is on its way without
+    /// an answer (a dropped or stalled connection: S3 may have stored it, or refused it while
+    /// it was still being sent), and never after S3 accepted or refused it.
     ///
     /// # Errors
     /// S3's refusal (with its code and message), a transport error, or the file being unreadable.
@@ -338,8 +340,12 @@ impl Client {
                 .part("file", part);
             let outcome = self.http.post(&form.url).multipart(form_body).send().await;
             let retryable = match &outcome {
+                // S3 answered and stored nothing.
                 Ok(response) => response.status().is_server_error(),
-                Err(err) => !err.is_builder(),
+                // Only when the connection was never made: once the post is on its way S3
+                // may have stored it, or refused it while it was still being sent (as it does
+                // a file over the policy's maximum), and a second post would do that again.
+                Err(err) => err.is_connect(),
             };
             if retryable && attempt < self.retry.max_retries {
                 self.pause_before_retry(attempt, outcome.as_ref().ok())

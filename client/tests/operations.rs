@@ -503,6 +503,28 @@ async fn uploads_are_retried_on_s3_5xx_but_never_after_s3_accepted() {
     assert_eq!(calls(&server, "POST", "/u21-mock-uploads/"), 1);
 }
 
+/// A connection that drops (or stalls) once the upload is on its way may have delivered it:
+/// the upload is reported, never posted again (S3 may have stored it, and a refused one would
+/// be refused again, 300 MB at a time).
+#[tokio::test]
+async fn an_upload_whose_connection_drops_after_sending_is_reported_not_sent_again() {
+    let server = MockServer::start().await;
+    let client = client(&server);
+    let dir = tempfile::tempdir().unwrap();
+    server
+        .faults()
+        .add(Fault::new("/u21-mock-uploads/", FaultAction::DropConnection).times(1))
+        .unwrap();
+    let form = client.create_upload("s", "a.csv", None).await.unwrap();
+    server.journal().clear();
+    let err = client
+        .upload_to(&form, &csv(&dir, "a.csv", "a\n1\n"), None)
+        .await
+        .unwrap_err();
+    assert!(err.is_connection(), "{err}");
+    assert_eq!(calls(&server, "POST", "/u21-mock-uploads/"), 1);
+}
+
 #[tokio::test]
 async fn list_all_pages_past_a_thousand_files() {
     let server = MockServer::builder().rate_limit(0).start().await;

@@ -30,7 +30,7 @@ pub use catalogue::catalogue;
 pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver, CLOSE_GRACE};
 pub use report::{Report, ScenarioResult};
 pub use scenario::{Outcome, Rule, Scenario};
-pub use target::{SetupError, Target};
+pub use target::{Settings, SetupError, Target};
 
 /// Which scenarios to run: by name or tag.
 #[derive(Clone, Debug, Default)]

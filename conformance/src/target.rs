@@ -22,6 +22,15 @@ impl std::fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {}
 
+/// The names of the settings a target was made from.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the base URL came from.
+    pub url: &'static str,
+    /// Where the key came from.
+    pub key: &'static str,
+}
+
 /// A server to run scenarios against.
 pub struct Target {
     /// What the report calls it.
@@ -38,6 +47,9 @@ pub struct Target {
     /// ([`Deadlines::request`](crate::Deadlines::request)): 1 s for the in-process fake, 2 s
     /// for a fake at a URL, 30 s for the sandbox, whose answers cross the internet.
     pub request_timeout: Duration,
+    /// Where the base URL and the key were set, as a setup error names them (`--url or
+    /// U21_CONFORMANCE_URL`, `U21_API_KEY`, …).
+    pub settings: Settings,
     /// Keeps an in-process fake alive.
     _server: Option<MockServer>,
 }
@@ -61,6 +73,10 @@ impl Target {
             stream: "conformance".into(),
             control,
             request_timeout: Duration::from_secs(1),
+            settings: Settings {
+                url: "the in-process fake",
+                key: "the in-process fake",
+            },
             _server: Some(server),
         }
     }
@@ -92,6 +108,10 @@ impl Target {
             stream: stream.into(),
             control,
             request_timeout: Duration::from_secs(2),
+            settings: Settings {
+                url: "--url or U21_CONFORMANCE_URL",
+                key: "--api-key or U21_CONFORMANCE_API_KEY",
+            },
             _server: None,
         })
     }
@@ -110,6 +130,10 @@ impl Target {
             stream: var("U21_STREAM")?,
             control: None,
             request_timeout: Duration::from_secs(30),
+            settings: Settings {
+                url: "U21_BASE_URL",
+                key: "U21_API_KEY",
+            },
             _server: None,
         })
     }
@@ -136,9 +160,10 @@ impl Target {
             .await
             .map_err(|e| {
                 SetupError(format!(
-                    "cannot reach {}: {} (is the server running, and is --url right?)",
+                    "cannot reach {}: {} (is the server running, and is {} right?)",
                     self.base_url,
-                    error_chain(&e)
+                    error_chain(&e),
+                    self.settings.url
                 ))
             })?;
         let status = response.status().as_u16();
@@ -146,8 +171,9 @@ impl Target {
         match status {
             200..=299 | 429 => Ok(()),
             401 | 403 => Err(SetupError(format!(
-                "the key is refused: POST /v1/imports/list answered {status} {} (check --api-key)",
-                body.chars().take(200).collect::<String>()
+                "the key is refused: POST /v1/imports/list answered {status} {} (check {})",
+                body.chars().take(200).collect::<String>(),
+                self.settings.key
             ))),
             _ => Err(SetupError(format!(
                 "{} does not answer like Unit21's imports API: POST /v1/imports/list answered {status} {}",

@@ -189,6 +189,54 @@ async fn a_refused_key_is_a_setup_error() {
     assert!(out.contains("the key is refused"), "{out}");
 }
 
+/// Against the sandbox the URL and key come from the environment: a setup error names the
+/// variable to fix, not a flag the user never gave.
+#[tokio::test]
+async fn sandbox_setup_errors_name_the_environment_variables() {
+    let server = u21_mock::MockServer::start().await;
+    let output = conformance(&["--target", "sandbox"])
+        .env("U21_BASE_URL", server.uri())
+        .env("U21_API_KEY", "not-a-key")
+        .env("U21_STREAM", "conformance")
+        .output()
+        .await
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("the key is refused"), "{out}");
+    assert!(out.contains("check U21_API_KEY"), "{out}");
+    assert!(!out.contains("--api-key"), "{out}");
+
+    let output = conformance(&["--target", "sandbox"])
+        .env("U21_BASE_URL", "http://127.0.0.1:1")
+        .env("U21_API_KEY", "any")
+        .env("U21_STREAM", "conformance")
+        .output()
+        .await
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("is U21_BASE_URL right?"), "{out}");
+    assert!(!out.contains("--url"), "{out}");
+}
+
+/// With `--target url`, the flags (or their variables) are named.
+#[tokio::test]
+async fn url_setup_errors_name_the_flag_and_its_variable() {
+    let server = u21_mock::MockServer::start().await;
+    let output = conformance(&["--target", "url", "--url", &server.uri()])
+        .env("U21_CONFORMANCE_API_KEY", "not-a-key")
+        .output()
+        .await
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("check --api-key or U21_CONFORMANCE_API_KEY"),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_never_answers_fails_each_scenario_within_its_deadline() {
     let server = u21_mock::MockServer::start().await;

@@ -679,12 +679,12 @@ const MUTANTS: &[Mutant] = &[
             "retryable = status in (429, 503) or (idempotent and status >= 500)",
             "retryable = idempotent and (status in (429, 503) or status >= 500)",
         )],
-        "retry-rate-limited",
+        "retry-posts-refused-before-work",
     ),
     curl(
         "never sends a create again, not even after a 429",
         &[("      429 | 503) retry=yes ;;", "      429 | 503) [ \"$kind\" = create ] || retry=yes ;;")],
-        "retry-rate-limited",
+        "retry-posts-refused-before-work",
     ),
     m(
         "retries connection errors but not an answer cut off half-way",
@@ -708,7 +708,7 @@ const MUTANTS: &[Mutant] = &[
             "const retryable = status === 429 || status === 503 || (idempotent && status >= 500);",
             "const retryable = (method === \"GET\" && (status === 429 || status === 503)) || (idempotent && status >= 500);",
         )],
-        "retry-rate-limited",
+        "retry-posts-refused-before-work",
     ),
     curl(
         "sends the list call as unsafe to repeat",
@@ -717,6 +717,14 @@ const MUTANTS: &[Mutant] = &[
             "  call create --request POST --url \"$BASE/v1/imports/list\"",
         )],
         "retry-server-errors",
+    ),
+    m(
+        "never retries a POST (urllib3's default Retry)",
+        &[(
+            "retryable = status in (429, 503) or (idempotent and status >= 500)",
+            "retryable = method != \"POST\" and (status in (429, 503) or status >= 500)",
+        )],
+        "retry-posts-refused-before-work",
     ),
     // Bytes: lengths are counted in bytes.
     m(

@@ -239,7 +239,7 @@ pub fn catalogue() -> Vec<Scenario> {
         s(
             "retry-rate-limited",
             &["retries", "rate-limit", "faults"],
-            "The client retries a 429 no sooner than its Retry-After, on a create and a list call too",
+            "The client retries a 429 no sooner than its Retry-After",
             true,
             Rule::Unit21,
             retries::rate_limited,
@@ -275,6 +275,14 @@ pub fn catalogue() -> Vec<Scenario> {
             true,
             Rule::Protocol,
             retries::gives_up,
+        ),
+        s(
+            "retry-posts-refused-before-work",
+            &["retries", "rate-limit", "faults"],
+            "A create and a list call answered 429 or 503 (before anything was done) are sent again",
+            true,
+            Rule::Protocol,
+            retries::posts_refused_before_work,
         ),
         s(
             "client-errors-not-retried",

@@ -76,37 +76,42 @@ body!(rate_limited, |ctx| {
             gap as f64 / 1000.0
         )
     })?;
-    // A 429 means the request was not carried out: even a create is sent again.
+    Ok(())
+});
+
+/// What a client that never retries a POST is told: the usual cause.
+const URLLIB3_DEFAULT: &str = "urllib3's default Retry (and so requests' HTTPAdapter(max_retries=…)) leaves POST out of allowed_methods: pass allowed_methods=None with status_forcelist [429, 503], or retry them yourself";
+
+// A 429 or a 503 comes before the server does anything (the fake answers them before its
+// handler runs): even a create, even a list call, is sent again.
+body!(posts_refused_before_work, |ctx| {
     let control = ctx.control()?;
-    control
-        .fault(json!({"method": "POST", "path": CREATE, "times": 1,
-            "action": {"kind": "status", "status": 429, "body": "{\"error_code\":\"too_many_requests\"}",
-                "headers": {"content-type": "application/json", "retry-after": "0"}}}))
-        .await
-        .map_err(Stop::Fail)?;
-    let mark = ctx.mark().await?;
-    let created = ctx
-        .driver
-        .create(&ctx.target.stream, &unique(ctx, "rate-limited.csv"))
-        .await
-        .map_err(|e| {
-            Stop::Fail(format!(
-                "the client gave up on a create answered 429: {e}; a 429 means the server did nothing, so a careful client sends even a create again after Retry-After"
-            ))
+    for (status, code) in [(429, "too_many_requests"), (503, "service_unavailable")] {
+        let refusal = json!({"kind": "status", "status": status,
+            "body": json!({"error_code": code}).to_string(),
+            "headers": {"content-type": "application/json", "retry-after": "0"}});
+        control
+            .fault(json!({"method": "POST", "path": CREATE, "times": 1, "action": refusal}))
+            .await
+            .map_err(Stop::Fail)?;
+        let mark = ctx.mark().await?;
+        let created = ctx
+            .driver
+            .create(&ctx.target.stream, &unique(ctx, &format!("refused-{status}.csv")))
+            .await
+            .map_err(|e| {
+                Stop::Fail(format!(
+                    "the client gave up on a create answered {status}: {e}; a {status} means the server did nothing, so a careful client sends even a create again after Retry-After. {URLLIB3_DEFAULT}"
+                ))
+            })?;
+        file_id(&created)?;
+        let creates = ctx.count("POST", CREATE, mark).await?;
+        ensure(creates == 2, || {
+            format!("expected the create answered {status} and one more, saw {creates}")
         })?;
-    file_id(&created)?;
-    let creates = ctx.count("POST", CREATE, mark).await?;
-    ensure(creates == 2, || {
-        format!("expected the refused create and one more, saw {creates}")
-    })?;
-    // The list is a POST too, and as safe to send again.
-    once_more(
-        ctx,
-        LIST,
-        json!({"kind": "rate_limited", "retry_after_secs": 0}),
-        "a 429",
-    )
-    .await
+        once_more(ctx, LIST, refusal, &status.to_string()).await?;
+    }
+    Ok(())
 });
 
 /// Refuses the next list call with `action`; checks the client sent it again and got the
@@ -120,7 +125,7 @@ async fn once_more(ctx: &Ctx<'_>, path: &str, action: Value, what: &str) -> Chec
     let mark = ctx.mark().await?;
     ctx.driver.list(&json!({"limit": 5})).await.map_err(|e| {
         Stop::Fail(format!(
-            "the client gave up on a list call answered {what}: {e}; the list call is a POST but changes nothing, so a careful client retries it like any read"
+            "the client gave up on a list call answered {what}: {e}; the list call is a POST but changes nothing, so a careful client retries it like any read. {URLLIB3_DEFAULT}"
         ))
     })?;
     let lists = ctx.count("POST", path, mark).await?;

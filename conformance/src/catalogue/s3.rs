@@ -176,14 +176,26 @@ body!(oversized, |ctx| {
         .driver
         .create(&ctx.target.stream, &unique(ctx, "huge.csv"))
         .await?;
+    let mark = match ctx.target.control {
+        Some(_) => Some(ctx.mark().await?),
+        None => None,
+    };
     let refused = ctx.driver.upload_form(&created, &path).await;
     std::fs::remove_file(&path).ok();
     match refused {
-        Ok(_) => Err(Stop::Fail("a file over 300 MiB was accepted".into())),
+        Ok(_) => return Err(Stop::Fail("a file over 300 MiB was accepted".into())),
         Err(err) => ensure(err.s3_code.as_deref() == Some("EntityTooLarge"), || {
             format!("expected EntityTooLarge, the client said: {err}")
-        }),
+        })?,
     }
+    // S3 refuses as soon as it can tell, while the client is still sending: the refusal
+    // must be read and reported, never taken for a dropped connection and posted again (301
+    // MiB each time, against a real account).
+    let Some(mark) = mark else { return Ok(()) };
+    let sent = posts(ctx, &created, mark).await?;
+    ensure(sent == 1, || {
+        format!("a 301 MiB upload S3 refused (EntityTooLarge) was posted {sent} times: a careful client reads S3's answer even while it is still sending, reports the refusal, and never posts the same refused file again")
+    })
 });
 
 /// How the fake's control plane shows an object holding exactly `content` (`object` of
