@@ -19,7 +19,9 @@
 pub mod catalogue;
 pub mod contract;
 pub mod driver;
+pub mod ledger;
 pub mod other_origin;
+pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod target;
@@ -28,6 +30,8 @@ use std::time::{Duration, Instant};
 
 pub use catalogue::catalogue;
 pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver, CLOSE_GRACE};
+pub use ledger::MadeFile;
+pub use plan::{Plan, PlannedFile};
 pub use report::{Report, ScenarioResult};
 pub use scenario::{Outcome, Rule, Scenario};
 pub use target::{Settings, SetupError, Target};
@@ -54,13 +58,19 @@ impl Selection {
 }
 
 /// Time limits of a run, so no client (stuck, or polling in a loop) can hold it up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOptions {
     /// The whole run: scenarios that would start after it are failed, one that is running when
     /// it ends is cut.
     pub budget: Duration,
     /// One scenario.
     pub scenario_deadline: Duration,
+    /// Upload a file over 300 MiB (`s3-oversized-file`) to a target without a control API,
+    /// such as a real account (`--allow-large-uploads`); a fake always takes it.
+    pub allow_large_uploads: bool,
+    /// The run id file names and record ids carry (`u21-conformance-c<ms>`); a fresh one
+    /// when `None`. A rehearsal ([`Plan::rehearse`]) and the run it plans share one.
+    pub run_id: Option<String>,
 }
 
 impl RunOptions {
@@ -71,14 +81,29 @@ impl RunOptions {
             Self {
                 budget: Duration::from_secs(300),
                 scenario_deadline: Duration::from_secs(45),
+                allow_large_uploads: false,
+                run_id: None,
             }
         } else {
             Self {
                 budget: Duration::from_secs(4 * 3600),
                 scenario_deadline: Duration::from_secs(45 * 60),
+                allow_large_uploads: false,
+                run_id: None,
             }
         }
     }
+}
+
+/// A fresh run id. Every file a run creates starts with it, so it can be found among real ones.
+pub fn new_run_id() -> String {
+    format!(
+        "u21-conformance-c{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    )
 }
 
 /// Runs the selected scenarios one after another with the default [`RunOptions`]. On a fake,
@@ -104,13 +129,12 @@ pub async fn run_with(
 ) -> Report {
     let run_started = Instant::now();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let run_id = format!(
-        "c{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
+    let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
+    let ledger = ledger::Ledger::default();
+    let noting = ledger::Noting {
+        inner: driver,
+        ledger: &ledger,
+    };
     let mut results = Vec::new();
     for scenario in catalogue().into_iter().filter(|s| selection.includes(s)) {
         let started = Instant::now();
@@ -138,7 +162,9 @@ pub async fn run_with(
                 Ok(()) => {
                     let ctx = scenario::Ctx {
                         target,
-                        driver,
+                        driver: &noting,
+                        ledger: &ledger,
+                        allow_large_uploads: options.allow_large_uploads,
                         dir: dir.path(),
                         http: target::http_client()
                             .build()
@@ -188,5 +214,11 @@ pub async fn run_with(
         results,
         elapsed: run_started.elapsed(),
         restore_failure,
+        // A fake was put back as the kit found it; a real account keeps every file.
+        left_behind: if target.control.is_some() {
+            Vec::new()
+        } else {
+            ledger.files()
+        },
     }
 }

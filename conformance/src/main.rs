@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use u21_conformance::{
-    catalogue, run_with, AdapterDriver, Deadlines, Driver, ReferenceDriver, RunOptions, Selection,
-    Target,
+    catalogue, run_with, AdapterDriver, Deadlines, Driver, Plan, ReferenceDriver, RunOptions,
+    Selection, Target,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -96,6 +96,58 @@ struct Args {
     /// sandbox].
     #[arg(long, value_name = "SECS")]
     budget: Option<f64>,
+    /// Upload a file over 300 MiB (s3-oversized-file) to a target without a control API,
+    /// such as a real account, where it is otherwise skipped; it is posted once.
+    #[arg(long, env = "U21_CONFORMANCE_ALLOW_LARGE_UPLOADS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    allow_large_uploads: bool,
+    /// Go ahead on a target the kit cannot clean (a real account, or a URL without a control
+    /// API) once the plan is printed; without it the kit prints the plan and exits 2.
+    #[arg(long, env = "U21_CONFORMANCE_YES", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    yes: bool,
+}
+
+/// The client under test (the reference client, or the adapter), pointed at `target`.
+fn client_for(
+    args: &Args,
+    target: &Target,
+    op_deadline: std::time::Duration,
+) -> anyhow::Result<Box<dyn Driver>> {
+    Ok(match &args.adapter {
+        None => Box::new(ReferenceDriver::new(
+            &target.base_url,
+            &target.api_key,
+            target.request_timeout,
+        )),
+        Some(program) => Box::new(
+            AdapterDriver::spawn(
+                program,
+                &args.adapter_args,
+                &target.base_url,
+                &target.api_key,
+                Deadlines {
+                    op: op_deadline,
+                    request: target.request_timeout,
+                },
+            )
+            .with_context(|| format!("cannot start the adapter {program}"))?,
+        ),
+    })
+}
+
+/// Rehearses the run against a private fake and returns the plan's text.
+async fn rehearse(
+    args: &Args,
+    stream: &str,
+    target_name: &str,
+    selection: &Selection,
+    options: RunOptions,
+    op_deadline: std::time::Duration,
+) -> anyhow::Result<String> {
+    let rehearsal = Target::rehearsal(stream).await;
+    let client = client_for(args, &rehearsal, op_deadline)?;
+    let plan = Plan::rehearse(&rehearsal, client.as_ref(), selection, options).await;
+    client.close().await;
+    Ok(plan.text(target_name))
 }
 
 /// Waits for Ctrl-C or SIGTERM; returns the exit code that says which.
@@ -142,10 +194,8 @@ async fn main_inner() -> anyhow::Result<bool> {
     // stdout are ignored.
     if args.list || args.dry_run {
         let mut out = std::io::stdout().lock();
-        for scenario in catalogue()
-            .iter()
-            .filter(|s| args.list || selection.includes(s))
-        {
+        let listed = catalogue();
+        for scenario in listed.iter().filter(|s| args.list || selection.includes(s)) {
             let control = if scenario.needs_control {
                 " [needs control]"
             } else {
@@ -158,6 +208,28 @@ async fn main_inner() -> anyhow::Result<bool> {
                 scenario.tags.join(","),
                 scenario.description
             );
+        }
+        drop(out);
+        // Against the sandbox, the plan too: what the run would leave on the account.
+        if args.dry_run && matches!(args.target, TargetKind::Sandbox) {
+            let options = RunOptions {
+                budget: std::time::Duration::from_secs(4 * 3600),
+                scenario_deadline: std::time::Duration::from_secs(45 * 60),
+                allow_large_uploads: args.allow_large_uploads,
+                run_id: Some(u21_conformance::new_run_id()),
+            };
+            let stream = std::env::var("U21_STREAM").unwrap_or_else(|_| args.stream.clone());
+            let op_deadline = seconds("--op-deadline", args.op_deadline)?;
+            let plan = rehearse(
+                &args,
+                &stream,
+                "the sandbox",
+                &selection,
+                options,
+                op_deadline,
+            )
+            .await?;
+            let _ = write!(std::io::stdout().lock(), "{plan}");
         }
         return Ok(true);
     }
@@ -186,26 +258,29 @@ async fn main_inner() -> anyhow::Result<bool> {
     if let Some(secs) = args.budget {
         options.budget = seconds("--budget", secs)?;
     }
-    let driver: Box<dyn Driver> = match &args.adapter {
-        None => Box::new(ReferenceDriver::new(
-            &target.base_url,
-            &target.api_key,
-            target.request_timeout,
-        )),
-        Some(program) => Box::new(
-            AdapterDriver::spawn(
-                program,
-                &args.adapter_args,
-                &target.base_url,
-                &target.api_key,
-                Deadlines {
-                    op: op_deadline,
-                    request: target.request_timeout,
-                },
-            )
-            .with_context(|| format!("cannot start the adapter {program}"))?,
-        ),
-    };
+    options.allow_large_uploads = args.allow_large_uploads;
+    // A real account keeps everything: the user sees the plan, rehearsed on a private fake,
+    // before anything is sent, and the real run shares the rehearsal's run id (its names).
+    if target.control.is_none() {
+        options.run_id = Some(u21_conformance::new_run_id());
+        let plan = rehearse(
+            &args,
+            &target.stream,
+            &target.name,
+            &selection,
+            options.clone(),
+            op_deadline,
+        )
+        .await?;
+        let _ = write!(std::io::stdout().lock(), "{plan}");
+        if !args.yes {
+            anyhow::bail!(
+                "nothing was sent to {}: run again with --yes (or U21_CONFORMANCE_YES=1) to go ahead with this plan",
+                target.name
+            );
+        }
+    }
+    let driver = client_for(&args, &target, op_deadline)?;
     // Each result is printed as it ends, so a long run shows where it is.
     let _ = writeln!(
         std::io::stdout().lock(),

@@ -33,6 +33,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// Why the fake could not be put back as the kit found it, if it could not: the run fails.
     pub restore_failure: Option<String>,
+    /// The files the run made on a target it cannot clean (a real account: Unit21's API has
+    /// no delete); empty on a fake, which is put back as the kit found it.
+    pub left_behind: Vec<crate::MadeFile>,
 }
 
 impl ScenarioResult {
@@ -97,6 +100,16 @@ impl Report {
         if let Some(why) = &self.restore_failure {
             let _ = writeln!(out, "FAILED to restore the fake: {why}");
         }
+        if !self.left_behind.is_empty() {
+            let _ = writeln!(
+                out,
+                "left on the target (the API has no delete): {} files",
+                self.left_behind.len()
+            );
+            for file in &self.left_behind {
+                let _ = writeln!(out, "  left  {:<12} {}", file.file_id, file.key);
+            }
+        }
         let _ = writeln!(out, "ran in {:.2} s", self.elapsed.as_secs_f64());
         let (passed, failed, skipped) = self.counts();
         let _ = write!(out, "{passed} passed, {failed} failed, {skipped} skipped");
@@ -105,6 +118,11 @@ impl Report {
 
     /// The report as JSON.
     pub fn to_json(&self) -> serde_json::Value {
+        let left_behind: Vec<_> = self
+            .left_behind
+            .iter()
+            .map(|f| json!({"file_id": f.file_id, "key": f.key}))
+            .collect();
         let (passed, failed, skipped) = self.counts();
         let results: Vec<_> = self
             .results
@@ -118,7 +136,7 @@ impl Report {
                 json!({"name": r.name, "tags": r.tags, "outcome": outcome, "detail": detail, "seconds": r.duration.as_secs_f64()})
             })
             .collect();
-        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "restore_failure": self.restore_failure, "results": results})
+        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "restore_failure": self.restore_failure, "left_behind": left_behind, "results": results})
     }
 
     /// The report as JUnit XML, one `<testcase>` per scenario.
@@ -193,7 +211,27 @@ mod tests {
             ],
             elapsed: Duration::from_millis(20),
             restore_failure: None,
+            left_behind: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_files_left_on_a_real_account_are_named_before_the_counts() {
+        let mut report = report();
+        report.left_behind = vec![crate::MadeFile {
+            file_id: "41".into(),
+            key: "org/2026/u21-conformance-c1-upload-csv-finishes-rows.csv".into(),
+        }];
+        let summary = report.summary();
+        assert!(
+            summary.contains("left on the target (the API has no delete): 1 files\n  left  41           org/2026/u21-conformance-c1-upload-csv-finishes-rows.csv\n"),
+            "{summary}"
+        );
+        assert!(
+            summary.ends_with("1 passed, 1 failed, 1 skipped"),
+            "{summary}"
+        );
+        assert_eq!(report.to_json()["left_behind"][0]["file_id"], "41");
     }
 
     #[test]

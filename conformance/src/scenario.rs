@@ -108,9 +108,14 @@ pub struct Ctx<'a> {
     pub driver: &'a dyn Driver,
     /// A directory for the files it uploads.
     pub dir: &'a Path,
+    /// Every file the run made, the kit's own creates included.
+    pub ledger: &'a crate::ledger::Ledger,
+    /// Whether a file over 300 MiB may be uploaded to a target without a control API.
+    pub allow_large_uploads: bool,
     /// For raw calls that check the server itself, not the client.
     pub http: reqwest::Client,
-    /// Makes file names unique across runs (the sandbox keeps what it is sent).
+    /// Makes file names and record ids unique across runs (the sandbox keeps what it is
+    /// sent): `u21-conformance-c<milliseconds>-<scenario>`, so a run's files can be found.
     pub run_id: String,
 }
 
@@ -120,6 +125,19 @@ impl Ctx<'_> {
         let path = self.dir.join(format!("{}-{name}", self.run_id));
         std::fs::write(&path, content).expect("the scenario directory is writable");
         path
+    }
+
+    /// A one-record CSV whose id carries the run's id, so a record the kit loads into a real
+    /// stream can be told from real data and never collides with it.
+    pub fn row(&self) -> Vec<u8> {
+        format!("id\n{}-1\n", self.run_id).into_bytes()
+    }
+
+    /// `count` records' ids for this run: `<run id>-1`, `<run id>-2`, …
+    pub fn record_ids(&self, count: usize) -> Vec<String> {
+        (1..=count)
+            .map(|i| format!("{}-{i}", self.run_id))
+            .collect()
     }
 
     /// The control API, or a skip.

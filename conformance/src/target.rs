@@ -81,6 +81,33 @@ impl Target {
         }
     }
 
+    /// A private in-process fake dressed as a real account (no control API, `instant`
+    /// timing), to rehearse a run on before it touches one ([`crate::Plan`]).
+    pub async fn rehearsal(stream: &str) -> Target {
+        let mut config = u21_mock::Config::default();
+        config.control.enabled = false;
+        config.timing = Timing::Instant;
+        let server = MockServer::builder().config(config).start().await;
+        Target {
+            name: "a private rehearsal fake".into(),
+            base_url: server.uri(),
+            api_key: server.api_key().to_owned(),
+            stream: stream.into(),
+            control: None,
+            request_timeout: Duration::from_secs(1),
+            settings: Settings {
+                url: "the rehearsal fake",
+                key: "the rehearsal fake",
+            },
+            _server: Some(server),
+        }
+    }
+
+    /// The in-process fake behind this target, if there is one.
+    pub fn fake(&self) -> Option<&MockServer> {
+        self._server.as_ref()
+    }
+
     /// A running fake (or anything) at `base_url`. Its control API is used when it answers;
     /// then its state is saved, to be put back by [`Target::restore`].
     ///

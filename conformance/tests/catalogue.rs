@@ -120,6 +120,60 @@ async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_
     assert!(report.passed(), "{}", report.summary());
 }
 
+/// On a target the kit cannot clean (a real account: no control API, and the API has no
+/// delete), every file it makes is run-prefixed and named in the report, and the 301 MiB
+/// upload waits for `--allow-large-uploads`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_target_it_cannot_clean_the_kit_names_what_it_left_and_uploads_nothing_large() {
+    let mut config = u21_mock::Config::default();
+    config.control.enabled = false;
+    config.timing = u21_mock::Timing::Instant;
+    let server = u21_mock::MockServer::builder().config(config).start().await;
+    let target = Target::at_url(&server.uri(), server.api_key(), "conformance", None)
+        .await
+        .unwrap();
+    let selection = Selection {
+        only: [
+            "upload-csv-finishes",
+            "contract-create",
+            "s3-names-are-data",
+            "s3-oversized-file",
+        ]
+        .map(String::from)
+        .to_vec(),
+        skip: vec![],
+    };
+    let report = run(
+        &target,
+        &ReferenceDriver::new(&target.base_url, &target.api_key, target.request_timeout),
+        &selection,
+    )
+    .await;
+    let summary = report.summary();
+    println!("{summary}");
+    let oversized = report
+        .results
+        .iter()
+        .find(|r| r.name == "s3-oversized-file")
+        .unwrap();
+    assert!(
+        matches!(&oversized.outcome, u21_conformance::Outcome::Skip(why) if why.contains("--allow-large-uploads")),
+        "{summary}"
+    );
+    assert_eq!(report.counts(), (3, 0, 1), "{summary}");
+    // Every file the fake holds is in the report, and each can be found by its prefix.
+    assert_eq!(
+        report.left_behind.len(),
+        server.files().count(),
+        "{summary}"
+    );
+    assert!(report.left_behind.len() >= 3, "{summary}");
+    for file in &report.left_behind {
+        assert!(file.key.contains("_u21-conformance-c"), "{}", file.key);
+        assert!(summary.contains(&file.key), "{summary}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_writes_reports_and_its_exit_code_tells_pass_from_fail() {
     let server = u21_mock::MockServer::start().await;

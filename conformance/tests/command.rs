@@ -220,6 +220,80 @@ async fn sandbox_setup_errors_name_the_environment_variables() {
     assert!(!out.contains("--url"), "{out}");
 }
 
+fn account_like_fake_config() -> u21_mock::Config {
+    let mut config = u21_mock::Config::default();
+    config.control.enabled = false;
+    config.timing = u21_mock::Timing::Instant;
+    config
+}
+
+/// The names a plan says it will create, in order.
+fn planned_names(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("create  "))
+        .map(|l| l.rsplit_once("  (").map_or(l, |(name, _)| name).to_owned())
+        .collect()
+}
+
+/// Against a real account (the sandbox, here a fake without a control API standing in for
+/// it) the kit prints its plan first and sends nothing without `--yes`; with it, the run makes
+/// exactly the planned files, under the planned names.
+#[tokio::test]
+async fn a_real_account_sees_the_plan_first_and_gets_nothing_without_yes() {
+    let server = u21_mock::MockServer::builder()
+        .config(account_like_fake_config())
+        .start()
+        .await;
+    let sandbox = |yes: bool| {
+        let mut command = conformance(&["--target", "sandbox", "--only", "happy-path"]);
+        command
+            .env("U21_BASE_URL", server.uri())
+            .env("U21_API_KEY", server.api_key())
+            .env("U21_STREAM", "conformance");
+        if yes {
+            command.env("U21_CONFORMANCE_YES", "1");
+        }
+        command
+    };
+    let output = sandbox(false).output().await.unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("3 files in stream \"conformance\""), "{out}");
+    assert!(out.contains("9 records loaded"), "{out}");
+    assert!(out.contains("nothing was sent"), "{out}");
+    assert_eq!(server.files().count(), 0, "nothing reached the account");
+    let planned = planned_names(&out);
+    assert_eq!(planned.len(), 3, "{out}");
+
+    let output = sandbox(true).output().await.unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    let planned = planned_names(&out);
+    assert_eq!(server.files().count(), planned.len(), "{out}");
+    for name in &planned {
+        assert!(name.starts_with("u21-conformance-c"), "{name}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("  left  ") && l.ends_with(name.as_str())),
+            "{name} was planned but not left: {out}"
+        );
+    }
+}
+
+/// `--dry-run --target sandbox` prints the plan without reaching anything.
+#[tokio::test]
+async fn a_sandbox_dry_run_prints_the_plan() {
+    let output = conformance(&["--target", "sandbox", "--dry-run", "--only", "happy-path"])
+        .env_remove("U21_BASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("plan for the sandbox"), "{out}");
+    assert!(out.contains("3 files"), "{out}");
+}
+
 /// With `--target url`, the flags (or their variables) are named.
 #[tokio::test]
 async fn url_setup_errors_name_the_flag_and_its_variable() {

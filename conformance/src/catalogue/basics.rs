@@ -24,19 +24,25 @@ async fn upload_and_count(ctx: &Ctx<'_>, name: &str, content: &[u8], records: u6
 }
 
 body!(upload_csv, |ctx| {
-    upload_and_count(ctx, "rows.csv", b"id,amount\n1,10.5\n2,20\n3,30\n", 3).await
+    let [a, b, c] = <[String; 3]>::try_from(ctx.record_ids(3)).expect("three ids");
+    let rows = format!("id,amount\n{a},10.5\n{b},20\n{c},30\n");
+    upload_and_count(ctx, "rows.csv", rows.as_bytes(), 3).await
 });
 body!(upload_json, |ctx| {
-    upload_and_count(ctx, "items.json", br#"[{"id": 1}, {"id": 2}]"#, 2).await
+    let items = serde_json::json!(ctx
+        .record_ids(2)
+        .into_iter()
+        .map(|id| serde_json::json!({ "id": id }))
+        .collect::<Vec<_>>());
+    upload_and_count(ctx, "items.json", items.to_string().as_bytes(), 2).await
 });
 body!(upload_jsonl, |ctx| {
-    upload_and_count(
-        ctx,
-        "lines.jsonl",
-        b"{\"id\": 1}\n{\"id\": 2}\n{\"id\": 3}\n{\"id\": 4}\n",
-        4,
-    )
-    .await
+    let lines: String = ctx
+        .record_ids(4)
+        .into_iter()
+        .map(|id| format!("{}\n", serde_json::json!({ "id": id })))
+        .collect();
+    upload_and_count(ctx, "lines.jsonl", lines.as_bytes(), 4).await
 });
 
 body!(contract_create, |ctx| {
@@ -222,7 +228,7 @@ body!(forced_statuses, |ctx| {
             .driver
             .upload(
                 &ctx.target.stream,
-                &ctx.file(&format!("forced{i}.csv"), b"a\n1\n"),
+                &ctx.file(&format!("forced{i}.csv"), &ctx.row()),
             )
             .await?;
         let id = form["file_id"].as_str().unwrap_or("");

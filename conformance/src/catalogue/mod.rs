@@ -450,6 +450,7 @@ async fn raw_create(ctx: &Ctx<'_>, name: &str) -> Result<Value, Stop> {
     ensure(status == 200, || {
         format!("create answered {status}: {created}")
     })?;
+    ctx.ledger.note(&created);
     Ok(created)
 }
 

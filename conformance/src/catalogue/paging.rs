@@ -124,7 +124,7 @@ body!(list_all_pages, |ctx| {
 async fn queued_files(ctx: &Ctx<'_>, prefix: &str, n: usize) -> Result<Vec<String>, Stop> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let form = upload(ctx, &format!("{prefix}{i}.csv"), b"a\n1\n").await?;
+        let form = upload(ctx, &format!("{prefix}{i}.csv"), &ctx.row()).await?;
         ids.push(file_id(&form)?);
         ctx.tick().await?;
     }
@@ -171,7 +171,7 @@ body!(keeps_filters, |ctx| {
         .unwrap_or(0);
     raw_create(ctx, "pending.csv").await?;
     ctx.driver
-        .upload(&other, &ctx.file("elsewhere.csv", b"a\n1\n"))
+        .upload(&other, &ctx.file("elsewhere.csv", &ctx.row()))
         .await?;
     ctx.tick().await?;
     ctx.next_second().await?;

@@ -24,7 +24,7 @@ body!(returned_url, |ctx| {
         Some(_) => Some(ctx.mark().await?),
         None => None,
     };
-    let form = upload(ctx, "where.csv", b"a\n1\n").await?;
+    let form = upload(ctx, "where.csv", &ctx.row()).await?;
     let file = ctx.driver.status(&file_id(&form)?).await?;
     ensure(file["status"] != "PENDING_UPLOAD", || {
         format!("the object never reached the returned url: {file}")
@@ -59,7 +59,7 @@ async fn posts(ctx: &Ctx<'_>, form: &Value, mark: u64) -> Result<usize, Stop> {
 
 body!(sent_once, |ctx| {
     let mark = ctx.mark().await?;
-    let form = upload(ctx, "once.csv", b"a\n1\n").await?;
+    let form = upload(ctx, "once.csv", &ctx.row()).await?;
     let sent = posts(ctx, &form, mark).await?;
     ensure(sent == 1, || {
         format!("S3 accepted the upload (204), yet `upload` sent it {sent} times: a careful client never sends an accepted upload again")
@@ -70,7 +70,7 @@ body!(sent_once, |ctx| {
         .await?;
     let mark = ctx.mark().await?;
     ctx.driver
-        .upload_form(&form, &ctx.file("once-form.csv", b"a\n1\n"))
+        .upload_form(&form, &ctx.file("once-form.csv", &ctx.row()))
         .await
         .map_err(|e| Stop::Fail(upload_refused(&e)))?;
     let sent = posts(ctx, &form, mark).await?;
@@ -94,7 +94,7 @@ body!(slow_down, |ctx| {
         .await
         .map_err(Stop::Fail)?;
     ctx.driver
-        .upload_form(&created, &ctx.file("slow.csv", b"a\n1\n"))
+        .upload_form(&created, &ctx.file("slow.csv", &ctx.row()))
         .await
         .map_err(|e| {
             Stop::Fail(format!(
@@ -120,7 +120,7 @@ body!(expired, |ctx| {
     let mark = ctx.mark().await?;
     match ctx
         .driver
-        .upload_form(&created, &ctx.file("late.csv", b"a\n1\n"))
+        .upload_form(&created, &ctx.file("late.csv", &ctx.row()))
         .await
     {
         Ok(_) => Err(Stop::Fail("an expired form was accepted".into())),
@@ -152,7 +152,7 @@ body!(tampered, |ctx| {
     created["form_fields"]["signature"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
     match ctx
         .driver
-        .upload_form(&created, &ctx.file("tampered.csv", b"a\n1\n"))
+        .upload_form(&created, &ctx.file("tampered.csv", &ctx.row()))
         .await
     {
         Ok(_) => Err(Stop::Fail("a tampered signature was accepted".into())),
@@ -166,6 +166,11 @@ body!(tampered, |ctx| {
 });
 
 body!(oversized, |ctx| {
+    if ctx.target.control.is_none() && !ctx.allow_large_uploads {
+        return Err(Stop::Skip(
+            "uploads 301 MiB to a target the kit cannot clean (a real account): run with --allow-large-uploads".into(),
+        ));
+    }
     let path = ctx.dir.join(format!("{}-huge.csv", ctx.run_id));
     // Sparse: a MiB over the 300 MiB cap (so S3 can tell from the length alone), without
     // writing 301 MiB to disk.
@@ -256,9 +261,14 @@ body!(bytes_unchanged, |ctx| {
 const AWKWARD_NAME: &str = "a,b;c \"d\" é-日本-🙂.jsonl";
 
 body!(names_are_data, |ctx| {
-    let content =
-        "{\"id\": 1, \"name\": \"é\"}\n{\"id\": 2, \"note\": \"a;b,c \\\"q\\\"\"}\n{\"id\": 3}\n"
-            .as_bytes();
+    let [a, b, c] = <[String; 3]>::try_from(ctx.record_ids(3)).expect("three ids");
+    let content = format!(
+        "{}\n{}\n{}\n",
+        json!({"id": a, "name": "é"}),
+        json!({"id": b, "note": "a;b,c \"q\""}),
+        json!({"id": c})
+    );
+    let content = content.as_bytes();
     let sent_name = unique(ctx, AWKWARD_NAME);
     let form = ctx
         .driver
@@ -314,7 +324,7 @@ body!(copies_every_form_field, |ctx| {
         )
         .await
         .map_err(Stop::Fail)?;
-    let content = b"a\n1\n";
+    let content = &ctx.row();
     let form = ctx
         .driver
         .upload(&ctx.target.stream, &ctx.file("token.csv", content))
@@ -352,7 +362,7 @@ body!(failure_not_started_over, |ctx| {
     let mark = ctx.mark().await?;
     let answer = ctx
         .driver
-        .upload(&ctx.target.stream, &ctx.file("littered.csv", b"a\n1\n"))
+        .upload(&ctx.target.stream, &ctx.file("littered.csv", &ctx.row()))
         .await;
     control.remove_fault(fault).await.map_err(Stop::Fail)?;
     let creates = ctx

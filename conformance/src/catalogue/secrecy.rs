@@ -11,7 +11,7 @@ use crate::target::upload_path;
 body!(key_only_in_header, |ctx| {
     let key = ctx.target.api_key.clone();
     let mark = ctx.mark().await?;
-    let form = upload(ctx, "secret.csv", b"a\n1\n").await?;
+    let form = upload(ctx, "secret.csv", &ctx.row()).await?;
     let id = file_id(&form)?;
     ctx.driver.status(&id).await?;
     ctx.driver.list(&json!({"limit": 5})).await?;
@@ -60,7 +60,7 @@ body!(key_not_in_output, |ctx| {
     form["form_fields"]["signature"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
     if let Err(err) = ctx
         .driver
-        .upload_form(&form, &ctx.file("leak.csv", b"a\n1\n"))
+        .upload_form(&form, &ctx.file("leak.csv", &ctx.row()))
         .await
     {
         errors.push(("an S3 refusal", err));
@@ -156,7 +156,7 @@ fn from_the_future(file: &Value) -> Value {
 
 body!(tolerates_new_fields, |ctx| {
     let control = ctx.control()?;
-    let form = upload(ctx, "future.csv", b"a\n1\n").await?;
+    let form = upload(ctx, "future.csv", &ctx.row()).await?;
     let id = file_id(&form)?;
     let (_, file) = ctx
         .raw(

@@ -72,7 +72,7 @@ body!(stalled_answers, |ctx| {
     let started = Instant::now();
     let upload = ctx
         .driver
-        .upload_form(&form, &ctx.file("stalled.csv", b"a\n1\n"))
+        .upload_form(&form, &ctx.file("stalled.csv", &ctx.row()))
         .await;
     let took = started.elapsed();
     ensure(took <= allowed(ctx), || too_long(ctx, "an upload", took))?;

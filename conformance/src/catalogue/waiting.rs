@@ -11,7 +11,7 @@ use crate::scenario::{ensure, Ctx, Stop};
 /// A file that stays QUEUED until the scenario moves it (timing is `manual`).
 async fn queued_file(ctx: &Ctx<'_>, name: &str) -> Result<String, Stop> {
     ctx.control()?.timing("manual").await.map_err(Stop::Fail)?;
-    let form = upload(ctx, name, b"a\n1\n").await?;
+    let form = upload(ctx, name, &ctx.row()).await?;
     file_id(&form)
 }
 

@@ -81,6 +81,8 @@ pub async fn run_changed(
     let options = RunOptions {
         budget: Duration::from_secs(240),
         scenario_deadline: Duration::from_secs(60),
+        allow_large_uploads: false,
+        run_id: None,
     };
     let report = run_with(&target, &driver, selection, options, &mut |_| {}).await;
     driver.close().await;
