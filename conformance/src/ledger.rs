@@ -2,12 +2,12 @@
 //! everything a run creates stays: the report names each file, so it can be found.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use crate::driver::{Driver, DriverResult};
+use crate::driver::{Driver, DriverError, DriverResult};
 
 /// A file the run created, by the client or by the kit itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,11 +18,67 @@ pub struct MadeFile {
     pub key: String,
 }
 
-/// Every file a run made, in the order they were made.
+/// Every file a run made, in the order they were made, and the allowance they are held to.
 #[derive(Default)]
-pub struct Ledger(parking_lot::Mutex<Vec<MadeFile>>);
+pub struct Ledger {
+    made: parking_lot::Mutex<Vec<MadeFile>>,
+    uploaded: parking_lot::Mutex<u64>,
+    allowance: Allowance,
+}
+
+/// What a run may leave on a target it cannot clean; `None`: no bound (a fake, put back).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allowance {
+    /// Files created (`--max-files`).
+    pub files: Option<usize>,
+    /// Bytes uploaded (`--max-bytes`).
+    pub bytes: Option<u64>,
+    /// The least time between two uploads (Unit21 advises two seconds).
+    pub upload_gap: Option<Duration>,
+}
 
 impl Ledger {
+    /// An empty ledger holding the run to `allowance`.
+    pub fn new(allowance: Allowance) -> Self {
+        Self {
+            allowance,
+            ..Self::default()
+        }
+    }
+
+    /// Whether one more file may be created.
+    ///
+    /// # Errors
+    /// The refusal, as the client would have reported it, when the budget is spent.
+    pub(crate) fn admit_file(&self) -> Result<(), DriverError> {
+        match self.allowance.files {
+            Some(max) if self.made.lock().len() >= max => Err(DriverError {
+                message: format!(
+                    "not sent: the run's budget of {max} files (--max-files) is spent"
+                ),
+                ..DriverError::default()
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `bytes` more may be uploaded; counts them if so.
+    fn admit_bytes(&self, bytes: u64) -> Result<(), DriverError> {
+        let mut uploaded = self.uploaded.lock();
+        match self.allowance.bytes {
+            Some(max) if *uploaded + bytes > max => Err(DriverError {
+                message: format!(
+                    "not sent: {bytes} more bytes would pass the run's budget of {max} bytes (--max-bytes)"
+                ),
+                ..DriverError::default()
+            }),
+            _ => {
+                *uploaded += bytes;
+                Ok(())
+            }
+        }
+    }
+
     /// Notes the file a create answer (or an `upload` result) made.
     pub(crate) fn note(&self, created: &Value) {
         if let Some(file_id) = created["file_id"].as_str() {
@@ -30,7 +86,7 @@ impl Ledger {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            self.0.lock().push(MadeFile {
+            self.made.lock().push(MadeFile {
                 file_id: file_id.to_owned(),
                 key,
             });
@@ -39,17 +95,33 @@ impl Ledger {
 
     /// What was noted so far.
     pub fn files(&self) -> Vec<MadeFile> {
-        self.0.lock().clone()
+        self.made.lock().clone()
     }
 }
 
-/// The client under test, with every file its creates and uploads make noted.
+/// The client under test, with every file its creates and uploads make noted, held to the
+/// run's budget, and its uploads spaced out.
 pub(crate) struct Noting<'a> {
     pub inner: &'a dyn Driver,
     pub ledger: &'a Ledger,
+    pub last_upload: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Noting<'_> {
+    /// Holds an upload of the file at `path` to the budget, and until the gap since the last
+    /// one has passed.
+    async fn before_upload(&self, path: &Path) -> Result<(), DriverError> {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        self.ledger.admit_bytes(size)?;
+        let mut last = self.last_upload.lock().await;
+        if let (Some(gap), Some(at)) = (self.ledger.allowance.upload_gap, *last) {
+            // Pacing real calls to a real account: the wait is the point.
+            tokio::time::sleep_until((at + gap).into()).await;
+        }
+        *last = Some(Instant::now());
+        Ok(())
+    }
+
     fn noted<'b>(&'b self, answer: BoxFuture<'b, DriverResult>) -> BoxFuture<'b, DriverResult> {
         Box::pin(async move {
             let answer = answer.await;
@@ -67,15 +139,25 @@ impl Driver for Noting<'_> {
     }
 
     fn create<'a>(&'a self, stream: &'a str, file_name: &'a str) -> BoxFuture<'a, DriverResult> {
-        self.noted(self.inner.create(stream, file_name))
+        Box::pin(async move {
+            self.ledger.admit_file()?;
+            self.noted(self.inner.create(stream, file_name)).await
+        })
     }
 
     fn upload_form<'a>(&'a self, form: &'a Value, path: &'a Path) -> BoxFuture<'a, DriverResult> {
-        self.inner.upload_form(form, path)
+        Box::pin(async move {
+            self.before_upload(path).await?;
+            self.inner.upload_form(form, path).await
+        })
     }
 
     fn upload<'a>(&'a self, stream: &'a str, path: &'a Path) -> BoxFuture<'a, DriverResult> {
-        self.noted(self.inner.upload(stream, path))
+        Box::pin(async move {
+            self.ledger.admit_file()?;
+            self.before_upload(path).await?;
+            self.noted(self.inner.upload(stream, path)).await
+        })
     }
 
     fn status<'a>(&'a self, file_id: &'a str) -> BoxFuture<'a, DriverResult> {
@@ -100,5 +182,38 @@ impl Driver for Noting<'_> {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         self.inner.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_allowance_refuses_a_file_or_bytes_past_it() {
+        let ledger = Ledger::new(Allowance {
+            files: Some(1),
+            bytes: Some(10),
+            upload_gap: None,
+        });
+        assert!(ledger.admit_file().is_ok());
+        ledger.note(&json!({"file_id": "7", "form_fields": {"key": "k/a.csv"}}));
+        let refused = ledger.admit_file().unwrap_err();
+        assert!(refused.message.contains("budget of 1 files"), "{refused}");
+        assert!(ledger.admit_bytes(6).is_ok());
+        let refused = ledger.admit_bytes(5).unwrap_err();
+        assert!(refused.message.contains("budget of 10 bytes"), "{refused}");
+        assert!(
+            ledger.admit_bytes(4).is_ok(),
+            "a refused upload counts nothing"
+        );
+        assert_eq!(
+            ledger.files(),
+            [MadeFile {
+                file_id: "7".into(),
+                key: "k/a.csv".into()
+            }]
+        );
     }
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 pub use catalogue::catalogue;
 pub use driver::{AdapterDriver, Deadlines, Driver, DriverError, ReferenceDriver, CLOSE_GRACE};
-pub use ledger::MadeFile;
+pub use ledger::{Allowance, MadeFile};
 pub use plan::{Plan, PlannedFile};
 pub use report::{Report, ScenarioResult};
 pub use scenario::{Outcome, Rule, Scenario};
@@ -57,6 +57,13 @@ impl Selection {
     }
 }
 
+/// Files a run may leave on a target it cannot clean, unless `--max-files` says otherwise (a
+/// full run makes 25).
+pub const DEFAULT_MAX_FILES: usize = 50;
+/// Bytes a run may upload there, unless `--max-bytes` says otherwise (a full run uploads
+/// under 1 KiB; `--allow-large-uploads` needs a budget of 301 MiB more).
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
+
 /// Time limits of a run, so no client (stuck, or polling in a loop) can hold it up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOptions {
@@ -68,6 +75,8 @@ pub struct RunOptions {
     /// Upload a file over 300 MiB (`s3-oversized-file`) to a target without a control API,
     /// such as a real account (`--allow-large-uploads`); a fake always takes it.
     pub allow_large_uploads: bool,
+    /// What the run may leave on a target it cannot clean, and how it paces its uploads there.
+    pub allowance: Allowance,
     /// The run id file names and record ids carry (`u21-conformance-c<ms>`); a fresh one
     /// when `None`. A rehearsal ([`Plan::rehearse`]) and the run it plans share one.
     pub run_id: Option<String>,
@@ -82,6 +91,7 @@ impl RunOptions {
                 budget: Duration::from_secs(300),
                 scenario_deadline: Duration::from_secs(45),
                 allow_large_uploads: false,
+                allowance: Allowance::default(),
                 run_id: None,
             }
         } else {
@@ -89,6 +99,11 @@ impl RunOptions {
                 budget: Duration::from_secs(4 * 3600),
                 scenario_deadline: Duration::from_secs(45 * 60),
                 allow_large_uploads: false,
+                allowance: Allowance {
+                    files: Some(DEFAULT_MAX_FILES),
+                    bytes: Some(DEFAULT_MAX_BYTES),
+                    upload_gap: Some(Duration::from_secs(2)),
+                },
                 run_id: None,
             }
         }
@@ -130,10 +145,11 @@ pub async fn run_with(
     let run_started = Instant::now();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
-    let ledger = ledger::Ledger::default();
+    let ledger = ledger::Ledger::new(options.allowance);
     let noting = ledger::Noting {
         inner: driver,
         ledger: &ledger,
+        last_upload: tokio::sync::Mutex::new(None),
     };
     let mut results = Vec::new();
     for scenario in catalogue().into_iter().filter(|s| selection.includes(s)) {

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use u21_conformance::{
-    catalogue, run_with, AdapterDriver, Deadlines, Driver, Plan, ReferenceDriver, RunOptions,
-    Selection, Target,
+    catalogue, run_with, AdapterDriver, Allowance, Deadlines, Driver, Plan, ReferenceDriver,
+    RunOptions, Selection, Target,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -104,6 +104,29 @@ struct Args {
     /// API) once the plan is printed; without it the kit prints the plan and exits 2.
     #[arg(long, env = "U21_CONFORMANCE_YES", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     yes: bool,
+    /// The most files a run may create on a target the kit cannot clean [default: 50].
+    #[arg(long, value_name = "N")]
+    max_files: Option<usize>,
+    /// The most bytes a run may upload there [default: 1 MiB; 317 MiB with
+    /// --allow-large-uploads].
+    #[arg(long, value_name = "BYTES")]
+    max_bytes: Option<u64>,
+}
+
+impl Args {
+    /// What a run may leave on a target the kit cannot clean.
+    fn allowance(&self) -> Allowance {
+        let bytes = self.max_bytes.unwrap_or(if self.allow_large_uploads {
+            u21_conformance::DEFAULT_MAX_BYTES + 316 * 1024 * 1024
+        } else {
+            u21_conformance::DEFAULT_MAX_BYTES
+        });
+        Allowance {
+            files: Some(self.max_files.unwrap_or(u21_conformance::DEFAULT_MAX_FILES)),
+            bytes: Some(bytes),
+            upload_gap: Some(std::time::Duration::from_secs(2)),
+        }
+    }
 }
 
 /// The client under test (the reference client, or the adapter), pointed at `target`.
@@ -134,7 +157,8 @@ fn client_for(
     })
 }
 
-/// Rehearses the run against a private fake and returns the plan's text.
+/// Rehearses the run against a private fake, prints the plan, and refuses one that passes
+/// the allowance.
 async fn rehearse(
     args: &Args,
     stream: &str,
@@ -142,12 +166,25 @@ async fn rehearse(
     selection: &Selection,
     options: RunOptions,
     op_deadline: std::time::Duration,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Plan> {
+    let allowance = options.allowance;
     let rehearsal = Target::rehearsal(stream).await;
     let client = client_for(args, &rehearsal, op_deadline)?;
     let plan = Plan::rehearse(&rehearsal, client.as_ref(), selection, options).await;
     client.close().await;
-    Ok(plan.text(target_name))
+    let _ = write!(std::io::stdout().lock(), "{}", plan.text(target_name));
+    let (files, bytes, _) = plan.totals();
+    if let Some(max) = allowance.files.filter(|&max| files > max) {
+        anyhow::bail!(
+            "the plan creates {files} files, more than --max-files {max}: nothing was sent"
+        );
+    }
+    if let Some(max) = allowance.bytes.filter(|&max| bytes > max) {
+        anyhow::bail!(
+            "the plan uploads {bytes} bytes, more than --max-bytes {max}: nothing was sent"
+        );
+    }
+    Ok(plan)
 }
 
 /// Waits for Ctrl-C or SIGTERM; returns the exit code that says which.
@@ -216,11 +253,12 @@ async fn main_inner() -> anyhow::Result<bool> {
                 budget: std::time::Duration::from_secs(4 * 3600),
                 scenario_deadline: std::time::Duration::from_secs(45 * 60),
                 allow_large_uploads: args.allow_large_uploads,
+                allowance: args.allowance(),
                 run_id: Some(u21_conformance::new_run_id()),
             };
             let stream = std::env::var("U21_STREAM").unwrap_or_else(|_| args.stream.clone());
             let op_deadline = seconds("--op-deadline", args.op_deadline)?;
-            let plan = rehearse(
+            rehearse(
                 &args,
                 &stream,
                 "the sandbox",
@@ -229,7 +267,6 @@ async fn main_inner() -> anyhow::Result<bool> {
                 op_deadline,
             )
             .await?;
-            let _ = write!(std::io::stdout().lock(), "{plan}");
         }
         return Ok(true);
     }
@@ -263,7 +300,8 @@ async fn main_inner() -> anyhow::Result<bool> {
     // before anything is sent, and the real run shares the rehearsal's run id (its names).
     if target.control.is_none() {
         options.run_id = Some(u21_conformance::new_run_id());
-        let plan = rehearse(
+        options.allowance = args.allowance();
+        rehearse(
             &args,
             &target.stream,
             &target.name,
@@ -272,7 +310,6 @@ async fn main_inner() -> anyhow::Result<bool> {
             op_deadline,
         )
         .await?;
-        let _ = write!(std::io::stdout().lock(), "{plan}");
         if !args.yes {
             anyhow::bail!(
                 "nothing was sent to {}: run again with --yes (or U21_CONFORMANCE_YES=1) to go ahead with this plan",

@@ -43,8 +43,10 @@ impl Plan {
         rehearsal: &Target,
         driver: &dyn Driver,
         selection: &Selection,
-        options: RunOptions,
+        mut options: RunOptions,
     ) -> Plan {
+        // The rehearsal learns what the run would do: no allowance, no pacing.
+        options.allowance = crate::Allowance::default();
         let report = run_with(rehearsal, driver, selection, options, &mut |_| {}).await;
         let fake = rehearsal
             .fake()

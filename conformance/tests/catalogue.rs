@@ -172,6 +172,16 @@ async fn on_a_target_it_cannot_clean_the_kit_names_what_it_left_and_uploads_noth
         assert!(file.key.contains("_u21-conformance-c"), "{}", file.key);
         assert!(summary.contains(&file.key), "{summary}");
     }
+    // Uploads are spaced out as Unit21 advises: two seconds apart at least.
+    let uploads: Vec<i64> = server
+        .journal()
+        .requests(&u21_mock::JournalQuery::default())
+        .iter()
+        .filter(|r| r.method == "POST" && !r.path.starts_with("/v1/"))
+        .map(|r| r.at_ms)
+        .collect();
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    assert!(uploads[1] - uploads[0] >= 2000, "{uploads:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -280,6 +280,37 @@ async fn a_real_account_sees_the_plan_first_and_gets_nothing_without_yes() {
     }
 }
 
+/// A plan that passes the allowance is refused before anything is sent.
+#[tokio::test]
+async fn a_plan_over_the_allowance_is_refused_before_anything_is_sent() {
+    let server = u21_mock::MockServer::builder()
+        .config(account_like_fake_config())
+        .start()
+        .await;
+    let output = conformance(&[
+        "--target",
+        "sandbox",
+        "--only",
+        "happy-path",
+        "--max-files",
+        "2",
+        "--yes",
+    ])
+    .env("U21_BASE_URL", server.uri())
+    .env("U21_API_KEY", server.api_key())
+    .env("U21_STREAM", "conformance")
+    .output()
+    .await
+    .unwrap();
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("the plan creates 3 files, more than --max-files 2"),
+        "{out}"
+    );
+    assert_eq!(server.files().count(), 0, "nothing reached the account");
+}
+
 /// `--dry-run --target sandbox` prints the plan without reaching anything.
 #[tokio::test]
 async fn a_sandbox_dry_run_prints_the_plan() {

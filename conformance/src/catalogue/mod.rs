@@ -438,6 +438,9 @@ fn file_id(form: &Value) -> Result<String, Stop> {
 
 /// A create call made by the kit itself, not the client.
 async fn raw_create(ctx: &Ctx<'_>, name: &str) -> Result<Value, Stop> {
+    ctx.ledger
+        .admit_file()
+        .map_err(|e| Stop::Fail(format!("the kit's own create was {}", e.message)))?;
     let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, name)});
     let (status, created) = ctx
         .raw(

@@ -82,6 +82,7 @@ pub async fn run_changed(
         budget: Duration::from_secs(240),
         scenario_deadline: Duration::from_secs(60),
         allow_large_uploads: false,
+        allowance: u21_conformance::Allowance::default(),
         run_id: None,
     };
     let report = run_with(&target, &driver, selection, options, &mut |_| {}).await;
