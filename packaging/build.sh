@@ -18,7 +18,7 @@ for package in u21-mock u21-conformance; do
   echo "+ maturin build ($package)"
   # maturin finds zig through the ziglang module of the python3 on PATH.
   (cd "packaging/python/$package" &&
-    PATH="$tools/bin:$PATH" maturin build --quiet --release --zig --compatibility manylinux2014 --out "$out")
+    PATH="$tools/bin:$PATH" maturin build --quiet --profile dist --zig --compatibility manylinux2014 --out "$out")
 done
 
 echo "+ npm tarballs"
