@@ -79,8 +79,8 @@ async fn the_node_adapter_passes_every_scenario() {
     check(&target, &driver).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_reason() {
+/// A fake standing in for a real account: no control API, files processed at once.
+async fn account_like() -> (u21_mock::MockServer, Target) {
     let mut config = u21_mock::Config::default();
     config.control.enabled = false;
     config.timing = u21_mock::Timing::Instant;
@@ -88,6 +88,12 @@ async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_
     let target = Target::at_url(&server.uri(), server.api_key(), "conformance", None)
         .await
         .unwrap();
+    (server, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_reason() {
+    let (_server, target) = account_like().await;
     assert!(target.control.is_none());
     let selection = Selection {
         only: vec![],
@@ -125,13 +131,7 @@ async fn without_a_control_api_the_scenarios_that_need_one_are_skipped_with_the_
 /// upload waits for `--allow-large-uploads`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_target_it_cannot_clean_the_kit_names_what_it_left_and_uploads_nothing_large() {
-    let mut config = u21_mock::Config::default();
-    config.control.enabled = false;
-    config.timing = u21_mock::Timing::Instant;
-    let server = u21_mock::MockServer::builder().config(config).start().await;
-    let target = Target::at_url(&server.uri(), server.api_key(), "conformance", None)
-        .await
-        .unwrap();
+    let (server, target) = account_like().await;
     let selection = Selection {
         only: [
             "upload-csv-finishes",

@@ -782,12 +782,7 @@ async fn a_security_token_fault_puts_the_token_in_the_form_and_its_policy() {
 
     // Without the token, or with it after the file (where S3 ignores fields), S3 refuses.
     let url = created["url"].as_str().unwrap();
-    let fields: Vec<(String, String)> = created["form_fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
+    let fields = fields_of(&created);
     let known: Vec<(String, String)> = fields
         .iter()
         .filter(|(k, _)| k != "x-amz-security-token")

@@ -307,12 +307,7 @@ async fn an_aborted_upload_leaves_no_object_and_no_status_change() {
     ]);
     let file =
         reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(chunks)).file_name("a.csv");
-    let fields: Vec<(String, String)> = created["form_fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
+    let fields = fields_of(&created);
     let result = http()
         .post(created["url"].as_str().unwrap())
         .multipart(text_fields(&fields).part("file", file))

@@ -15,15 +15,6 @@ async fn server_and_form() -> (MockServer, Value) {
     (server, created)
 }
 
-fn fields_of(created: &Value) -> Vec<(String, String)> {
-    created["form_fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect()
-}
-
 fn replace(fields: &mut [(String, String)], name: &str, value: &str) {
     fields.iter_mut().find(|(n, _)| n == name).unwrap().1 = value.to_owned();
 }

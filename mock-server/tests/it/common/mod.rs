@@ -60,21 +60,25 @@ pub async fn get_import(server: &MockServer, file_id: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// A create answer's form fields, in order.
+pub fn fields_of(created: &Value) -> Vec<(String, String)> {
+    created["form_fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
+}
+
 /// Posts the form as the documentation's curl does: the returned fields, then the file.
 pub async fn upload(
     created: &Value,
     body: impl Into<Vec<u8>>,
     file_name: &str,
 ) -> reqwest::Response {
-    let fields: Vec<(String, String)> = created["form_fields"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
     post_form(
         created["url"].as_str().unwrap(),
-        &fields,
+        &fields_of(created),
         Some((file_name, body.into())),
     )
     .await
