@@ -153,6 +153,20 @@ pub struct Fidelity {
     pub malformed_id_bad_request: bool,
     /// Each route has its own rate-limit bucket per key (else one bucket per key).
     pub rate_limit_per_route: bool,
+    /// An `md5_hash` that is not a UUID answers 400 (else it is taken as given).
+    pub md5_hash_must_be_uuid: bool,
+    /// A create or list body whose `Content-Type` is not `application/json`: 400 or 415.
+    pub non_json_body_status: u16,
+    /// A known path asked with a method it does not take: 405 or 404.
+    pub wrong_method_status: u16,
+    /// A create or list body with a field the route does not know answers 400 (else ignored).
+    pub reject_unknown_fields: bool,
+    /// With streams configured, a create for a stream that is not answers 400 at once (else
+    /// the file is accepted and FAILS `stream_not_configured` once uploaded).
+    pub reject_unknown_streams_at_create: bool,
+    /// A form POST carrying an `Authorization` header answers S3's 400 `InvalidArgument`
+    /// "Unsupported Authorization Type" (else the header is ignored, as moto and MinIO do).
+    pub s3_refuse_authorization_header: bool,
 }
 
 impl Default for Fidelity {
@@ -166,6 +180,12 @@ impl Default for Fidelity {
             foreign_file_forbidden: false,
             malformed_id_bad_request: false,
             rate_limit_per_route: true,
+            md5_hash_must_be_uuid: true,
+            non_json_body_status: 400,
+            wrong_method_status: 405,
+            reject_unknown_fields: false,
+            reject_unknown_streams_at_create: false,
+            s3_refuse_authorization_header: true,
         }
     }
 }
@@ -445,6 +465,25 @@ impl Config {
             if !(secs > 0.0 && secs <= 3600.0) {
                 return invalid(format!(
                     "limits.{name} must be more than 0 and at most 3600"
+                ));
+            }
+        }
+        for (name, status, allowed) in [
+            (
+                "non_json_body_status",
+                self.fidelity.non_json_body_status,
+                [400, 415],
+            ),
+            (
+                "wrong_method_status",
+                self.fidelity.wrong_method_status,
+                [405, 404],
+            ),
+        ] {
+            if !allowed.contains(&status) {
+                return invalid(format!(
+                    "fidelity.{name} must be {} or {}, not {status}",
+                    allowed[0], allowed[1]
                 ));
             }
         }

@@ -263,6 +263,11 @@ impl Engine {
         *self.timing.lock()
     }
 
+    /// Whether `stream` is one `org` may upload to: any stream when none are configured.
+    pub(crate) fn stream_is_configured(&self, org: &str, stream: &str) -> bool {
+        stream_for(&self.streams.read(), org, stream).is_ok()
+    }
+
     pub fn streams(&self) -> Vec<StreamConfig> {
         self.streams.read().clone()
     }

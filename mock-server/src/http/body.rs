@@ -18,6 +18,7 @@ pub(crate) async fn read_object(
     headers: &HeaderMap,
     body: Body,
     empty_is_object: bool,
+    not_json_status: u16,
 ) -> Result<Fields, ApiError> {
     let bytes = read_bounded(headers, body, MAX_BODY_BYTES)
         .await
@@ -34,9 +35,11 @@ pub(crate) async fn read_object(
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Err(ApiError::bad_request(
-            "Content-Type must be application/json",
-        ));
+        const NOT_JSON: &str = "Content-Type must be application/json";
+        return Err(match not_json_status {
+            415 => ApiError::unsupported_media_type(NOT_JSON),
+            _ => ApiError::bad_request(NOT_JSON),
+        });
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(fields)) => Ok(fields),

@@ -110,15 +110,24 @@ async fn create_inner(
     security_token: Option<&crate::s3::SecurityToken>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let fields = read_object(headers, body, false).await?;
+    let fidelity = &state.config().fidelity;
+    let fields = read_object(headers, body, false, fidelity.non_json_body_status).await?;
+    known_fields(&fields, &["stream_name", "file_name", "md5_hash"], fidelity)?;
     let stream_name = required_string(&fields, "stream_name")?;
     let file_name = required_string(&fields, "file_name")?;
     check_names(state, &caller.org, &stream_name, &file_name).map_err(ApiError::bad_request)?;
     let md5_hash = optional_string(&fields, "md5_hash")?;
     if let Some(hash) = &md5_hash {
-        if uuid::Uuid::try_parse(hash).is_err() {
+        if fidelity.md5_hash_must_be_uuid && uuid::Uuid::try_parse(hash).is_err() {
             return Err(ApiError::bad_request("Field 'md5_hash' must be a UUID"));
         }
+    }
+    if fidelity.reject_unknown_streams_at_create
+        && !state.stream_is_configured(&caller.org, &stream_name)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Stream '{stream_name}' is not configured"
+        )));
     }
     let record = state
         .create(&caller.org, &stream_name, &file_name, md5_hash)
@@ -198,8 +207,10 @@ async fn list_inner(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let fields = read_object(headers, body, true).await?;
-    let query = list_query(&fields, &state.config().fidelity)?;
+    let fidelity = &state.config().fidelity;
+    let fields = read_object(headers, body, true, fidelity.non_json_body_status).await?;
+    known_fields(&fields, LIST_FIELDS, fidelity)?;
+    let query = list_query(&fields, fidelity)?;
     let (page, total_count) = state.list(&caller.org, &query).await;
     // Serialised from the shared records, after the store's lock is released.
     let datafiles: Vec<Datafile> = page.iter().map(|r| Datafile::from(&**r)).collect();
@@ -208,6 +219,30 @@ async fn list_inner(
         datafiles,
         total_count,
     }))
+}
+
+/// The fields `POST /v1/imports/list` takes.
+const LIST_FIELDS: &[&str] = &[
+    "statuses",
+    "stream_names",
+    "created_after",
+    "created_before",
+    "offset",
+    "limit",
+];
+
+/// A field the route does not take: ignored, or by switch a 400 naming it.
+fn known_fields(
+    fields: &super::body::Fields,
+    known: &[&str],
+    fidelity: &Fidelity,
+) -> Result<(), ApiError> {
+    match fields.keys().find(|name| !known.contains(&name.as_str())) {
+        Some(name) if fidelity.reject_unknown_fields => {
+            Err(ApiError::bad_request(format!("Unknown field: {name}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Unit21's list request in the store's plain terms: the fidelity switches decide whether the

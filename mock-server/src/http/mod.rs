@@ -106,8 +106,16 @@ async fn one_host(request: axum::extract::Request, next: axum::middleware::Next)
 /// Every route the fake serves, behind the journal and the faults (which see every request but
 /// the control API's own).
 pub(crate) fn app(engine: Arc<Engine>) -> Observed {
+    // A known path asked with another method: 405, or by switch the 404 of an unknown path.
+    let wrong_method_status = engine.config().fidelity.wrong_method_status;
     let state = AppState::new(engine);
-    let wrong_method = || async { ApiError::method_not_allowed() };
+    let wrong_method = move || async move {
+        if wrong_method_status == 404 {
+            ApiError::not_found()
+        } else {
+            ApiError::method_not_allowed()
+        }
+    };
     let mut app = Router::new()
         .route(
             "/v1/imports/pre-signed-url/create",

@@ -107,7 +107,10 @@ async fn receive(
 ) -> Result<Response, S3Error> {
     // A form POST's credentials are its policy and signature; S3 does not take a second set
     // in a header (a client sending its API key or basic auth to S3 learns it here).
-    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .filter(|_| state.config().fidelity.s3_refuse_authorization_header);
+    if let Some(authorization) = authorization {
         return Err(S3Error::unsupported_authorization(
             &String::from_utf8_lossy(authorization.as_bytes()),
         ));

@@ -1073,6 +1073,34 @@ async fn a_form_post_with_an_authorization_header_is_refused() {
     assert_nothing_changed(&server, &created).await;
 }
 
+/// By switch, the header is ignored as moto and MinIO ignore it: the upload is stored.
+#[tokio::test]
+async fn by_switch_an_authorization_header_is_ignored() {
+    let server = MockServer::builder()
+        .clock(frozen_clock())
+        .fidelity(u21_mock::Fidelity {
+            s3_refuse_authorization_header: false,
+            ..u21_mock::Fidelity::default()
+        })
+        .start()
+        .await;
+    let created = create(&server, "s", "a.csv").await;
+    let form = text_fields(&fields_of(&created)).part(
+        "file",
+        reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("a.csv"),
+    );
+    let response = http()
+        .post(created["url"].as_str().unwrap())
+        .header("authorization", "Bearer not-for-s3")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+    let key = created["form_fields"]["key"].as_str().unwrap();
+    assert_eq!(server.files().object(key).expect("stored").size, 4);
+}
+
 /// S3 requires `Content-Length` on PUTs only (RESTCommonRequestHeaders); a form POST sent
 /// chunked, as a client streaming a file of unknown length sends it, is stored byte for byte.
 #[tokio::test]
