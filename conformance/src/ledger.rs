@@ -23,6 +23,7 @@ pub struct MadeFile {
 pub struct Ledger {
     made: parking_lot::Mutex<Vec<MadeFile>>,
     uploaded: parking_lot::Mutex<u64>,
+    last_upload: tokio::sync::Mutex<Option<Instant>>,
     allowance: Allowance,
 }
 
@@ -79,6 +80,22 @@ impl Ledger {
         }
     }
 
+    /// Holds an upload of `bytes` (the client's or the kit's own) to the budget, and until
+    /// the gap since the last one has passed.
+    ///
+    /// # Errors
+    /// The refusal, as the client would have reported it, when the budget is spent.
+    pub(crate) async fn before_upload(&self, bytes: u64) -> Result<(), DriverError> {
+        self.admit_bytes(bytes)?;
+        let mut last = self.last_upload.lock().await;
+        if let (Some(gap), Some(at)) = (self.allowance.upload_gap, *last) {
+            // Pacing real calls to a real account: the wait is the point.
+            tokio::time::sleep_until((at + gap).into()).await;
+        }
+        *last = Some(Instant::now());
+        Ok(())
+    }
+
     /// Notes the file a create answer (or an `upload` result) made.
     pub(crate) fn note(&self, created: &Value) {
         if let Some(file_id) = created["file_id"].as_str() {
@@ -104,22 +121,13 @@ impl Ledger {
 pub(crate) struct Noting<'a> {
     pub inner: &'a dyn Driver,
     pub ledger: &'a Ledger,
-    pub last_upload: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Noting<'_> {
-    /// Holds an upload of the file at `path` to the budget, and until the gap since the last
-    /// one has passed.
+    /// Holds an upload of the file at `path` to the budget and the pace.
     async fn before_upload(&self, path: &Path) -> Result<(), DriverError> {
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        self.ledger.admit_bytes(size)?;
-        let mut last = self.last_upload.lock().await;
-        if let (Some(gap), Some(at)) = (self.ledger.allowance.upload_gap, *last) {
-            // Pacing real calls to a real account: the wait is the point.
-            tokio::time::sleep_until((at + gap).into()).await;
-        }
-        *last = Some(Instant::now());
-        Ok(())
+        self.ledger.before_upload(size).await
     }
 
     fn noted<'b>(&'b self, answer: BoxFuture<'b, DriverResult>) -> BoxFuture<'b, DriverResult> {

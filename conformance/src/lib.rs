@@ -19,6 +19,7 @@
 pub mod catalogue;
 pub mod contract;
 pub mod driver;
+pub mod fidelity;
 pub mod ledger;
 pub mod other_origin;
 pub mod plan;
@@ -146,10 +147,10 @@ pub async fn run_with(
     let dir = tempfile::tempdir().expect("a temporary directory");
     let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
     let ledger = ledger::Ledger::new(options.allowance);
+    let settlements = fidelity::Settlements::default();
     let noting = ledger::Noting {
         inner: driver,
         ledger: &ledger,
-        last_upload: tokio::sync::Mutex::new(None),
     };
     let mut results = Vec::new();
     for scenario in catalogue().into_iter().filter(|s| selection.includes(s)) {
@@ -180,6 +181,8 @@ pub async fn run_with(
                         target,
                         driver: &noting,
                         ledger: &ledger,
+                        settlements: &settlements,
+                        scenario: scenario.name,
                         allow_large_uploads: options.allow_large_uploads,
                         dir: dir.path(),
                         http: target::http_client()
@@ -236,5 +239,6 @@ pub async fn run_with(
         } else {
             ledger.files()
         },
+        settled: settlements.all(),
     }
 }

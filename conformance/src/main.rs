@@ -32,7 +32,8 @@ enum TargetKind {
   u21-conformance --target fake
   u21-conformance --target url --url http://localhost:8021 --adapter ./conformance/adapters/curl.sh
   U21_BASE_URL=sandbox1 U21_API_KEY=... U21_STREAM=... u21-conformance --target sandbox --only list
-  u21-conformance --target fake --skip slow --junit report.xml --json report.json"
+  u21-conformance --target fake --skip slow --junit report.xml --json report.json
+  u21-conformance --target url --url http://localhost:8021 --only decided --record fidelity.json"
 )]
 struct Args {
     /// Where the API under test is.
@@ -79,6 +80,10 @@ struct Args {
     /// Write the JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write what the target answered on each decided point here (JSON), with the
+    /// `[fidelity]` lines that make `u21-mock` answer the same (also printed).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
     /// List the catalogue and exit.
     #[arg(long)]
     list: bool,
@@ -272,7 +277,7 @@ async fn main_inner() -> anyhow::Result<bool> {
     }
     let op_deadline = seconds("--op-deadline", args.op_deadline)?;
     // A report that cannot be written is found out now, not after the whole run.
-    for path in args.json.iter().chain(&args.junit) {
+    for path in args.json.iter().chain(&args.junit).chain(&args.record) {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -342,6 +347,16 @@ async fn main_inner() -> anyhow::Result<bool> {
     };
     driver.close().await;
     let _ = writeln!(std::io::stdout().lock(), "{}", report.footer());
+    // The decided points settled: the lines that tune a fake to this target.
+    if !report.settled.is_empty() {
+        let section = u21_conformance::fidelity::fidelity_section(&target.name, &report.settled);
+        let _ = write!(std::io::stdout().lock(), "\n{section}");
+    }
+    if let Some(path) = &args.record {
+        let record = u21_conformance::fidelity::record(&target.name, &report.settled);
+        std::fs::write(path, serde_json::to_vec_pretty(&record)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report.to_json())?)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -36,6 +36,8 @@ pub struct Report {
     /// The files the run made on a target it cannot clean (a real account: Unit21's API has
     /// no delete); empty on a fake, which is put back as the kit found it.
     pub left_behind: Vec<crate::MadeFile>,
+    /// What the target answered on each decided point a scenario settled (FIDELITY.md).
+    pub settled: Vec<crate::fidelity::Settlement>,
 }
 
 impl ScenarioResult {
@@ -136,7 +138,8 @@ impl Report {
                 json!({"name": r.name, "tags": r.tags, "outcome": outcome, "detail": detail, "seconds": r.duration.as_secs_f64()})
             })
             .collect();
-        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "restore_failure": self.restore_failure, "left_behind": left_behind, "results": results})
+        let fidelity = crate::fidelity::record(&self.target, &self.settled);
+        json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "restore_failure": self.restore_failure, "left_behind": left_behind, "decided": fidelity["points"], "results": results})
     }
 
     /// The report as JUnit XML, one `<testcase>` per scenario.
@@ -212,6 +215,7 @@ mod tests {
             elapsed: Duration::from_millis(20),
             restore_failure: None,
             left_behind: Vec::new(),
+            settled: Vec::new(),
         }
     }
 

@@ -110,6 +110,10 @@ pub struct Ctx<'a> {
     pub dir: &'a Path,
     /// Every file the run made, the kit's own creates included.
     pub ledger: &'a crate::ledger::Ledger,
+    /// What the target answered on the decided points settled so far.
+    pub settlements: &'a crate::fidelity::Settlements,
+    /// The running scenario's name.
+    pub scenario: &'static str,
     /// Whether a file over 300 MiB may be uploaded to a target without a control API.
     pub allow_large_uploads: bool,
     /// For raw calls that check the server itself, not the client.
@@ -138,6 +142,33 @@ impl Ctx<'_> {
         (1..=count)
             .map(|i| format!("{}-{i}", self.run_id))
             .collect()
+    }
+
+    /// Notes what the target answered on the decided point `switch`: the switch's `value`
+    /// under which the fake answers the same. Fails, naming the switch to set, when that is
+    /// not the fake's default; the point is noted either way (`--record`).
+    ///
+    /// # Errors
+    /// [`Stop::Broke`] by the decided point when the target differs from the fake's default.
+    pub fn settle(&self, switch: &'static str, value: Value, answered: impl Into<String>) -> Check {
+        let default = crate::fidelity::default_of(switch)
+            .unwrap_or_else(|| panic!("u21-mock has no fidelity switch {switch}"));
+        let answered = answered.into();
+        self.settlements.note(crate::fidelity::Settlement {
+            switch,
+            value: value.clone(),
+            default: default.clone(),
+            answered: answered.clone(),
+            scenario: self.scenario.to_owned(),
+        });
+        if value == default {
+            Ok(())
+        } else {
+            Err(Stop::Broke(
+                Rule::Decided(switch),
+                format!("the target {answered}: the fake answers so with {switch} = {value} (its default is {default})"),
+            ))
+        }
     }
 
     /// The control API, or a skip.

@@ -504,6 +504,21 @@ impl Control {
         .map(drop)
     }
 
+    /// Configures exactly `names` as the fake's streams, each taking any columns.
+    pub async fn configure_streams(&self, names: &[&str]) -> Result<(), String> {
+        let streams: Vec<Value> = names
+            .iter()
+            .map(|name| json!({"name": name, "allow_extra_columns": true}))
+            .collect();
+        self.call_ok(
+            reqwest::Method::PUT,
+            "/_mock/streams",
+            Some(Value::from(streams)),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Removes every fault.
     pub async fn clear_faults(&self) -> Result<(), String> {
         self.call_ok(reqwest::Method::DELETE, "/_mock/faults", None)

@@ -134,7 +134,7 @@ impl Default for Config {
 
 /// One switch per undocumented behaviour, so a team whose sandbox run settles a point the
 /// other way can make the fake agree. Defaults are the choices recorded in FIDELITY.md.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Fidelity {
     /// A `file_name` reused in a stream without a new `md5_hash` answers 409 (else accepted).
@@ -191,7 +191,7 @@ impl Default for Fidelity {
 }
 
 /// What the list call's `offset` counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OffsetUnit {
     /// 1-based pages of `limit` records, as Unit21's other list routes.

@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - `basics`: the happy path, the contract of every answer, auth, statuses and failure codes.
+//! - `decided`: the decided points a client cannot tell by itself, settled by the kit's own
+//!   calls (`--only decided --record`).
 //! - `paging`: list order, offsets, bounds, and `list_all` across pages (filters kept, empty
 //!   last pages, files arriving while it pages).
 //! - `retries`: 429 (`Retry-After`, `X-RateLimit-Reset`), 5xx, dropped connections, bounded
@@ -17,6 +19,7 @@
 //!   redirect; tolerance of new fields.
 
 mod basics;
+mod decided;
 mod paging;
 mod retries;
 mod s3;
@@ -203,6 +206,70 @@ pub fn catalogue() -> Vec<Scenario> {
             false,
             Rule::Decided("created_after_inclusive, created_before_inclusive"),
             paging::list_bounds,
+        ),
+        s(
+            "decided-duplicate-file-names",
+            &["decided", "create"],
+            "A second create of a name already in the stream, without a new md5_hash (FIDELITY: reject_duplicate_file_names)",
+            false,
+            Rule::Decided("reject_duplicate_file_names"),
+            decided::duplicate_file_names,
+        ),
+        s(
+            "decided-md5-hash-not-a-uuid",
+            &["decided", "create"],
+            "A create whose md5_hash is an MD5 in base64, not a UUID (FIDELITY: md5_hash_must_be_uuid)",
+            false,
+            Rule::Decided("md5_hash_must_be_uuid"),
+            decided::md5_hash_not_a_uuid,
+        ),
+        s(
+            "decided-unknown-stream",
+            &["decided", "create"],
+            "A create for a stream that is not configured (FIDELITY: reject_unknown_streams_at_create)",
+            false,
+            Rule::Decided("reject_unknown_streams_at_create"),
+            decided::unknown_stream,
+        ),
+        s(
+            "decided-malformed-id",
+            &["decided", "status"],
+            "GET of a file_id that is not a number (FIDELITY: malformed_id_bad_request)",
+            false,
+            Rule::Decided("malformed_id_bad_request"),
+            decided::malformed_id,
+        ),
+        s(
+            "decided-non-json-body",
+            &["decided", "list"],
+            "A list body sent as text/plain (FIDELITY: non_json_body_status)",
+            false,
+            Rule::Decided("non_json_body_status"),
+            decided::non_json_body,
+        ),
+        s(
+            "decided-wrong-method",
+            &["decided", "list"],
+            "GET on the list route, which takes POST (FIDELITY: wrong_method_status)",
+            false,
+            Rule::Decided("wrong_method_status"),
+            decided::wrong_method,
+        ),
+        s(
+            "decided-unknown-fields",
+            &["decided", "list"],
+            "A list call with a field it does not take (FIDELITY: reject_unknown_fields)",
+            false,
+            Rule::Decided("reject_unknown_fields"),
+            decided::unknown_fields,
+        ),
+        s(
+            "decided-s3-authorization-header",
+            &["decided", "s3"],
+            "A form POST carrying an Authorization header, by the kit itself (FIDELITY: s3_refuse_authorization_header)",
+            false,
+            Rule::Decided("s3_refuse_authorization_header"),
+            decided::s3_authorization_header,
         ),
         s(
             "list-all-pages",
@@ -436,12 +503,12 @@ fn file_id(form: &Value) -> Result<String, Stop> {
         .ok_or_else(|| Stop::Fail(format!("the client returned no file_id: {form}")))
 }
 
-/// A create call made by the kit itself, not the client.
-async fn raw_create(ctx: &Ctx<'_>, name: &str) -> Result<Value, Stop> {
+/// A create call made by the kit itself, not the client, held to the run's allowance; the
+/// file it makes, if any, is noted. Returns the status and the answer.
+async fn kit_create(ctx: &Ctx<'_>, body: Value) -> Result<(u16, Value), Stop> {
     ctx.ledger
         .admit_file()
         .map_err(|e| Stop::Fail(format!("the kit's own create was {}", e.message)))?;
-    let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, name)});
     let (status, created) = ctx
         .raw(
             Method::POST,
@@ -450,10 +517,19 @@ async fn raw_create(ctx: &Ctx<'_>, name: &str) -> Result<Value, Stop> {
             None,
         )
         .await?;
+    if status == 200 {
+        ctx.ledger.note(&created);
+    }
+    Ok((status, created))
+}
+
+/// A create call made by the kit itself for `name` in the target's stream, which must succeed.
+async fn raw_create(ctx: &Ctx<'_>, name: &str) -> Result<Value, Stop> {
+    let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, name)});
+    let (status, created) = kit_create(ctx, body).await?;
     ensure(status == 200, || {
         format!("create answered {status}: {created}")
     })?;
-    ctx.ledger.note(&created);
     Ok(created)
 }
 

@@ -40,49 +40,134 @@ async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64, i
     Ok((ids, seconds[0], seconds[2] + 1))
 }
 
+/// The ids of `list` that are among `ids`, in the list's order: the decided points are read
+/// from the kit's own files, whatever else a real stream holds.
+fn ours(list: &Value, ids: &[String]) -> Vec<String> {
+    ids_of(list)
+        .into_iter()
+        .filter(|id| ids.contains(id))
+        .collect()
+}
+
+/// A window that holds the three files whether the bounds include their second or not (the
+/// second before the first, the second after the one after the last), so one decided point is
+/// read without depending on another.
+fn wide_window(ctx: &Ctx<'_>, first: i64, end: i64) -> Value {
+    json!({"created_after": first - 1, "created_before": end + 1, "stream_names": [ctx.target.stream], "limit": 10})
+}
+
+/// The order the target lists the files in: `ids` (oldest first) or reversed.
+async fn listed_order(
+    ctx: &Ctx<'_>,
+    ids: &[String],
+    first: i64,
+    end: i64,
+) -> Result<Vec<String>, Stop> {
+    let got = ours(&ctx.driver.list(&wide_window(ctx, first, end)).await?, ids);
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    if got == ids || got == newest_first {
+        Ok(got)
+    } else {
+        Err(Stop::Fail(format!(
+            "expected the three files {ids:?} in either order, got {got:?}"
+        )))
+    }
+}
+
 body!(list_newest_first, |ctx| {
     let (ids, first, end) = three_files(ctx, "order").await?;
-    let window = json!({"created_after": first, "created_before": end, "stream_names": [ctx.target.stream], "limit": 10});
-    let list = ctx.driver.list(&window).await?;
-    let got = ids_of(&list);
+    let got = ours(&ctx.driver.list(&wide_window(ctx, first, end)).await?, &ids);
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
-    ensure(got == newest_first, || {
-        if got == ids {
-            format!("the list is oldest first ({got:?}): set list_newest_first = false")
-        } else {
-            format!("expected {newest_first:?}, got {got:?}")
-        }
-    })
+    if got == newest_first {
+        ctx.settle(
+            "list_newest_first",
+            json!(true),
+            "listed three files newest first",
+        )
+    } else if got == ids {
+        ctx.settle(
+            "list_newest_first",
+            json!(false),
+            format!("listed three files oldest first ({got:?})"),
+        )
+    } else {
+        Err(Stop::Fail(format!(
+            "expected {newest_first:?}, got {got:?}"
+        )))
+    }
 });
 
 body!(list_offset_pages, |ctx| {
     let (ids, first, end) = three_files(ctx, "offset").await?;
-    let list = ctx.driver.list(&json!({"created_after": first, "created_before": end, "stream_names": [ctx.target.stream], "offset": 2, "limit": 1})).await?;
-    let got = ids_of(&list);
-    // Newest first: page 2 of size 1 is the middle file; a record offset of 2 is the oldest.
-    ensure(got == [ids[1].clone()], || {
-        if got == [ids[0].clone()] {
-            "offset counted records, not pages: set list_offset = \"record\"".to_owned()
-        } else {
-            format!("expected [{}], got {got:?}", ids[1])
-        }
-    })
+    let order = listed_order(ctx, &ids, first, end).await?;
+    let mut request = wide_window(ctx, first, end);
+    request["offset"] = json!(2);
+    request["limit"] = json!(1);
+    let got = ids_of(&ctx.driver.list(&request).await?);
+    // In either order, page 2 of size 1 is the middle file; a record offset of 2, the third.
+    if got == [order[1].clone()] {
+        ctx.settle(
+            "list_offset",
+            json!("page"),
+            "answered offset 2, limit 1 with the second of three files: offset counts pages",
+        )
+    } else if got == [order[2].clone()] {
+        ctx.settle(
+            "list_offset",
+            json!("record"),
+            "answered offset 2, limit 1 with the third of three files: offset counts records",
+        )
+    } else {
+        Err(Stop::Fail(format!("expected [{}], got {got:?}", order[1])))
+    }
 });
 
 body!(list_bounds, |ctx| {
     let (ids, first, end) = three_files(ctx, "bounds").await?;
     let stream = json!([ctx.target.stream]);
     let window = json!({"created_after": first + 1, "created_before": end, "stream_names": stream, "limit": 10});
-    let after = ids_of(&ctx.driver.list(&window).await?);
-    ensure(after.len() == 2 && after.contains(&ids[1]), || {
-        format!("created_after = the middle file's second should include it: {after:?} of {ids:?}")
-    })?;
-    let before = ids_of(&ctx.driver.list(&json!({"created_after": first, "created_before": first + 1, "stream_names": stream, "limit": 10})).await?);
-    ensure(before == [ids[0].clone()], || {
-        format!(
-            "created_before = the middle file's second should exclude it: {before:?} of {ids:?}"
+    let after = ours(&ctx.driver.list(&window).await?, &ids);
+    let after_settled = if after.len() == 2 && after.contains(&ids[1]) {
+        ctx.settle(
+            "created_after_inclusive",
+            json!(true),
+            "included a file created in the created_after second",
         )
-    })
+    } else if after == [ids[2].clone()] {
+        ctx.settle(
+            "created_after_inclusive",
+            json!(false),
+            "left out a file created in the created_after second",
+        )
+    } else {
+        Err(Stop::Fail(format!(
+            "created_after = the middle file's second listed {after:?} of {ids:?}"
+        )))
+    };
+    let before = ours(&ctx.driver.list(&json!({"created_after": first - 1, "created_before": first + 1, "stream_names": stream, "limit": 10})).await?, &ids);
+    let mut both = ids[..2].to_vec();
+    both.sort();
+    let mut sorted = before.clone();
+    sorted.sort();
+    let before_settled = if before == [ids[0].clone()] {
+        ctx.settle(
+            "created_before_inclusive",
+            json!(false),
+            "left out a file created in the created_before second",
+        )
+    } else if sorted == both {
+        ctx.settle(
+            "created_before_inclusive",
+            json!(true),
+            "included a file created in the created_before second",
+        )
+    } else {
+        Err(Stop::Fail(format!(
+            "created_before = the middle file's second listed {before:?} of {ids:?}"
+        )))
+    };
+    // Both points are noted before either failure is told.
+    after_settled.and(before_settled)
 });
 
 body!(list_all_pages, |ctx| {

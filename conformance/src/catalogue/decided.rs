@@ -1,0 +1,250 @@
+//! The decided points of FIDELITY.md that a client cannot tell by itself, settled by the kit's
+//! own calls (never the client's): each asks the target the question once, notes the switch
+//! value under which the fake answers the same (`--record`), and fails, naming the switch,
+//! when that is not the fake's default. Small and few: against a real account they create at
+//! most one file each, and one upload of a one-record file in all.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{body, kit_create, unique};
+use crate::scenario::{Ctx, Stop};
+
+/// A request with a body of any type, returning the status and the body as text (a wrong
+/// method's answer need not be JSON).
+async fn raw_text(
+    ctx: &Ctx<'_>,
+    method: Method,
+    path: &str,
+    body: Option<(&str, String)>,
+) -> Result<(u16, String), Stop> {
+    let mut request = ctx
+        .http
+        .request(method, format!("{}{path}", ctx.target.base_url))
+        .header("u21-key", &ctx.target.api_key);
+    if let Some((content_type, body)) = body {
+        request = request.header("content-type", content_type).body(body);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| Stop::Fail(format!("no answer from {path}: {e}")))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+/// Neither answer a switch knows: the point cannot be settled.
+fn unsettled(what: &str, status: u16, body: &str) -> Stop {
+    Stop::Fail(format!(
+        "{what} was answered {status} ({}), which neither the fake's default nor its switch gives",
+        body.chars().take(200).collect::<String>()
+    ))
+}
+
+body!(duplicate_file_names, |ctx| {
+    let first = kit_create(
+        ctx,
+        json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "twice.csv")}),
+    )
+    .await?;
+    if first.0 != 200 {
+        return Err(unsettled("the first create", first.0, &first.1.to_string()));
+    }
+    let (status, answer) = kit_create(
+        ctx,
+        json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "twice.csv")}),
+    )
+    .await?;
+    match status {
+        409 => ctx.settle(
+            "reject_duplicate_file_names",
+            json!(true),
+            "answered 409 to a second create of a name already in the stream",
+        ),
+        200 => ctx.settle(
+            "reject_duplicate_file_names",
+            json!(false),
+            "accepted a second create of a name already in the stream",
+        ),
+        _ => Err(unsettled(
+            "a second create of the same name",
+            status,
+            &answer.to_string(),
+        )),
+    }
+});
+
+body!(malformed_id, |ctx| {
+    let (status, body) = raw_text(ctx, Method::GET, "/v1/imports/not-an-id", None).await?;
+    match status {
+        404 => ctx.settle(
+            "malformed_id_bad_request",
+            json!(false),
+            "answered 404 to a file_id that is not a number",
+        ),
+        400 => ctx.settle(
+            "malformed_id_bad_request",
+            json!(true),
+            "answered 400 to a file_id that is not a number",
+        ),
+        _ => Err(unsettled("GET /v1/imports/not-an-id", status, &body)),
+    }
+});
+
+body!(md5_hash_not_a_uuid, |ctx| {
+    // What a client computing a real MD5 may send: in base64, as S3's Content-MD5 carries it
+    // (32 hex digits would pass, being a UUID in its simple form).
+    let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "md5.csv"), "md5_hash": "1B2M2Y8AsgTpgAmY7PhCfg=="});
+    let (status, answer) = kit_create(ctx, body).await?;
+    match status {
+        400 => ctx.settle(
+            "md5_hash_must_be_uuid",
+            json!(true),
+            "refused an md5_hash in base64 (an MD5, not a UUID)",
+        ),
+        200 => ctx.settle(
+            "md5_hash_must_be_uuid",
+            json!(false),
+            "accepted an md5_hash in base64 (an MD5, not a UUID)",
+        ),
+        _ => Err(unsettled(
+            "a create with a base64 md5_hash",
+            status,
+            &answer.to_string(),
+        )),
+    }
+});
+
+body!(non_json_body, |ctx| {
+    let body = Some(("text/plain", "{}".to_owned()));
+    let (status, text) = raw_text(ctx, Method::POST, "/v1/imports/list", body).await?;
+    match status {
+        400 | 415 => ctx.settle(
+            "non_json_body_status",
+            json!(status),
+            format!("answered {status} to a list body sent as text/plain"),
+        ),
+        _ => Err(unsettled("a list body sent as text/plain", status, &text)),
+    }
+});
+
+body!(wrong_method, |ctx| {
+    let (status, text) = raw_text(ctx, Method::GET, "/v1/imports/list", None).await?;
+    match status {
+        404 | 405 => ctx.settle(
+            "wrong_method_status",
+            json!(status),
+            format!("answered {status} to GET /v1/imports/list"),
+        ),
+        _ => Err(unsettled("GET /v1/imports/list", status, &text)),
+    }
+});
+
+body!(unknown_fields, |ctx| {
+    let body = json!({"stream_names": [ctx.target.stream], "limit": 1, "u21_conformance_unknown_field": true});
+    let (status, text) = raw_text(
+        ctx,
+        Method::POST,
+        "/v1/imports/list",
+        Some(("application/json", body.to_string())),
+    )
+    .await?;
+    match status {
+        200 => ctx.settle(
+            "reject_unknown_fields",
+            json!(false),
+            "ignored a field the list call does not take",
+        ),
+        400 => ctx.settle(
+            "reject_unknown_fields",
+            json!(true),
+            "answered 400 to a field the list call does not take",
+        ),
+        _ => Err(unsettled(
+            "a list call with an unknown field",
+            status,
+            &text,
+        )),
+    }
+});
+
+body!(unknown_stream, |ctx| {
+    // A fake the kit cleans has no streams configured, and then every stream is one: it is
+    // given the target's stream only, as a sandbox has the streams set up in its UI.
+    if let Some(control) = &ctx.target.control {
+        control
+            .configure_streams(&[&ctx.target.stream])
+            .await
+            .map_err(Stop::Fail)?;
+    }
+    let stream = format!("{}-no-such-stream", ctx.run_id);
+    let body = json!({"stream_name": stream, "file_name": unique(ctx, "nowhere.csv")});
+    let (status, answer) = kit_create(ctx, body).await?;
+    match status {
+        200 => ctx.settle(
+            "reject_unknown_streams_at_create",
+            json!(false),
+            "accepted a create for a stream that is not configured",
+        ),
+        400 => ctx.settle(
+            "reject_unknown_streams_at_create",
+            json!(true),
+            "answered 400 to a create for a stream that is not configured",
+        ),
+        _ => Err(unsettled(
+            "a create for an unknown stream",
+            status,
+            &answer.to_string(),
+        )),
+    }
+});
+
+body!(s3_authorization_header, |ctx| {
+    let (status, created) = kit_create(
+        ctx,
+        json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "authorization.csv")}),
+    )
+    .await?;
+    if status != 200 {
+        return Err(unsettled("the create", status, &created.to_string()));
+    }
+    let row = ctx.row();
+    ctx.ledger
+        .before_upload(row.len() as u64)
+        .await
+        .map_err(|e| Stop::Fail(format!("the kit's own upload was {}", e.message)))?;
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in created["form_fields"].as_object().into_iter().flatten() {
+        form = form.text(name.clone(), value.as_str().unwrap_or_default().to_owned());
+    }
+    let file = reqwest::multipart::Part::bytes(row).file_name(unique(ctx, "authorization.csv"));
+    let url = created["url"].as_str().unwrap_or_default();
+    // Not a credential: a value S3 cannot read, as a client's stray header would be.
+    let response = ctx
+        .http
+        .post(url)
+        .header("authorization", "u21-conformance-probe")
+        .multipart(form.part("file", file))
+        .send()
+        .await
+        .map_err(|e| Stop::Fail(format!("no answer from S3 at {url}: {e}")))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    match status {
+        400 if text.contains("InvalidArgument") => ctx.settle(
+            "s3_refuse_authorization_header",
+            json!(true),
+            "refused a form POST with an Authorization header (400 InvalidArgument)",
+        ),
+        200..=299 => ctx.settle(
+            "s3_refuse_authorization_header",
+            json!(false),
+            format!("stored a form POST with an Authorization header ({status})"),
+        ),
+        _ => Err(unsettled(
+            "a form POST with an Authorization header",
+            status,
+            &text,
+        )),
+    }
+});
