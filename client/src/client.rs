@@ -58,6 +58,7 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
     offset_unit: OffsetUnit,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl ClientBuilder {
@@ -100,6 +101,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trust the certificate authorities in this PEM file (besides the built-in roots),
+    /// for a server with a private certificate, such as a fake serving HTTPS. Default:
+    /// `U21_CA_FILE`, when set.
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -119,12 +128,21 @@ impl ClientBuilder {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::config("no API key: give one, or set U21_API_KEY"))?;
         let timeout = self.timeout.unwrap_or(Duration::from_secs(60));
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
             .read_timeout(timeout)
             // S3 answers a redirect only when the form asks for one; follow nothing silently.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("u21-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("u21-client/", env!("CARGO_PKG_VERSION")));
+        let ca_file = self
+            .ca_file
+            .or_else(|| std::env::var_os("U21_CA_FILE").map(Into::into));
+        if let Some(path) = ca_file {
+            for authority in certificate_authorities(&path)? {
+                http = http.add_root_certificate(authority);
+            }
+        }
+        let http = http
             .build()
             .map_err(|err| Error::config(format!("cannot build the HTTP client: {err}")))?;
         Ok(Client {
@@ -136,6 +154,23 @@ impl ClientBuilder {
             timeout,
         })
     }
+}
+
+/// The certificates of a PEM file given as `ca_file` (or `U21_CA_FILE`).
+fn certificate_authorities(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
+    let unusable = |why: String| {
+        Error::config(format!(
+            "the CA file {} (ca_file or U21_CA_FILE) {why}",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|err| unusable(format!("cannot be read: {err}")))?;
+    let authorities = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|err| unusable(format!("is not PEM: {err}")))?;
+    if authorities.is_empty() {
+        return Err(unusable("holds no certificate".into()));
+    }
+    Ok(authorities)
 }
 
 /// Whether a failed call may be sent again without risk of doing its work twice.

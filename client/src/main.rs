@@ -50,6 +50,10 @@ struct Cli {
     /// The u21-key.
     #[arg(long, env = "U21_API_KEY", global = true, hide_env_values = true)]
     api_key: Option<String>,
+    /// Trust the certificate authorities in this PEM file (besides the built-in roots), for a
+    /// server with a private certificate, such as a fake serving HTTPS.
+    #[arg(long, env = "U21_CA_FILE", global = true, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -199,6 +203,9 @@ async fn run(cli: Cli) -> Result<u8, Error> {
     }
     if let Some(key) = cli.api_key {
         builder = builder.api_key(key);
+    }
+    if let Some(path) = cli.ca_file {
+        builder = builder.ca_file(path);
     }
     let client = builder.build()?;
     match cli.command {

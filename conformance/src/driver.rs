@@ -293,6 +293,48 @@ struct Launch {
     base_url: String,
     api_key: String,
     request_timeout: Duration,
+    /// The authorities the adapter trusts when `U21_CA_FILE` is set (see [`trust_bundle`]);
+    /// removed with the driver.
+    trust: Option<tempfile::TempPath>,
+}
+
+/// Where distributions keep their certificate authorities, for OpenSSL and curl: the first
+/// that exists goes into [`trust_bundle`], so trusting a private authority keeps the public
+/// ones (a sandbox behind a company's proxy needs both).
+const SYSTEM_BUNDLES: [&str; 3] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// One PEM file with the authorities of `U21_CA_FILE`, of every file the trust variables
+/// already name, and of the system's bundle: each variable replaces its stack's roots, so
+/// the adapter gets all of them under every name.
+fn trust_bundle(authorities: &std::path::Path) -> std::io::Result<tempfile::TempPath> {
+    use std::io::Write as _;
+    let mut pem = std::fs::read(authorities)?;
+    let mut sources: Vec<std::path::PathBuf> = TRUST_VARIABLES
+        .iter()
+        .filter_map(std::env::var_os)
+        .map(Into::into)
+        .chain(
+            SYSTEM_BUNDLES
+                .iter()
+                .map(std::path::PathBuf::from)
+                .find(|p| p.is_file()),
+        )
+        .collect();
+    sources.sort();
+    sources.dedup();
+    for source in sources {
+        if let Ok(more) = std::fs::read(&source) {
+            pem.push(b'\n');
+            pem.extend(more);
+        }
+    }
+    let mut file = tempfile::NamedTempFile::new()?;
+    file.write_all(&pem)?;
+    Ok(file.into_temp_path())
 }
 
 struct AdapterIo {
@@ -303,6 +345,15 @@ struct AdapterIo {
 
 /// The longest answer line read from an adapter (an answer holds one Unit21 answer, at most a
 /// list page: a few hundred KB).
+/// The variables through which HTTP stacks take extra certificate authorities: OpenSSL (and
+/// so Python's ssl), Python's requests, Node, curl.
+const TRUST_VARIABLES: [&str; 4] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "CURL_CA_BUNDLE",
+];
+
 const MAX_ANSWER_LINE: usize = 16 * 1024 * 1024;
 /// The longest log line kept from an adapter's stderr; the rest of a longer one is dropped.
 const MAX_LOG_LINE: usize = 8 * 1024;
@@ -390,6 +441,9 @@ impl AdapterDriver {
             base_url: base_url.to_owned(),
             api_key: api_key.to_owned(),
             request_timeout: deadlines.request,
+            trust: std::env::var_os("U21_CA_FILE")
+                .map(|path| trust_bundle(path.as_ref()))
+                .transpose()?,
         };
         let stderr = Arc::new(parking_lot::Mutex::new(String::new()));
         let io = launch.start(&stderr)?;
@@ -527,7 +581,15 @@ pub(crate) fn mask(text: &str, secret: &str) -> String {
 
 impl Launch {
     fn start(&self, stderr: &Arc<parking_lot::Mutex<String>>) -> std::io::Result<AdapterIo> {
-        let mut child = tokio::process::Command::new(&self.program)
+        let mut command = tokio::process::Command::new(&self.program);
+        // A private authority (`U21_CA_FILE`) reaches the adapter's HTTP stack by the variable
+        // each one reads: Python's ssl and requests, Node, curl.
+        if let Some(bundle) = &self.trust {
+            for variable in TRUST_VARIABLES {
+                command.env(variable, bundle);
+            }
+        }
+        let mut child = command
             .args(&self.args)
             .env("U21_BASE_URL", &self.base_url)
             .env("U21_API_KEY", &self.api_key)

@@ -35,7 +35,7 @@ pub use ledger::{Allowance, MadeFile};
 pub use plan::{Plan, PlannedFile};
 pub use report::{Report, ScenarioResult};
 pub use scenario::{Outcome, Rule, Scenario};
-pub use target::{Settings, SetupError, Target};
+pub use target::{extra_authorities, Settings, SetupError, Target};
 
 /// Which scenarios to run: by name or tag.
 #[derive(Clone, Debug, Default)]

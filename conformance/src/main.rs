@@ -33,7 +33,13 @@ enum TargetKind {
   u21-conformance --target url --url http://localhost:8021 --adapter ./conformance/adapters/curl.sh
   U21_BASE_URL=sandbox1 U21_API_KEY=... U21_STREAM=... u21-conformance --target sandbox --only list
   u21-conformance --target fake --skip slow --junit report.xml --json report.json
-  u21-conformance --target url --url http://localhost:8021 --only decided --record fidelity.json"
+  u21-conformance --target url --url http://localhost:8021 --only decided --record fidelity.json
+  U21_CA_FILE=ca.pem u21-conformance --target url --url https://localhost:8443
+
+U21_CA_FILE names a PEM file of certificate authorities to trust besides the built-in ones (a
+server with a private certificate, such as u21-mock --tls-cert): the kit, the reference client
+and the adapters (through SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS and
+CURL_CA_BUNDLE, set for them to a bundle that keeps the system's authorities) all trust it."
 )]
 struct Args {
     /// Where the API under test is.
@@ -228,6 +234,7 @@ async fn main() -> ExitCode {
 
 async fn main_inner() -> anyhow::Result<bool> {
     let args = Args::parse();
+    u21_conformance::extra_authorities()?;
     let selection = Selection {
         only: args.only.clone(),
         skip: args.skip.clone(),

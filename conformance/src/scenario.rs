@@ -259,32 +259,43 @@ impl Ctx<'_> {
     }
 
     /// Moves a fake's clock 10 ms on, so files made one after another have distinct times
-    /// and a definite order; nothing on a target without a clock.
+    /// and a definite order; nothing on a target without a clock the kit holds.
     ///
     /// # Errors
     /// When the control call fails.
     pub async fn tick(&self) -> Check {
-        match &self.target.control {
-            Some(control) => control
+        match (&self.target.control, self.target.fake()) {
+            (Some(control), _) => control
                 .advance(Duration::from_millis(10))
                 .await
                 .map_err(Stop::Fail),
-            None => Ok(()),
+            (None, Some(fake)) => {
+                fake.clock().advance(Duration::from_millis(10)).await;
+                Ok(())
+            }
+            (None, None) => Ok(()),
         }
     }
 
-    /// Waits until the next whole second of the server's clock: moves the fake's clock, or
-    /// sleeps on a real target. List bounds are in whole seconds.
+    /// Waits until the next whole second of the server's clock: moves a fake's clock (through
+    /// its control API, or its handle for a plan's rehearsal), or sleeps on a real target.
+    /// List bounds are in whole seconds.
     ///
     /// # Errors
     /// When the control call fails.
     pub async fn next_second(&self) -> Check {
-        match &self.target.control {
-            Some(control) => control
+        match (&self.target.control, self.target.fake()) {
+            (Some(control), _) => control
                 .advance(Duration::from_secs(1))
                 .await
                 .map_err(Stop::Fail),
-            None => {
+            // A plan's rehearsal: a private fake without a control API, whose clock the kit
+            // holds all the same.
+            (None, Some(fake)) => {
+                fake.clock().advance(Duration::from_secs(1)).await;
+                Ok(())
+            }
+            (None, None) => {
                 tokio::time::sleep(Duration::from_millis(1100)).await;
                 Ok(())
             }

@@ -239,7 +239,36 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 /// The kit's own HTTP client, which carries the key and the control token: it follows no
 /// redirect (reqwest's default would send both headers to any origin a 3xx names).
 pub(crate) fn http_client() -> reqwest::ClientBuilder {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    // Checked at start (`extra_authorities` in main): an unusable file never gets this far.
+    for authority in extra_authorities().unwrap_or_default() {
+        builder = builder.add_root_certificate(authority);
+    }
+    builder
+}
+
+/// The certificate authorities of `U21_CA_FILE` (PEM), when it is set: a server with a
+/// private certificate, such as a fake serving HTTPS, is trusted through them by the kit's own
+/// calls, the reference client (`u21_client` reads the same variable) and the adapters (the
+/// kit sets `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` and `CURL_CA_BUNDLE`
+/// for them, to one file with these authorities, those the variables named, and the
+/// system's).
+///
+/// # Errors
+/// A setup error naming the file when it cannot be read or holds no PEM certificate.
+pub fn extra_authorities() -> Result<Vec<reqwest::Certificate>, SetupError> {
+    let Some(path) = std::env::var_os("U21_CA_FILE") else {
+        return Ok(Vec::new());
+    };
+    let path = std::path::PathBuf::from(path);
+    let unusable = |why: String| SetupError(format!("U21_CA_FILE {}: {why}", path.display()));
+    let pem = std::fs::read(&path).map_err(|e| unusable(format!("cannot be read: {e}")))?;
+    let authorities = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| unusable(format!("is not PEM: {e}")))?;
+    if authorities.is_empty() {
+        return Err(unusable("holds no certificate".into()));
+    }
+    Ok(authorities)
 }
 
 /// Where a form's upload arrives on the fake, as a journal prefix: `/{bucket}`, the bucket read

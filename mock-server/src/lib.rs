@@ -60,6 +60,7 @@ pub mod model;
 mod processing;
 mod s3;
 mod server;
+mod tls;
 
 pub use clock::Clock;
 pub use config::{
@@ -69,3 +70,4 @@ pub use engine::{Fault, FaultAction, JournalEntry, JournalQuery, StoredObject, T
 pub use error::Error;
 pub use model::FailureCode;
 pub use server::{ClockControl, Faults, Files, Journal, MockServer, MockServerBuilder};
+pub use tls::TlsFiles;

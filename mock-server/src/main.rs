@@ -24,6 +24,26 @@ struct Args {
     /// every interface. Port 0 picks a free one.
     #[arg(long, env = "U21_MOCK_LISTEN", default_value = "127.0.0.1:8021", value_parser = parse_listen)]
     listen: SocketAddr,
+    /// Serve S3's form POST on this address of its own (HOST:PORT or :PORT), apart from the
+    /// API, as Unit21's forms point at S3's host: each endpoint then answers only its routes.
+    #[arg(long, env = "U21_MOCK_S3_LISTEN", value_parser = parse_listen)]
+    s3_listen: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM), on every endpoint; needs --tls-key.
+    #[arg(
+        long,
+        env = "U21_MOCK_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "U21_MOCK_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    tls_key: Option<PathBuf>,
     /// TOML configuration: keys, streams and schemas, S3 credentials, fidelity switches.
     #[arg(long, env = "U21_MOCK_CONFIG")]
     config: Option<PathBuf>,
@@ -216,6 +236,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }
+    if let Some(at) = args.s3_listen {
+        builder = builder.s3_listen(at);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        builder = builder.tls(cert, key);
+    }
     let server = builder.try_start().await.context("cannot start")?;
     let data_dir = args.data_dir.as_ref().map_or_else(
         || "none (state in memory, gone on exit)".to_owned(),
@@ -318,6 +344,13 @@ fn print_banner(server: &MockServer, banner: &Banner<'_>, out: &mut dyn Write) {
         .and_then(|()| writeln!(out, "  timing:      {} ({timing_source})", timing.as_str()))
         .and_then(|()| writeln!(out, "  streams:     {} configured", server.streams().len()))
         .and_then(|()| writeln!(out, "  S3 bucket:   {}", server.bucket()))
+        .and_then(|()| match server.s3_uri() {
+            Some(s3) => writeln!(
+                out,
+                "  S3 endpoint: {s3} (S3's routes only; the API's answer only there)"
+            ),
+            None => Ok(()),
+        })
         .and_then(|()| writeln!(out, "  data dir:    {data_dir}"))
         .and_then(|()| writeln!(out, "  control:     {control}"))
         .and_then(|()| {

@@ -9,14 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::clock::{to_millis, LATEST_MS};
 use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
 use crate::engine::scratch::{Abandoned, ScratchDir};
 use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, Reset, StoredObject, Transition};
 use crate::error::Error;
+use crate::http::Endpoint;
 use crate::model::FileRecord;
+use crate::tls::TlsFiles;
 
 /// A running fake. It listens until dropped.
 ///
@@ -35,7 +37,12 @@ pub struct MockServer {
     engine: Arc<Engine>,
     address: SocketAddr,
     api_key: String,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// `http`, or `https` with TLS.
+    scheme: &'static str,
+    /// The S3 endpoint's own address, when it has one.
+    s3_address: Option<SocketAddr>,
+    /// Dropped to stop every accept loop.
+    shutdown: Option<watch::Sender<()>>,
     _data_dir: Option<ScratchDir>,
 }
 
@@ -55,9 +62,17 @@ impl MockServer {
         MockServerBuilder::default()
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash.
+    /// Base URL, e.g. `http://127.0.0.1:41234` (`https://…` with TLS), without a trailing
+    /// slash.
     pub fn uri(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
+    }
+
+    /// The S3 endpoint's own base URL, when it listens apart from the API
+    /// ([`MockServerBuilder::s3_listen`]).
+    pub fn s3_uri(&self) -> Option<String> {
+        self.s3_address
+            .map(|address| format!("{}://{address}", self.scheme))
     }
 
     /// The address it listens on.
@@ -365,9 +380,8 @@ impl Drop for MockServer {
     /// Stops listening, and releases the data directory (after committing what was
     /// acknowledged), so another fake can open it at once.
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        // Every accept loop watches the sender: dropping it stops them all.
+        drop(self.shutdown.take());
         self.engine.close();
     }
 }
@@ -386,6 +400,8 @@ pub struct MockServerBuilder {
     fidelity: Option<Fidelity>,
     clock: Option<crate::Clock>,
     listen: SocketAddr,
+    s3_listen: Option<SocketAddr>,
+    tls: Option<TlsFiles>,
     data_dir: Option<PathBuf>,
     keep_stored_settings: Option<bool>,
 }
@@ -402,6 +418,8 @@ impl Default for MockServerBuilder {
             fidelity: None,
             clock: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            s3_listen: None,
+            tls: None,
             data_dir: None,
             keep_stored_settings: None,
         }
@@ -472,6 +490,24 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serves S3 on an address of its own, apart from the Unit21 API, as Unit21's forms point
+    /// at S3's host: each endpoint then answers only its own routes (an upload sent to the API's
+    /// host gets Unit21's 404, an API call sent to S3's gets S3's `NoSuchBucket`), and forms
+    /// name this endpoint unless a public URL is set.
+    pub fn s3_listen(mut self, address: SocketAddr) -> Self {
+        self.s3_listen = Some(address);
+        self
+    }
+
+    /// Serves HTTPS with this certificate chain and key (PEM files), on every endpoint.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
     /// Where the state and uploaded objects are kept across restarts (default: a temporary
     /// directory removed on drop, and nothing persisted).
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -532,12 +568,14 @@ impl MockServerBuilder {
             .unwrap_or(self.config.is_none() && self.timing.is_none() && self.streams.is_empty());
         let mut config = self.resolved_config();
         config.validate()?;
-        let listener = tokio::net::TcpListener::bind(self.listen)
-            .await
-            .map_err(Error::io(format!("cannot listen on {}", self.listen)))?;
-        let address = listener
-            .local_addr()
-            .map_err(Error::io("cannot read the bound address"))?;
+        let tls = self.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (listener, address) = bind(self.listen).await?;
+        let s3 = match self.s3_listen {
+            Some(at) => Some(bind(at).await?),
+            None => None,
+        };
+        let s3_address = s3.as_ref().map(|(_, address)| *address);
         let (data_dir, temp) = match self.data_dir {
             Some(dir) => (dir, None),
             None => {
@@ -552,7 +590,7 @@ impl MockServerBuilder {
             .public_url
             .clone()
             .filter(|url| url != crate::config::PUBLIC_URL_AUTO)
-            .unwrap_or_else(|| default_public_url(address));
+            .unwrap_or_else(|| default_public_url(scheme, s3_address.unwrap_or(address)));
         let api_key = config.effective_keys()[0].key.clone();
         if !address.ip().is_unspecified() {
             config.control.allowed_hosts.push(address.ip().to_string());
@@ -571,18 +609,40 @@ impl MockServerBuilder {
         engine.load(keep_stored_settings).await?;
         engine.remember_start_settings();
         let engine = engine.share();
-        let (shutdown, stopped) = oneshot::channel::<()>();
+        let (shutdown, stopped) = watch::channel(());
         let app = crate::http::app(engine.clone());
         let limits = ConnectionLimits {
             header_read,
             body_idle,
             max_connections,
         };
-        tokio::spawn(serve(listener, app, limits, stopped));
+        let endpoint = if s3.is_some() {
+            Endpoint::Api
+        } else {
+            Endpoint::Both
+        };
+        let accept = Accept {
+            app: app.clone(),
+            limits,
+            tls: tls.clone(),
+            endpoint,
+        };
+        tokio::spawn(serve(listener, accept, stopped.clone()));
+        if let Some((s3_listener, _)) = s3 {
+            let accept = Accept {
+                app,
+                limits,
+                tls,
+                endpoint: Endpoint::S3,
+            };
+            tokio::spawn(serve(s3_listener, accept, stopped));
+        }
         Ok(MockServer {
             engine,
             address,
             api_key,
+            scheme,
+            s3_address,
             shutdown: Some(shutdown),
             _data_dir: temp,
         })
@@ -623,12 +683,16 @@ fn log_removed(reaped: &crate::engine::scratch::Reaped) {
 /// clients cannot lock out the ones that talk. The registry belongs to this loop alone.
 async fn serve(
     listener: tokio::net::TcpListener,
-    app: crate::http::Observed,
-    limits: ConnectionLimits,
-    mut stopped: oneshot::Receiver<()>,
+    accept: Accept,
+    mut stopped: watch::Receiver<()>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
+    let Accept {
+        app,
+        limits,
+        tls,
+        endpoint,
+    } = accept;
     let ConnectionLimits {
         header_read,
         body_idle,
@@ -639,7 +703,8 @@ async fn serve(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = &mut stopped => return,
+            // The handle sends nothing: it is dropped, and that ends the loop.
+            _ = stopped.changed() => return,
         };
         let socket = match accepted {
             Ok((socket, _)) => socket,
@@ -675,23 +740,73 @@ async fn serve(
         // on every route, before the journal or a handler reads it.
         let service = TowerToHyperService::new(
             tower::ServiceBuilder::new()
+                .map_request(move |mut request: http::Request<_>| {
+                    request.extensions_mut().insert(endpoint);
+                    request
+                })
                 .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_idle))
                 .service(app.clone()),
         );
+        let tls = tls.clone();
         let task = tokio::spawn(async move {
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read)
-                .serve_connection(TokioIo::new(socket), service);
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, "connection ended");
+            match tls {
+                None => serve_connection(socket, service, header_read).await,
+                // A handshake that does not finish in the header-read time is closed, as a
+                // request whose headers do not come is.
+                Some(tls) => match tokio::time::timeout(header_read, tls.accept(socket)).await {
+                    Ok(Ok(socket)) => serve_connection(socket, service, header_read).await,
+                    Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                },
             }
         });
         open.push((task, last));
     }
 }
 
+/// One HTTP/1 connection, over TCP or TLS, until it ends.
+async fn serve_connection<I, S>(io: I, service: S, header_read: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<axum::body::Body>,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(err) = connection.await {
+        tracing::debug!(%err, "connection ended");
+    }
+}
+
+/// Binds `at`, returning the listener and the address it got.
+async fn bind(at: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(Error::io(format!("cannot listen on {at}")))?;
+    let address = listener
+        .local_addr()
+        .map_err(Error::io("cannot read the bound address"))?;
+    Ok((listener, address))
+}
+
+/// What one accept loop serves, and how.
+struct Accept {
+    app: crate::http::Observed,
+    limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    endpoint: Endpoint,
+}
+
 /// What bounds each connection (see [`serve`]).
+#[derive(Clone, Copy)]
 struct ConnectionLimits {
     header_read: Duration,
     body_idle: Duration,
@@ -759,11 +874,11 @@ impl tokio::io::AsyncWrite for Tracked {
 }
 
 /// A URL a client on this machine can use: wildcard addresses become `localhost`.
-fn default_public_url(address: SocketAddr) -> String {
+fn default_public_url(scheme: &str, address: SocketAddr) -> String {
     if address.ip().is_unspecified() {
-        format!("http://localhost:{}", address.port())
+        format!("{scheme}://localhost:{}", address.port())
     } else {
-        format!("http://{address}")
+        format!("{scheme}://{address}")
     }
 }
 

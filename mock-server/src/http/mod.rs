@@ -80,6 +80,50 @@ impl AppState {
 
 pub(crate) use observe::Observed;
 
+/// Which of the fake's endpoints a connection came in on: the Unit21 API and S3 on one port
+/// (the default), or, with S3 listening apart, each on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// Every route.
+    Both,
+    /// The Unit21 API, the control plane and the dashboard.
+    Api,
+    /// S3's form POST.
+    S3,
+}
+
+/// Whether `path` is the Unit21 API's, the control plane's or the dashboard's (else S3's).
+fn is_api_path(path: &str) -> bool {
+    path == "/" || path.starts_with("/v1/") || path.starts_with("/_mock") || path == "/openapi.json"
+}
+
+/// With S3 on its own endpoint, each endpoint answers only its own routes, as two hosts
+/// would: an upload sent to the API's host is Unit21's 404, an API call sent to S3's host
+/// names a bucket S3 does not have. A client that ignores the form's `url` is found out.
+async fn own_routes_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<Endpoint>()
+        .copied()
+        .unwrap_or(Endpoint::Both);
+    let path = request.uri().path();
+    match (endpoint, is_api_path(path)) {
+        (Endpoint::Api, false) => ApiError::not_found().into_response(),
+        (Endpoint::S3, true) => {
+            let bucket = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            crate::s3::error::S3Error::no_such_bucket(bucket).into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
 /// HTTP/1.1 requires exactly one `Host` (RFC 9112 §3.2): a request with none or several is
 /// answered 400 in its route's format (a second `Host` could make the control plane's origin
 /// check and the public URL read different hosts). HTTP/1.0 may omit it.
@@ -89,11 +133,7 @@ async fn one_host(request: axum::extract::Request, next: axum::middleware::Next)
         return next.run(request).await;
     }
     let path = request.uri().path();
-    let unit21_or_control = path == "/"
-        || path.starts_with("/v1/")
-        || path.starts_with("/_mock")
-        || path == "/openapi.json";
-    if unit21_or_control {
+    if is_api_path(path) {
         ApiError::bad_request(format!(
             "an HTTP/1.1 request must carry exactly one Host header, not {hosts}"
         ))
@@ -158,6 +198,7 @@ pub(crate) fn app(engine: Arc<Engine>) -> Observed {
     let router = app
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn(one_host))
+        .layer(axum::middleware::from_fn(own_routes_only))
         .with_state(state.clone());
     Observed::new(router, state)
 }

@@ -15,5 +15,6 @@ mod s3_fuzz;
 mod s3_rules;
 mod s3_upload;
 mod sdk_boto3;
+mod tls;
 mod unit21_api;
 mod wrapper_contract;

@@ -94,6 +94,27 @@ fn start_wrapped(args: &[&str]) -> Wrapped {
     }
 }
 
+/// `--tls-cert/--tls-key` and `--s3-listen` as a user gives them: the ready line names an
+/// `https://` API and forms that point at S3's own port.
+#[test]
+fn the_binary_serves_https_with_s3_on_a_port_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = crate::common::certificates::make_certificates(dir.path());
+    let wrapped = start_wrapped(&[
+        "--s3-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        certificates.cert.to_str().unwrap(),
+        "--tls-key",
+        certificates.key.to_str().unwrap(),
+    ]);
+    let url = wrapped.ready["url"].as_str().unwrap();
+    let s3 = wrapped.ready["s3"]["url"].as_str().unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert!(s3.starts_with("https://127.0.0.1:"), "{s3}");
+    assert!(!s3.starts_with(url), "S3 on its own port: {s3} vs {url}");
+}
+
 fn get(base: &str, path: &str) -> u16 {
     let authority = base.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(authority).unwrap();

@@ -1,6 +1,8 @@
 //! Helpers shared by the fake's HTTP tests.
 #![allow(dead_code)]
 
+pub mod certificates;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
