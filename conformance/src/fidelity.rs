@@ -49,7 +49,8 @@ pub fn default_of(switch: &str) -> Option<Value> {
 /// The `[fidelity]` section that makes a fake answer as the target did: every settled switch,
 /// those that differ from the fake's default marked so.
 pub fn fidelity_section(target: &str, settled: &[Settlement]) -> String {
-    let mut out = format!("[fidelity]   # as {target} answered (u21-conformance --only decided)\n");
+    let mut out =
+        format!("[fidelity]   # the decided points as {target} answered them (u21-conformance)\n");
     for s in settled {
         let line = format!("{} = {}", s.switch, s.value);
         if s.value == s.default {

@@ -186,12 +186,13 @@ impl Target {
             .send()
             .await
             .map_err(|e| {
-                SetupError(format!(
-                    "cannot reach {}: {} (is the server running, and is {} right?)",
-                    self.base_url,
-                    error_chain(&e),
-                    self.settings.url
-                ))
+                let chain = error_chain(&e);
+                let hint = if chain.contains("certificate") {
+                    "its certificate is not trusted: if it is signed by a private authority (a fake serving HTTPS), set U21_CA_FILE to that authority's PEM file".to_owned()
+                } else {
+                    format!("is the server running, and is {} right?", self.settings.url)
+                };
+                SetupError(format!("cannot reach {}: {chain} ({hint})", self.base_url))
             })?;
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();

@@ -136,3 +136,68 @@ async fn the_node_adapter_on_the_sandbox_path_does_what_its_plan_says() {
     let adapter = format!("{}/adapters/node_client.mjs", env!("CARGO_MANIFEST_DIR"));
     rehearse(&["--adapter", "node", "--", &adapter]).await;
 }
+
+/// Without the authority, the kit says what is wrong before anything is sent: the certificate,
+/// and the variable that fixes it; an authority file that is not one is named.
+#[tokio::test]
+async fn an_untrusted_certificate_or_an_unusable_authority_file_is_a_setup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _certificates) = dressed_sandbox(dir.path()).await;
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    for (authority, expected) in [
+        (None, "its certificate is not trusted"),
+        (Some(&not_pem), "not.pem"),
+    ] {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"));
+        command
+            .args(["--target", "sandbox", "--yes"])
+            .env(
+                "U21_BASE_URL",
+                format!("https://localhost:{}", server.address().port()),
+            )
+            .env("U21_API_KEY", server.api_key())
+            .env("U21_STREAM", "conformance")
+            .env_remove("U21_CA_FILE")
+            .kill_on_drop(true);
+        if let Some(path) = authority {
+            command.env("U21_CA_FILE", path);
+        }
+        let output = command.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains("U21_CA_FILE"), "{stderr}");
+    }
+    assert_eq!(server.files().count(), 0, "nothing was sent");
+}
+
+/// A real stream is shared: a teammate's run, or the account's own traffic, adds files while
+/// the list scenarios read their windows. Three runs at once on one stream all pass (before,
+/// another run's files shifted the offset page, filled a window of 10, or came back from a
+/// listing as unexpected extras).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_sharing_a_stream_do_not_fail_each_others_list_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, certificates) = dressed_sandbox(dir.path()).await;
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
+            .args(["--target", "sandbox", "--yes", "--only", "list"])
+            .env(
+                "U21_BASE_URL",
+                format!("https://localhost:{}", server.address().port()),
+            )
+            .env("U21_API_KEY", server.api_key())
+            .env("U21_STREAM", "conformance")
+            .env("U21_CA_FILE", &certificates.ca)
+            .kill_on_drop(true)
+            .output()
+    };
+    let (a, b, c) = tokio::join!(run(), run(), run());
+    for output in [a, b, c] {
+        let output = output.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        assert!(stdout.contains(" 0 failed"), "{stdout}");
+    }
+}

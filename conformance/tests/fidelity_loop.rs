@@ -141,7 +141,10 @@ async fn the_command_prints_the_lines_and_records_what_was_answered() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("\n[fidelity]   # as "), "{stdout}");
+    assert!(
+        stdout.contains("\n[fidelity]   # the decided points as "),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("list_offset = \"record\""),
         "the line that tunes a fake: {stdout}"

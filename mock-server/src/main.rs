@@ -332,9 +332,14 @@ fn print_banner(server: &MockServer, banner: &Banner<'_>, out: &mut dyn Write) {
     } else {
         server.public_url().to_owned()
     };
+    // The public URL is where forms send uploads: with S3 on its own endpoint, the API and
+    // the dashboard are at the listen address instead.
+    let api_url = match server.s3_uri() {
+        Some(_) => server.uri(),
+        None => server.public_url().to_owned(),
+    };
     let curl = format!(
-        "curl -s -X POST {}/v1/imports/pre-signed-url/create -H 'content-type: application/json' -H 'u21-key: {}' --data '{{\"stream_name\": \"stream_name\", \"file_name\": \"file_you_want_to_upload.csv\"}}'",
-        server.public_url(),
+        "curl -s -X POST {api_url}/v1/imports/pre-signed-url/create -H 'content-type: application/json' -H 'u21-key: {}' --data '{{\"stream_name\": \"stream_name\", \"file_name\": \"file_you_want_to_upload.csv\"}}'",
         server.api_key()
     );
     // The first line is stable: scripts and tests read the address from it.
@@ -347,7 +352,7 @@ fn print_banner(server: &MockServer, banner: &Banner<'_>, out: &mut dyn Write) {
         .and_then(|()| match server.s3_uri() {
             Some(s3) => writeln!(
                 out,
-                "  S3 endpoint: {s3} (S3's routes only; the API's answer only there)"
+                "  S3 endpoint: {s3} (S3 only; the API answers at the address above)"
             ),
             None => Ok(()),
         })
@@ -357,7 +362,7 @@ fn print_banner(server: &MockServer, banner: &Banner<'_>, out: &mut dyn Write) {
             if control.starts_with("off") {
                 Ok(())
             } else {
-                writeln!(out, "  dashboard:   {}/", server.public_url())
+                writeln!(out, "  dashboard:   {api_url}/")
             }
         })
         .and_then(|()| writeln!(out, "Try it:\n  {curl}"))

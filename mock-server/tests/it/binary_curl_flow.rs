@@ -353,6 +353,35 @@ fn banner(args: &[&str]) -> String {
     text
 }
 
+/// With S3 on its own port, the public URL is S3's: the banner's dashboard and `curl` line
+/// still go to the API, which is where they work.
+#[test]
+fn with_s3_apart_the_banner_sends_the_user_to_the_api() {
+    let text = banner(&["--s3-listen", "127.0.0.1:0"]);
+    let base = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("u21-mock listening on "))
+        .unwrap();
+    let s3 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("  S3 endpoint: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no S3 endpoint line: {text}"));
+    assert_ne!(base, s3);
+    assert!(text.contains(&format!("  public URL:  {s3}\n")), "{text}");
+    assert!(
+        text.contains(&format!("  dashboard:   {base}/\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "curl -s -X POST {base}/v1/imports/pre-signed-url/create"
+        )),
+        "{text}"
+    );
+}
+
 #[test]
 fn the_banner_names_the_dashboard_the_timing_as_the_flag_spells_it_the_data_dir_and_control() {
     let text = banner(&[]);
