@@ -48,7 +48,7 @@ fn every_fidelity_switch_in_the_readme_is_in_the_ledger() {
         .lines()
         .filter_map(|line| line.split_once(" = ").map(|(name, _)| name.trim()))
         .collect();
-    assert_eq!(switches.len(), 14, "{switches:?}");
+    assert_eq!(switches.len(), 20, "{switches:?}");
     for switch in switches {
         assert!(
             ledger.contains(&format!("`{switch} = ")),

@@ -95,11 +95,11 @@ pub struct Datafile {
     pub process_start_time: Option<i64>,
     /// Unix seconds, once processing ended.
     pub process_end_time: Option<i64>,
-    /// Records accepted.
-    #[serde(default)]
+    /// Records accepted (0 when absent, or `null` before processing ends).
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub successful_count: u64,
-    /// Records rejected.
-    #[serde(default)]
+    /// Records rejected (0 when absent, or `null` before processing ends).
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub failure_count: u64,
     /// Where it is in the lifecycle.
     pub status: Status,
@@ -149,6 +149,12 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error>
             "expected a string or a number, got {other}"
         ))),
     }
+}
+
+/// A count Unit21 may leave `null` until a file is processed (FIDELITY.md's decided point
+/// `counts_null_until_processed`): read as 0, the count so far.
+fn null_as_zero<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
 }
 
 fn ordered_fields<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
@@ -254,6 +260,17 @@ mod tests {
             ("166", Status::Other("ARCHIVED".into()))
         );
         assert!(!Status::Queued.is_terminal() && Status::Failed.is_terminal());
+    }
+
+    #[test]
+    fn null_counts_and_a_null_file_type_are_read_as_nothing_yet() {
+        let file: Datafile = serde_json::from_str(
+            r#"{"file_id": "7", "file_name": "a.txt", "file_type": null, "date_created": 1, "process_start_time": null,
+                "process_end_time": null, "successful_count": null, "failure_count": null, "status": "PENDING_UPLOAD", "failure_code": null}"#,
+        )
+        .unwrap();
+        assert_eq!((file.successful_count, file.failure_count), (0, 0));
+        assert_eq!(file.file_type, None);
     }
 
     #[test]

@@ -25,6 +25,12 @@ fn every_switch_flipped() -> Fidelity {
         reject_unknown_fields: true,
         reject_unknown_streams_at_create: true,
         s3_refuse_authorization_header: false,
+        keys_case_sensitive: false,
+        empty_list_body_refused: true,
+        unknown_stream_filter_refused: true,
+        empty_filter_matches_nothing: true,
+        unknown_file_type_null: true,
+        counts_null_until_processed: true,
     }
 }
 
@@ -81,9 +87,16 @@ async fn the_printed_fidelity_lines_make_a_default_fake_answer_as_the_target_did
     }
     let flipped = serde_json::to_value(every_switch_flipped()).unwrap();
     let settled = values(&report.settled);
-    // Twelve points a client's key can settle; the other two (another organisation's file,
-    // the rate limit's buckets) would need a second organisation or spend the account's limit.
-    assert_eq!(settled.len(), 12, "{settled:?}");
+    // Every switch but two: another organisation's file needs a second organisation's key,
+    // and the rate limit's buckets would spend the account's limit.
+    let all = serde_json::to_value(Fidelity::default()).unwrap();
+    assert_eq!(
+        settled.len(),
+        all.as_object().unwrap().len() - 2,
+        "{settled:?}"
+    );
+    assert!(!settled.contains_key("foreign_file_forbidden"));
+    assert!(!settled.contains_key("rate_limit_per_route"));
     for (switch, value) in &settled {
         assert_eq!(value, &flipped[switch], "{switch}");
     }
@@ -164,5 +177,5 @@ async fn the_command_prints_the_lines_and_records_what_was_answered() {
         .as_str()
         .unwrap()
         .contains("list_offset = \"record\""));
-    assert_eq!(written["points"].as_array().unwrap().len(), 12);
+    assert_eq!(written["points"].as_array().unwrap().len(), 18);
 }

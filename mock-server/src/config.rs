@@ -167,6 +167,19 @@ pub struct Fidelity {
     /// A form POST carrying an `Authorization` header answers S3's 400 `InvalidArgument`
     /// "Unsupported Authorization Type" (else the header is ignored, as moto and MinIO do).
     pub s3_refuse_authorization_header: bool,
+    /// Keys are compared exactly (else ignoring ASCII case).
+    pub keys_case_sensitive: bool,
+    /// A list call with no body answers 400 (else it lists with no filters).
+    pub empty_list_body_refused: bool,
+    /// With streams configured, a list filter naming a stream that is not answers 400 (else
+    /// it matches nothing).
+    pub unknown_stream_filter_refused: bool,
+    /// An empty `statuses` or `stream_names` list matches nothing (else it is no filter).
+    pub empty_filter_matches_nothing: bool,
+    /// `file_type` of an extension Unit21 does not take is `null` (else upper-cased as is).
+    pub unknown_file_type_null: bool,
+    /// `successful_count` and `failure_count` are `null` until processing ends (else `0`).
+    pub counts_null_until_processed: bool,
 }
 
 impl Default for Fidelity {
@@ -186,6 +199,12 @@ impl Default for Fidelity {
             reject_unknown_fields: false,
             reject_unknown_streams_at_create: false,
             s3_refuse_authorization_header: true,
+            keys_case_sensitive: true,
+            empty_list_body_refused: false,
+            unknown_stream_filter_refused: false,
+            empty_filter_matches_nothing: false,
+            unknown_file_type_null: false,
+            counts_null_until_processed: false,
         }
     }
 }
@@ -492,7 +511,12 @@ impl Config {
             if key.key.trim().is_empty() || key.org.trim().is_empty() {
                 return invalid("every key needs a non-empty `key` and `org`".into());
             }
-            if !keys.insert(key.key.as_str()) {
+            let normal = if self.fidelity.keys_case_sensitive {
+                key.key.clone()
+            } else {
+                key.key.to_ascii_lowercase()
+            };
+            if !keys.insert(normal) {
                 return invalid(format!("key listed twice (value hidden, org {})", key.org));
             }
         }

@@ -193,12 +193,12 @@ pub struct Datafile<'a> {
     #[serde(serialize_with = "digits")]
     file_id: u64,
     file_name: &'a str,
-    file_type: &'a str,
+    file_type: Option<&'a str>,
     date_created: i64,
     process_start_time: Option<i64>,
     process_end_time: Option<i64>,
-    successful_count: u64,
-    failure_count: u64,
+    successful_count: Option<u64>,
+    failure_count: Option<u64>,
     status: Status,
     failure_code: Option<FailureCode>,
 }
@@ -210,15 +210,31 @@ impl<'a> From<&'a FileRecord> for Datafile<'a> {
         Datafile {
             file_id: r.id,
             file_name: &r.file_name,
-            file_type: r.file_type.as_str(),
+            file_type: Some(r.file_type.as_str()),
             date_created: secs(r.created_ms),
             process_start_time: r.process_start_ms.map(secs),
             process_end_time: r.process_end_ms.map(secs),
-            successful_count: r.successful_count,
-            failure_count: r.failure_count,
+            successful_count: Some(r.successful_count),
+            failure_count: Some(r.failure_count),
             status: r.status,
             failure_code: r.failure_code,
         }
+    }
+}
+
+impl<'a> Datafile<'a> {
+    /// The shape as the fidelity switches decide it: `file_type` of an extension Unit21 does
+    /// not take, and the counts before processing ends, may be `null`.
+    pub fn shaped(r: &'a FileRecord, fidelity: &crate::config::Fidelity) -> Self {
+        let mut datafile = Datafile::from(r);
+        if fidelity.unknown_file_type_null && matches!(r.file_type, FileType::Other(_)) {
+            datafile.file_type = None;
+        }
+        if fidelity.counts_null_until_processed && r.process_end_ms.is_none() {
+            datafile.successful_count = None;
+            datafile.failure_count = None;
+        }
+        datafile
     }
 }
 

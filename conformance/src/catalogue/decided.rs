@@ -248,3 +248,189 @@ body!(s3_authorization_header, |ctx| {
         )),
     }
 });
+
+body!(key_case, |ctx| {
+    let key = &ctx.target.api_key;
+    let other = if key.to_ascii_uppercase() != *key {
+        key.to_ascii_uppercase()
+    } else {
+        key.to_ascii_lowercase()
+    };
+    if other == *key {
+        return Err(Stop::Skip(
+            "the key has no letters to change the case of".into(),
+        ));
+    }
+    let (status, _) = ctx
+        .raw(
+            Method::POST,
+            "/v1/imports/list",
+            Some(&json!({"limit": 1})),
+            Some(&other),
+        )
+        .await?;
+    match status {
+        401 => ctx.settle(
+            "keys_case_sensitive",
+            json!(true),
+            "refused the key in another case (401)",
+        ),
+        200 => ctx.settle(
+            "keys_case_sensitive",
+            json!(false),
+            "took the key in another case",
+        ),
+        _ => Err(unsettled("the key in another case", status, "")),
+    }
+});
+
+body!(empty_list_body, |ctx| {
+    let (status, text) = raw_text(
+        ctx,
+        Method::POST,
+        "/v1/imports/list",
+        Some(("application/json", String::new())),
+    )
+    .await?;
+    match status {
+        200 => ctx.settle(
+            "empty_list_body_refused",
+            json!(false),
+            "listed with no filters for a list call with no body",
+        ),
+        400 => ctx.settle(
+            "empty_list_body_refused",
+            json!(true),
+            "answered 400 to a list call with no body",
+        ),
+        _ => Err(unsettled("a list call with no body", status, &text)),
+    }
+});
+
+body!(unknown_stream_filter, |ctx| {
+    // As for a create, a cleaned fake gets the target's stream as its only one.
+    if let Some(control) = &ctx.target.control {
+        control
+            .configure_streams(&[&ctx.target.stream])
+            .await
+            .map_err(Stop::Fail)?;
+    }
+    let body = json!({"stream_names": [format!("{}-no-such-stream", ctx.run_id)], "limit": 1});
+    let (status, text) = raw_text(
+        ctx,
+        Method::POST,
+        "/v1/imports/list",
+        Some(("application/json", body.to_string())),
+    )
+    .await?;
+    match status {
+        200 => ctx.settle(
+            "unknown_stream_filter_refused",
+            json!(false),
+            "listed nothing for a stream_names filter naming a stream that is not configured",
+        ),
+        400 => ctx.settle(
+            "unknown_stream_filter_refused",
+            json!(true),
+            "answered 400 to a stream_names filter naming a stream that is not configured",
+        ),
+        _ => Err(unsettled(
+            "a list filter naming an unknown stream",
+            status,
+            &text,
+        )),
+    }
+});
+
+/// The kit's own file, and its status as the target reads it.
+async fn probe_file(ctx: &Ctx<'_>, name: &str) -> Result<(String, serde_json::Value), Stop> {
+    let (status, created) = kit_create(
+        ctx,
+        json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, name)}),
+    )
+    .await?;
+    if status != 200 {
+        return Err(unsettled("the create", status, &created.to_string()));
+    }
+    let id = created["file_id"].as_str().unwrap_or_default().to_owned();
+    let (status, file) = ctx
+        .raw(Method::GET, &format!("/v1/imports/{id}"), None, None)
+        .await?;
+    if status != 200 {
+        return Err(unsettled(
+            "the new file's status",
+            status,
+            &file.to_string(),
+        ));
+    }
+    Ok((id, file))
+}
+
+body!(empty_filter, |ctx| {
+    let (id, file) = probe_file(ctx, "empty-filter.csv").await?;
+    let second = file["date_created"].as_i64().unwrap_or(0);
+    let body = json!({"statuses": [], "stream_names": [ctx.target.stream], "created_after": second - 1, "created_before": second + 2, "limit": 100});
+    let (status, listed) = ctx
+        .raw(Method::POST, "/v1/imports/list", Some(&body), None)
+        .await?;
+    if status != 200 {
+        return Err(unsettled(
+            "a list call with \"statuses\": []",
+            status,
+            &listed.to_string(),
+        ));
+    }
+    if super::ids_of(&listed).contains(&id) {
+        ctx.settle(
+            "empty_filter_matches_nothing",
+            json!(false),
+            "took \"statuses\": [] as no filter",
+        )
+    } else {
+        ctx.settle(
+            "empty_filter_matches_nothing",
+            json!(true),
+            "listed nothing for \"statuses\": []",
+        )
+    }
+});
+
+body!(new_file_shape, |ctx| {
+    let (_, file) = probe_file(ctx, "shape.txt").await?;
+    let file_type = match &file["file_type"] {
+        serde_json::Value::Null => ctx.settle(
+            "unknown_file_type_null",
+            json!(true),
+            "gave file_type null for a .txt file",
+        ),
+        serde_json::Value::String(t) if t == "TXT" => ctx.settle(
+            "unknown_file_type_null",
+            json!(false),
+            "gave file_type \"TXT\" for a .txt file",
+        ),
+        other => Err(unsettled(
+            "file_type of a .txt file",
+            200,
+            &other.to_string(),
+        )),
+    };
+    let counts = match (&file["successful_count"], &file["failure_count"]) {
+        (serde_json::Value::Null, serde_json::Value::Null) => ctx.settle(
+            "counts_null_until_processed",
+            json!(true),
+            "gave null counts for a file not yet processed",
+        ),
+        (a, b) if *a == json!(0) && *b == json!(0) => ctx.settle(
+            "counts_null_until_processed",
+            json!(false),
+            "gave counts of 0 for a file not yet processed",
+        ),
+        (a, b) => Err(unsettled(
+            "the counts of a file not yet processed",
+            200,
+            &format!("{a}, {b}"),
+        )),
+    };
+    // Both points are noted before either failure is told.
+    file_type.and(counts)
+});

@@ -8,10 +8,11 @@ use serde_json::{json, Value};
 use super::{body, file_id, ids_of, raw_create, unique, upload};
 use crate::scenario::{ensure, Check, Ctx, Rule, Stop};
 
-/// Three files one second apart, in a window of seconds no earlier file shares (on a target
-/// that cannot be reset, such as the sandbox, earlier files must not leak into the window).
-/// Returns their ids oldest first, the first second and the second after the last.
-async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64, i64), Stop> {
+/// Three files at least a second apart, in a window of seconds no earlier file shares (on a
+/// target that cannot be reset, such as the sandbox, earlier files must not leak into the
+/// window). Returns their ids oldest first and the second each was created in: a second
+/// boundary may pass between two calls, so the seconds need not be consecutive.
+async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, Vec<i64>), Stop> {
     ctx.next_second().await?;
     let mut ids = Vec::new();
     let mut seconds = Vec::new();
@@ -37,7 +38,7 @@ async fn three_files(ctx: &Ctx<'_>, prefix: &str) -> Result<(Vec<String>, i64, i
     ensure(seconds[0] < seconds[1] && seconds[1] < seconds[2], || {
         format!("the three files should be a second apart: {seconds:?}")
     })?;
-    Ok((ids, seconds[0], seconds[2] + 1))
+    Ok((ids, seconds))
 }
 
 /// The ids of `list` that are among `ids`, in the list's order: the decided points are read
@@ -76,7 +77,8 @@ async fn listed_order(
 }
 
 body!(list_newest_first, |ctx| {
-    let (ids, first, end) = three_files(ctx, "order").await?;
+    let (ids, seconds) = three_files(ctx, "order").await?;
+    let (first, end) = (seconds[0], seconds[2] + 1);
     let got = ours(&ctx.driver.list(&wide_window(ctx, first, end)).await?, &ids);
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     if got == newest_first {
@@ -99,7 +101,8 @@ body!(list_newest_first, |ctx| {
 });
 
 body!(list_offset_pages, |ctx| {
-    let (ids, first, end) = three_files(ctx, "offset").await?;
+    let (ids, seconds) = three_files(ctx, "offset").await?;
+    let (first, end) = (seconds[0], seconds[2] + 1);
     let order = listed_order(ctx, &ids, first, end).await?;
     // A real stream may get another client's file in the window at any moment: the page is
     // read against the whole window as listed just before, and read again if it moved.
@@ -132,9 +135,10 @@ body!(list_offset_pages, |ctx| {
 });
 
 body!(list_bounds, |ctx| {
-    let (ids, first, end) = three_files(ctx, "bounds").await?;
+    let (ids, seconds) = three_files(ctx, "bounds").await?;
     let stream = json!([ctx.target.stream]);
-    let window = json!({"created_after": first + 1, "created_before": end, "stream_names": stream, "limit": 100});
+    // From the middle file's second: it is listed only if created_after includes its second.
+    let window = json!({"created_after": seconds[1], "created_before": seconds[2] + 2, "stream_names": stream, "limit": 100});
     let after = ours(&ctx.driver.list(&window).await?, &ids);
     let after_settled = if after.len() == 2 && after.contains(&ids[1]) {
         ctx.settle(
@@ -153,7 +157,8 @@ body!(list_bounds, |ctx| {
             "created_after = the middle file's second listed {after:?} of {ids:?}"
         )))
     };
-    let before = ours(&ctx.driver.list(&json!({"created_after": first - 1, "created_before": first + 1, "stream_names": stream, "limit": 100})).await?, &ids);
+    // Up to the middle file's second: it is listed only if created_before includes it.
+    let before = ours(&ctx.driver.list(&json!({"created_after": seconds[0] - 1, "created_before": seconds[1], "stream_names": stream, "limit": 100})).await?, &ids);
     let mut both = ids[..2].to_vec();
     both.sort();
     let mut sorted = before.clone();

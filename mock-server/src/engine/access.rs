@@ -48,7 +48,11 @@ pub(crate) struct Caller {
 
 /// The configured keys, each with a small number that the rate limiter's windows are indexed
 /// by (so counting a call allocates nothing).
-pub(crate) struct Keys(HashMap<String, KeyEntry>);
+pub(crate) struct Keys {
+    entries: HashMap<String, KeyEntry>,
+    /// `fidelity.keys_case_sensitive`: else keys are stored and looked up in lower case.
+    case_sensitive: bool,
+}
 
 struct KeyEntry {
     index: usize,
@@ -58,29 +62,47 @@ struct KeyEntry {
 
 impl Keys {
     pub fn new(config: &Config) -> Self {
-        let mut keys = HashMap::new();
+        let case_sensitive = config.fidelity.keys_case_sensitive;
+        let mut keys = Keys {
+            entries: HashMap::new(),
+            case_sensitive,
+        };
         for k in config.effective_keys() {
-            let index = keys.len();
-            keys.entry(k.key).or_insert(KeyEntry {
+            let index = keys.entries.len();
+            let key = keys.normal(&k.key).into_owned();
+            keys.entries.entry(key).or_insert(KeyEntry {
                 index,
                 org: k.org.into(),
                 permissions: k.permissions,
             });
         }
-        Keys(keys)
+        keys
+    }
+
+    /// `key` as it is stored: as given, or lower-cased when keys ignore case.
+    fn normal<'k>(&self, key: &'k str) -> std::borrow::Cow<'k, str> {
+        if self.case_sensitive {
+            key.into()
+        } else {
+            key.to_ascii_lowercase().into()
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&KeyEntry> {
+        self.entries.get(self.normal(key).as_ref())
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// The organisation a key belongs to.
     pub fn org(&self, key: &str) -> Option<&Arc<str>> {
-        self.0.get(key).map(|e| &e.org)
+        self.get(key).map(|e| &e.org)
     }
 
     /// Checks the key, then the rate limit, then the permission.
@@ -95,7 +117,7 @@ impl Keys {
     ) -> Result<Caller, Denied> {
         let entry = key
             .filter(|k| !k.is_empty())
-            .and_then(|k| self.0.get(k))
+            .and_then(|k| self.get(k))
             .ok_or(Denied::Unauthorized)?;
         let rate = match limiter.check(entry.index, route, now_ms, real) {
             Decision::Unlimited => None,

@@ -174,7 +174,7 @@ async fn get_inner(state: &AppState, caller: &Caller, file_id: &str) -> Result<R
         });
     };
     match state.file_for(&caller.org, id).await {
-        Lookup::Found(record) => Ok(json_answer(&Datafile::from(&*record))),
+        Lookup::Found(record) => Ok(json_answer(&Datafile::shaped(&record, fidelity))),
         Lookup::Elsewhere if fidelity.foreign_file_forbidden => Err(ApiError::forbidden()),
         Lookup::Elsewhere | Lookup::Missing => Err(ApiError::not_found()),
     }
@@ -208,12 +208,41 @@ async fn list_inner(
     body: Body,
 ) -> Result<Response, ApiError> {
     let fidelity = &state.config().fidelity;
-    let fields = read_object(headers, body, true, fidelity.non_json_body_status).await?;
+    let empty_is_object = !fidelity.empty_list_body_refused;
+    let fields = read_object(
+        headers,
+        body,
+        empty_is_object,
+        fidelity.non_json_body_status,
+    )
+    .await?;
     known_fields(&fields, LIST_FIELDS, fidelity)?;
     let query = list_query(&fields, fidelity)?;
-    let (page, total_count) = state.list(&caller.org, &query).await;
+    if fidelity.unknown_stream_filter_refused {
+        if let Some(stream) = query
+            .stream_names
+            .iter()
+            .find(|stream| !state.stream_is_configured(&caller.org, stream))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Stream '{stream}' in 'stream_names' is not configured"
+            )));
+        }
+    }
+    // By switch, an empty filter list matches nothing rather than being no filter.
+    let empty_filter = ["statuses", "stream_names"].iter().any(|name| {
+        fields
+            .get(*name)
+            .and_then(|v| v.as_array())
+            .is_some_and(Vec::is_empty)
+    });
+    let (page, total_count) = if fidelity.empty_filter_matches_nothing && empty_filter {
+        (Vec::new(), 0)
+    } else {
+        state.list(&caller.org, &query).await
+    };
     // Serialised from the shared records, after the store's lock is released.
-    let datafiles: Vec<Datafile> = page.iter().map(|r| Datafile::from(&**r)).collect();
+    let datafiles: Vec<Datafile> = page.iter().map(|r| Datafile::shaped(r, fidelity)).collect();
     Ok(json_answer(&ListResponse {
         response_count: datafiles.len(),
         datafiles,

@@ -173,3 +173,168 @@ fn a_wrong_method_status_is_one_of_the_two(#[case] status: u16, #[case] valid: b
     };
     assert_eq!(config.validate().is_ok(), valid);
 }
+
+#[rstest]
+#[case::exact_by_default(Fidelity::default(), 401)]
+#[case::any_case_by_switch(Fidelity { keys_case_sensitive: false, ..Fidelity::default() }, 200)]
+#[tokio::test]
+async fn a_key_in_another_case(#[case] fidelity: Fidelity, #[case] status: u16) {
+    let app = app_with(fidelity);
+    let answer = app.post(LIST, &KEY.to_ascii_uppercase(), json!({})).await;
+    assert_eq!(answer.status, status, "{}", answer.body);
+}
+
+/// Keys that differ only in case are one key when case is ignored: configuring both is an
+/// error, not a silent pick.
+#[test]
+fn keys_that_differ_only_in_case_clash_when_case_is_ignored() {
+    let config = |case_sensitive| Config {
+        keys: vec![
+            crate::config::KeyConfig::new("Team-Key", "a"),
+            crate::config::KeyConfig::new("team-key", "b"),
+        ],
+        fidelity: Fidelity {
+            keys_case_sensitive: case_sensitive,
+            ..Fidelity::default()
+        },
+        ..Config::default()
+    };
+    assert!(config(true).validate().is_ok());
+    assert!(config(false).validate().is_err());
+}
+
+#[rstest]
+#[case::no_filters_by_default(Fidelity::default(), 200)]
+#[case::refused_by_switch(Fidelity { empty_list_body_refused: true, ..Fidelity::default() }, 400)]
+#[tokio::test]
+async fn a_list_call_with_no_body(#[case] fidelity: Fidelity, #[case] status: u16) {
+    let app = app_with(fidelity);
+    app.create("s", "a.csv").await;
+    let request = Request::post(LIST)
+        .header("u21-key", KEY)
+        .header("content-type", "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!(answer.status, status, "{}", answer.body);
+    if status == 200 {
+        assert_eq!(answer.body["total_count"], 1);
+    }
+}
+
+#[rstest]
+#[case::matches_nothing_by_default(Fidelity::default(), 200)]
+#[case::refused_by_switch(Fidelity { unknown_stream_filter_refused: true, ..Fidelity::default() }, 400)]
+#[tokio::test]
+async fn a_list_filter_naming_a_stream_that_is_not_configured(
+    #[case] fidelity: Fidelity,
+    #[case] status: u16,
+) {
+    let app = App::with(Config {
+        fidelity,
+        streams: vec![StreamConfig::new("trades")],
+        ..Config::default()
+    });
+    let answer = app
+        .post(LIST, KEY, json!({"stream_names": ["elsewhere"]}))
+        .await;
+    assert_eq!(answer.status, status, "{}", answer.body);
+    if status == 200 {
+        assert_eq!(answer.body["total_count"], 0);
+    } else {
+        assert_eq!(
+            answer.body["message"],
+            "Stream 'elsewhere' in 'stream_names' is not configured"
+        );
+    }
+    let known = app
+        .post(LIST, KEY, json!({"stream_names": ["trades"]}))
+        .await;
+    assert_eq!(known.status, 200);
+}
+
+#[rstest]
+#[case::no_filter_by_default(Fidelity::default(), json!({"statuses": []}), 1)]
+#[case::no_filter_by_default_streams(Fidelity::default(), json!({"stream_names": []}), 1)]
+#[case::nothing_by_switch(Fidelity { empty_filter_matches_nothing: true, ..Fidelity::default() }, json!({"statuses": []}), 0)]
+#[case::nothing_by_switch_streams(Fidelity { empty_filter_matches_nothing: true, ..Fidelity::default() }, json!({"stream_names": []}), 0)]
+#[case::null_is_still_no_filter(Fidelity { empty_filter_matches_nothing: true, ..Fidelity::default() }, json!({"statuses": null}), 1)]
+#[tokio::test]
+async fn an_empty_filter_list(
+    #[case] fidelity: Fidelity,
+    #[case] body: serde_json::Value,
+    #[case] listed: u64,
+) {
+    let app = app_with(fidelity);
+    app.create("s", "a.csv").await;
+    let answer = app.post(LIST, KEY, body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["total_count"], listed);
+    assert_eq!(
+        answer.body["datafiles"].as_array().unwrap().len() as u64,
+        listed
+    );
+}
+
+#[rstest]
+#[case::upper_cased_by_default(Fidelity::default(), json!("TXT"), json!(0))]
+#[case::null_by_switch(Fidelity { unknown_file_type_null: true, ..Fidelity::default() }, json!(null), json!(0))]
+#[case::counts_null_by_switch(Fidelity { counts_null_until_processed: true, ..Fidelity::default() }, json!("TXT"), json!(null))]
+#[tokio::test]
+async fn a_new_files_shape(
+    #[case] fidelity: Fidelity,
+    #[case] file_type: serde_json::Value,
+    #[case] count: serde_json::Value,
+) {
+    let app = app_with(fidelity);
+    let created = app.create("s", "notes.txt").await;
+    let id = created["file_id"].as_str().unwrap();
+    let got = app
+        .call("GET", &format!("/v1/imports/{id}"), Some(KEY), None)
+        .await
+        .body;
+    let listed = app.post(LIST, KEY, json!({})).await.body["datafiles"][0].clone();
+    for shape in [got, listed] {
+        assert_eq!(shape["file_type"], file_type, "{shape}");
+        assert_eq!(shape["successful_count"], count, "{shape}");
+        assert_eq!(shape["failure_count"], count, "{shape}");
+    }
+}
+
+/// A known type keeps its name under the switch; counts come back once processing ends.
+#[tokio::test]
+async fn the_switches_leave_known_types_and_finished_counts_alone() {
+    let app = App::with(Config {
+        timing: crate::config::Timing::Instant,
+        fidelity: Fidelity {
+            unknown_file_type_null: true,
+            counts_null_until_processed: true,
+            ..Fidelity::default()
+        },
+        ..Config::default()
+    });
+    let created = app.create("s", "a.csv").await;
+    let id: u64 = created["file_id"].as_str().unwrap().parse().unwrap();
+    app.engine
+        .force(
+            id,
+            crate::engine::Transition::Finished {
+                successful: 3,
+                failed: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let got = app
+        .call("GET", &format!("/v1/imports/{id}"), Some(KEY), None)
+        .await
+        .body;
+    assert_eq!(got["file_type"], "CSV");
+    assert_eq!(
+        (
+            got["successful_count"].clone(),
+            got["failure_count"].clone()
+        ),
+        (json!(3), json!(1))
+    );
+}
