@@ -201,3 +201,39 @@ async fn runs_sharing_a_stream_do_not_fail_each_others_list_scenarios() {
         assert!(stdout.contains(" 0 failed"), "{stdout}");
     }
 }
+
+/// Without `--yes`, the sandbox path prints its plan and sends nothing.
+#[tokio::test]
+async fn without_yes_the_plan_is_printed_and_nothing_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, certificates) = dressed_sandbox(dir.path()).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
+        .args(["--target", "sandbox"])
+        .env(
+            "U21_BASE_URL",
+            format!("https://localhost:{}", server.address().port()),
+        )
+        .env("U21_API_KEY", server.api_key())
+        .env("U21_STREAM", "conformance")
+        .env("U21_CA_FILE", &certificates.ca)
+        .env_remove("U21_CONFORMANCE_YES")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (files, _, _) = planned(&stdout);
+    assert!(files > 0, "{stdout}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(server.files().count(), 0);
+    assert!(
+        server
+            .journal()
+            .requests(&u21_mock::JournalQuery::default())
+            .len()
+            <= 1,
+        "at most the set-up check's one list call"
+    );
+}
