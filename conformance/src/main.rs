@@ -353,12 +353,17 @@ async fn main_inner() -> anyhow::Result<bool> {
         }
     };
     driver.close().await;
-    let _ = writeln!(std::io::stdout().lock(), "{}", report.footer());
-    // The decided points settled: the lines that tune a fake to this target.
-    if !report.settled.is_empty() {
+    // The decided points settled: the lines that tune a fake to this target. Shown where they
+    // say something (a target the kit cannot reset, a point that differs from the fake's
+    // default, or `--record`), and before the footer, whose last line stays the counts.
+    let telling = args.record.is_some()
+        || target.control.is_none()
+        || report.settled.iter().any(|s| s.value != s.default);
+    if telling && !report.settled.is_empty() {
         let section = u21_conformance::fidelity::fidelity_section(&target.name, &report.settled);
-        let _ = write!(std::io::stdout().lock(), "\n{section}");
+        let _ = writeln!(std::io::stdout().lock(), "{section}");
     }
+    let _ = writeln!(std::io::stdout().lock(), "{}", report.footer());
     if let Some(path) = &args.record {
         let record = u21_conformance::fidelity::record(&target.name, &report.settled);
         std::fs::write(path, serde_json::to_vec_pretty(&record)?)

@@ -48,27 +48,52 @@ fn planned(stdout: &str) -> (usize, u64, u64) {
     (numbers[0] as usize, numbers[1], numbers[2])
 }
 
+/// The kit pointed at `server` as at a real sandbox (`U21_BASE_URL`, `U21_API_KEY`,
+/// `U21_STREAM`), by the API's host name, trusting `authority` when given (and nothing the
+/// environment named), with `args` after `--target sandbox`.
+fn sandbox_kit(
+    server: &MockServer,
+    authority: Option<&std::path::Path>,
+    args: &[&str],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"));
+    command
+        .args(["--target", "sandbox"])
+        .args(args)
+        .env("U21_BASE_URL", api_by_name(server))
+        .env("U21_API_KEY", server.api_key())
+        .env("U21_STREAM", "conformance")
+        .env_remove("U21_CA_FILE")
+        .env_remove("U21_CONFORMANCE_YES")
+        .kill_on_drop(true);
+    if let Some(authority) = authority {
+        command.env("U21_CA_FILE", authority);
+    }
+    command
+}
+
+/// The API's base URL by host name, as a sandbox's is (S3's is `127.0.0.1`: another host).
+fn api_by_name(server: &MockServer) -> String {
+    format!("https://localhost:{}", server.address().port())
+}
+
 /// Runs the kit in sandbox mode with `client` (adapter arguments, or none for the reference
 /// client) and checks the run against its plan.
 async fn rehearse(client: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let (server, certificates) = dressed_sandbox(dir.path()).await;
-    let api = format!("https://localhost:{}", server.address().port());
+    let api = api_by_name(&server);
     let report = dir.path().join("report.json");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
-        .args([
-            "--target", "sandbox", "--yes", "--skip", "decided", "--json",
-        ])
-        .arg(&report)
-        .args(client)
-        .env("U21_BASE_URL", &api)
-        .env("U21_API_KEY", server.api_key())
-        .env("U21_STREAM", "conformance")
-        .env("U21_CA_FILE", &certificates.ca)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let output = sandbox_kit(
+        &server,
+        Some(&certificates.ca),
+        &["--yes", "--skip", "decided", "--json"],
+    )
+    .arg(&report)
+    .args(client)
+    .output()
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -149,21 +174,10 @@ async fn an_untrusted_certificate_or_an_unusable_authority_file_is_a_setup_error
         (None, "its certificate is not trusted"),
         (Some(&not_pem), "not.pem"),
     ] {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"));
-        command
-            .args(["--target", "sandbox", "--yes"])
-            .env(
-                "U21_BASE_URL",
-                format!("https://localhost:{}", server.address().port()),
-            )
-            .env("U21_API_KEY", server.api_key())
-            .env("U21_STREAM", "conformance")
-            .env_remove("U21_CA_FILE")
-            .kill_on_drop(true);
-        if let Some(path) = authority {
-            command.env("U21_CA_FILE", path);
-        }
-        let output = command.output().await.unwrap();
+        let output = sandbox_kit(&server, authority.map(|p| p.as_path()), &["--yes"])
+            .output()
+            .await
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(expected), "{stderr}");
@@ -181,17 +195,12 @@ async fn runs_sharing_a_stream_do_not_fail_each_others_list_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let (server, certificates) = dressed_sandbox(dir.path()).await;
     let run = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
-            .args(["--target", "sandbox", "--yes", "--only", "list"])
-            .env(
-                "U21_BASE_URL",
-                format!("https://localhost:{}", server.address().port()),
-            )
-            .env("U21_API_KEY", server.api_key())
-            .env("U21_STREAM", "conformance")
-            .env("U21_CA_FILE", &certificates.ca)
-            .kill_on_drop(true)
-            .output()
+        sandbox_kit(
+            &server,
+            Some(&certificates.ca),
+            &["--yes", "--only", "list"],
+        )
+        .output()
     };
     let (a, b, c) = tokio::join!(run(), run(), run());
     for output in [a, b, c] {
@@ -207,17 +216,7 @@ async fn runs_sharing_a_stream_do_not_fail_each_others_list_scenarios() {
 async fn without_yes_the_plan_is_printed_and_nothing_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let (server, certificates) = dressed_sandbox(dir.path()).await;
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
-        .args(["--target", "sandbox"])
-        .env(
-            "U21_BASE_URL",
-            format!("https://localhost:{}", server.address().port()),
-        )
-        .env("U21_API_KEY", server.api_key())
-        .env("U21_STREAM", "conformance")
-        .env("U21_CA_FILE", &certificates.ca)
-        .env_remove("U21_CONFORMANCE_YES")
-        .kill_on_drop(true)
+    let output = sandbox_kit(&server, Some(&certificates.ca), &[])
         .output()
         .await
         .unwrap();

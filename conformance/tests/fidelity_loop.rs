@@ -163,6 +163,12 @@ async fn the_command_prints_the_lines_and_records_what_was_answered() {
         "the line that tunes a fake: {stdout}"
     );
     assert!(stdout.contains("\nlist_newest_first = true\n"), "{stdout}");
+    // The section comes before the footer: the last line is still the counts, as scripts read.
+    let last = stdout.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.ends_with(" skipped") && last.contains(" passed, ") && last.contains(" failed, "),
+        "{stdout}"
+    );
     let written: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     let offset = written["points"]
         .as_array()
@@ -178,4 +184,19 @@ async fn the_command_prints_the_lines_and_records_what_was_answered() {
         .unwrap()
         .contains("list_offset = \"record\""));
     assert_eq!(written["points"].as_array().unwrap().len(), 18);
+}
+
+/// On a fake that answers every point as its defaults say, and without `--record`, the section
+/// would say nothing: it is not printed.
+#[tokio::test]
+async fn a_default_fake_gets_no_section() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21-conformance"))
+        .args(["--target", "fake", "--only", "decided"])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("[fidelity]"), "{stdout}");
 }

@@ -5,10 +5,10 @@
 //! most one file each, and one upload of a one-record file in all.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{body, kit_create, unique};
-use crate::scenario::{Ctx, Stop};
+use crate::scenario::{Check, Ctx, Stop};
 
 /// A request with a body of any type, returning the status and the body as text (a wrong
 /// method's answer need not be JSON).
@@ -41,162 +41,151 @@ fn unsettled(what: &str, status: u16, body: &str) -> Stop {
     ))
 }
 
+/// Settles `switch` from the status `what` was answered with: `answers` gives, per status the
+/// fake can answer, the switch's value that makes it answer so; any other status leaves the
+/// point unsettled.
+fn by_status(
+    ctx: &Ctx<'_>,
+    switch: &'static str,
+    what: &str,
+    (status, body): (u16, String),
+    answers: &[(u16, Value)],
+) -> Check {
+    match answers.iter().find(|(known, _)| *known == status) {
+        Some((_, value)) => ctx.settle(
+            switch,
+            value.clone(),
+            format!("answered {what} with {status}"),
+        ),
+        None => Err(unsettled(what, status, &body)),
+    }
+}
+
+/// The kit's own create call for `body`: status and answer as text.
+async fn create_text(ctx: &Ctx<'_>, body: Value) -> Result<(u16, String), Stop> {
+    let (status, answer) = kit_create(ctx, body).await?;
+    Ok((status, answer.to_string()))
+}
+
+/// A list call with a JSON body, by the kit.
+async fn list_text(ctx: &Ctx<'_>, body: &Value) -> Result<(u16, String), Stop> {
+    raw_text(
+        ctx,
+        Method::POST,
+        "/v1/imports/list",
+        Some(("application/json", body.to_string())),
+    )
+    .await
+}
+
+/// A fake the kit cleans has no streams configured, and then every stream is one: it is
+/// given the target's stream only, as a sandbox has its streams set up in its UI.
+async fn only_the_targets_stream(ctx: &Ctx<'_>) -> Check {
+    match &ctx.target.control {
+        Some(control) => control
+            .configure_streams(&[&ctx.target.stream])
+            .await
+            .map_err(Stop::Fail),
+        None => Ok(()),
+    }
+}
+
 body!(duplicate_file_names, |ctx| {
-    let first = kit_create(
-        ctx,
-        json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "twice.csv")}),
-    )
-    .await?;
+    let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "twice.csv")});
+    let first = create_text(ctx, body.clone()).await?;
     if first.0 != 200 {
-        return Err(unsettled("the first create", first.0, &first.1.to_string()));
+        return Err(unsettled("the first create", first.0, &first.1));
     }
-    let (status, answer) = kit_create(
+    let answer = create_text(ctx, body).await?;
+    by_status(
         ctx,
-        json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "twice.csv")}),
+        "reject_duplicate_file_names",
+        "a second create of a name already in the stream",
+        answer,
+        &[(409, json!(true)), (200, json!(false))],
     )
-    .await?;
-    match status {
-        409 => ctx.settle(
-            "reject_duplicate_file_names",
-            json!(true),
-            "answered 409 to a second create of a name already in the stream",
-        ),
-        200 => ctx.settle(
-            "reject_duplicate_file_names",
-            json!(false),
-            "accepted a second create of a name already in the stream",
-        ),
-        _ => Err(unsettled(
-            "a second create of the same name",
-            status,
-            &answer.to_string(),
-        )),
-    }
 });
 
 body!(malformed_id, |ctx| {
-    let (status, body) = raw_text(ctx, Method::GET, "/v1/imports/not-an-id", None).await?;
-    match status {
-        404 => ctx.settle(
-            "malformed_id_bad_request",
-            json!(false),
-            "answered 404 to a file_id that is not a number",
-        ),
-        400 => ctx.settle(
-            "malformed_id_bad_request",
-            json!(true),
-            "answered 400 to a file_id that is not a number",
-        ),
-        _ => Err(unsettled("GET /v1/imports/not-an-id", status, &body)),
-    }
+    let answer = raw_text(ctx, Method::GET, "/v1/imports/not-an-id", None).await?;
+    by_status(
+        ctx,
+        "malformed_id_bad_request",
+        "GET of a file_id that is not a number",
+        answer,
+        &[(404, json!(false)), (400, json!(true))],
+    )
 });
 
 body!(md5_hash_not_a_uuid, |ctx| {
     // What a client computing a real MD5 may send: in base64, as S3's Content-MD5 carries it
     // (32 hex digits would pass, being a UUID in its simple form).
     let body = json!({"stream_name": ctx.target.stream, "file_name": unique(ctx, "md5.csv"), "md5_hash": "1B2M2Y8AsgTpgAmY7PhCfg=="});
-    let (status, answer) = kit_create(ctx, body).await?;
-    match status {
-        400 => ctx.settle(
-            "md5_hash_must_be_uuid",
-            json!(true),
-            "refused an md5_hash in base64 (an MD5, not a UUID)",
-        ),
-        200 => ctx.settle(
-            "md5_hash_must_be_uuid",
-            json!(false),
-            "accepted an md5_hash in base64 (an MD5, not a UUID)",
-        ),
-        _ => Err(unsettled(
-            "a create with a base64 md5_hash",
-            status,
-            &answer.to_string(),
-        )),
-    }
+    let answer = create_text(ctx, body).await?;
+    by_status(
+        ctx,
+        "md5_hash_must_be_uuid",
+        "a create whose md5_hash is an MD5 in base64",
+        answer,
+        &[(400, json!(true)), (200, json!(false))],
+    )
 });
 
 body!(non_json_body, |ctx| {
-    let body = Some(("text/plain", "{}".to_owned()));
-    let (status, text) = raw_text(ctx, Method::POST, "/v1/imports/list", body).await?;
-    match status {
-        400 | 415 => ctx.settle(
-            "non_json_body_status",
-            json!(status),
-            format!("answered {status} to a list body sent as text/plain"),
-        ),
-        _ => Err(unsettled("a list body sent as text/plain", status, &text)),
-    }
+    let answer = raw_text(
+        ctx,
+        Method::POST,
+        "/v1/imports/list",
+        Some(("text/plain", "{}".to_owned())),
+    )
+    .await?;
+    by_status(
+        ctx,
+        "non_json_body_status",
+        "a list body sent as text/plain",
+        answer,
+        &[(400, json!(400)), (415, json!(415))],
+    )
 });
 
 body!(wrong_method, |ctx| {
-    let (status, text) = raw_text(ctx, Method::GET, "/v1/imports/list", None).await?;
-    match status {
-        404 | 405 => ctx.settle(
-            "wrong_method_status",
-            json!(status),
-            format!("answered {status} to GET /v1/imports/list"),
-        ),
-        _ => Err(unsettled("GET /v1/imports/list", status, &text)),
-    }
+    let answer = raw_text(ctx, Method::GET, "/v1/imports/list", None).await?;
+    by_status(
+        ctx,
+        "wrong_method_status",
+        "GET /v1/imports/list",
+        answer,
+        &[(405, json!(405)), (404, json!(404))],
+    )
 });
 
 body!(unknown_fields, |ctx| {
     let body = json!({"stream_names": [ctx.target.stream], "limit": 1, "u21_conformance_unknown_field": true});
-    let (status, text) = raw_text(
+    let answer = list_text(ctx, &body).await?;
+    by_status(
         ctx,
-        Method::POST,
-        "/v1/imports/list",
-        Some(("application/json", body.to_string())),
+        "reject_unknown_fields",
+        "a list call with a field it does not take",
+        answer,
+        &[(200, json!(false)), (400, json!(true))],
     )
-    .await?;
-    match status {
-        200 => ctx.settle(
-            "reject_unknown_fields",
-            json!(false),
-            "ignored a field the list call does not take",
-        ),
-        400 => ctx.settle(
-            "reject_unknown_fields",
-            json!(true),
-            "answered 400 to a field the list call does not take",
-        ),
-        _ => Err(unsettled(
-            "a list call with an unknown field",
-            status,
-            &text,
-        )),
-    }
 });
 
 body!(unknown_stream, |ctx| {
-    // A fake the kit cleans has no streams configured, and then every stream is one: it is
-    // given the target's stream only, as a sandbox has the streams set up in its UI.
-    if let Some(control) = &ctx.target.control {
-        control
-            .configure_streams(&[&ctx.target.stream])
-            .await
-            .map_err(Stop::Fail)?;
-    }
+    only_the_targets_stream(ctx).await?;
     let stream = format!("{}-no-such-stream", ctx.run_id);
-    let body = json!({"stream_name": stream, "file_name": unique(ctx, "nowhere.csv")});
-    let (status, answer) = kit_create(ctx, body).await?;
-    match status {
-        200 => ctx.settle(
-            "reject_unknown_streams_at_create",
-            json!(false),
-            "accepted a create for a stream that is not configured",
-        ),
-        400 => ctx.settle(
-            "reject_unknown_streams_at_create",
-            json!(true),
-            "answered 400 to a create for a stream that is not configured",
-        ),
-        _ => Err(unsettled(
-            "a create for an unknown stream",
-            status,
-            &answer.to_string(),
-        )),
-    }
+    let answer = create_text(
+        ctx,
+        json!({"stream_name": stream, "file_name": unique(ctx, "nowhere.csv")}),
+    )
+    .await?;
+    by_status(
+        ctx,
+        "reject_unknown_streams_at_create",
+        "a create for a stream that is not configured",
+        answer,
+        &[(200, json!(false)), (400, json!(true))],
+    )
 });
 
 body!(s3_authorization_header, |ctx| {
@@ -230,29 +219,25 @@ body!(s3_authorization_header, |ctx| {
         .map_err(|e| Stop::Fail(format!("no answer from S3 at {url}: {e}")))?;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
+    let switch = "s3_refuse_authorization_header";
+    let what = "a form POST with an Authorization header";
     match status {
         400 if text.contains("InvalidArgument") => ctx.settle(
-            "s3_refuse_authorization_header",
+            switch,
             json!(true),
-            "refused a form POST with an Authorization header (400 InvalidArgument)",
+            format!("answered {what} with 400 InvalidArgument"),
         ),
-        200..=299 => ctx.settle(
-            "s3_refuse_authorization_header",
-            json!(false),
-            format!("stored a form POST with an Authorization header ({status})"),
-        ),
-        _ => Err(unsettled(
-            "a form POST with an Authorization header",
-            status,
-            &text,
-        )),
+        // Stored: 204, or 200/201 when a form asks for them.
+        200..=299 => ctx.settle(switch, json!(false), format!("stored {what} ({status})")),
+        _ => Err(unsettled(what, status, &text)),
     }
 });
 
 body!(key_case, |ctx| {
     let key = &ctx.target.api_key;
-    let other = if key.to_ascii_uppercase() != *key {
-        key.to_ascii_uppercase()
+    let upper = key.to_ascii_uppercase();
+    let other = if upper != *key {
+        upper
     } else {
         key.to_ascii_lowercase()
     };
@@ -261,7 +246,7 @@ body!(key_case, |ctx| {
             "the key has no letters to change the case of".into(),
         ));
     }
-    let (status, _) = ctx
+    let (status, body) = ctx
         .raw(
             Method::POST,
             "/v1/imports/list",
@@ -269,77 +254,43 @@ body!(key_case, |ctx| {
             Some(&other),
         )
         .await?;
-    match status {
-        401 => ctx.settle(
-            "keys_case_sensitive",
-            json!(true),
-            "refused the key in another case (401)",
-        ),
-        200 => ctx.settle(
-            "keys_case_sensitive",
-            json!(false),
-            "took the key in another case",
-        ),
-        _ => Err(unsettled("the key in another case", status, "")),
-    }
+    by_status(
+        ctx,
+        "keys_case_sensitive",
+        "a list call with the key in another case",
+        (status, body.to_string()),
+        &[(401, json!(true)), (200, json!(false))],
+    )
 });
 
 body!(empty_list_body, |ctx| {
-    let (status, text) = raw_text(
+    let answer = raw_text(
         ctx,
         Method::POST,
         "/v1/imports/list",
         Some(("application/json", String::new())),
     )
     .await?;
-    match status {
-        200 => ctx.settle(
-            "empty_list_body_refused",
-            json!(false),
-            "listed with no filters for a list call with no body",
-        ),
-        400 => ctx.settle(
-            "empty_list_body_refused",
-            json!(true),
-            "answered 400 to a list call with no body",
-        ),
-        _ => Err(unsettled("a list call with no body", status, &text)),
-    }
+    by_status(
+        ctx,
+        "empty_list_body_refused",
+        "a list call with no body",
+        answer,
+        &[(200, json!(false)), (400, json!(true))],
+    )
 });
 
 body!(unknown_stream_filter, |ctx| {
-    // As for a create, a cleaned fake gets the target's stream as its only one.
-    if let Some(control) = &ctx.target.control {
-        control
-            .configure_streams(&[&ctx.target.stream])
-            .await
-            .map_err(Stop::Fail)?;
-    }
+    only_the_targets_stream(ctx).await?;
     let body = json!({"stream_names": [format!("{}-no-such-stream", ctx.run_id)], "limit": 1});
-    let (status, text) = raw_text(
+    let answer = list_text(ctx, &body).await?;
+    by_status(
         ctx,
-        Method::POST,
-        "/v1/imports/list",
-        Some(("application/json", body.to_string())),
+        "unknown_stream_filter_refused",
+        "a list filter naming a stream that is not configured",
+        answer,
+        &[(200, json!(false)), (400, json!(true))],
     )
-    .await?;
-    match status {
-        200 => ctx.settle(
-            "unknown_stream_filter_refused",
-            json!(false),
-            "listed nothing for a stream_names filter naming a stream that is not configured",
-        ),
-        400 => ctx.settle(
-            "unknown_stream_filter_refused",
-            json!(true),
-            "answered 400 to a stream_names filter naming a stream that is not configured",
-        ),
-        _ => Err(unsettled(
-            "a list filter naming an unknown stream",
-            status,
-            &text,
-        )),
-    }
 });
 
 /// The kit's own file, and its status as the target reads it.
