@@ -2,7 +2,7 @@
 //! the field at fault.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::support::{read_bounded, ApiError, BodyError};
@@ -29,12 +29,7 @@ pub(crate) async fn read_object(
     if bytes.is_empty() && empty_is_object {
         return Ok(Fields::new());
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !super::support::is_json(headers) {
         const NOT_JSON: &str = "Content-Type must be application/json";
         return Err(match not_json_status {
             415 => ApiError::unsupported_media_type(NOT_JSON),

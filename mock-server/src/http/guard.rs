@@ -90,20 +90,8 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     }
     let writes = matches!(*request.method(), Method::POST | Method::PUT);
     if writes {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let content_type = super::support::media_type(headers);
+        let declared = super::support::declared_length(headers);
         let has_body = declared.map_or(headers.contains_key(header::TRANSFER_ENCODING), |n| n > 0);
         let upload = request.uri().path() == "/_mock/dashboard/upload";
         let acceptable = match content_type.as_deref() {

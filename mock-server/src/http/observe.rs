@@ -143,13 +143,8 @@ async fn summarise(request: Request) -> (Request, BodySummary, Option<axum::body
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let is_json = content_type
-        .as_deref()
-        .is_some_and(|ct| ct.starts_with("application/json"));
+    let declared = super::support::declared_length(headers);
+    let is_json = super::support::is_json(headers);
     let summary = BodySummary {
         content_type,
         bytes: declared,

@@ -263,6 +263,27 @@ pub(crate) enum BodyError {
     Unreadable,
 }
 
+/// A request's media type: its `Content-Type` without parameters, trimmed and lower-cased
+/// (`Application/JSON; charset=utf-8` is `application/json`), as RFC 9110 compares them.
+/// Every route reads the type through this, so the handler and the journal agree.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Whether a request says its body is JSON.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).as_deref() == Some("application/json")
+}
+
 /// A request's `Content-Length`, when it has a readable one.
 pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers

@@ -908,3 +908,4 @@ async fn a_fixed_public_url_ignores_the_host() {
     assert_eq!(answer.body["servers"][0]["url"], "http://localhost:8021");
 }
 mod fidelity;
+mod headers;

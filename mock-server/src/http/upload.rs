@@ -119,18 +119,11 @@ async fn receive(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let is_multipart = content_type
-        .split(';')
-        .next()
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"));
-    if !is_multipart {
+    if super::support::media_type(headers).as_deref() != Some("multipart/form-data") {
         return Err(S3Error::precondition_failed());
     }
     let boundary = multer::parse_boundary(content_type).map_err(|_| S3Error::malformed_post())?;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = super::support::declared_length(headers);
     // Counts the bytes taken (the file part starts no later than that), and bounds what may
     // come before and after the file.
     let framing = Framing::default();
