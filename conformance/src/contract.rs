@@ -24,15 +24,6 @@ pub enum Shape {
     FailureCodeOrNull,
 }
 
-const STATUSES: [&str; 7] = [
-    "PENDING_UPLOAD",
-    "ADDED",
-    "QUEUED",
-    "PROCESSING",
-    "FINISHED",
-    "FAILED",
-    "DELETED",
-];
 const FAILURE_CODES: [&str; 4] = [
     "unparseable_file",
     "invalid_schema",
@@ -51,7 +42,10 @@ impl Shape {
             Shape::Integer => value.is_i64() || value.is_u64(),
             Shape::IntegerOrNull => value.is_null() || value.is_i64() || value.is_u64(),
             Shape::StringOrNull => value.is_null() || value.is_string(),
-            Shape::Status => value.as_str().is_some_and(|s| STATUSES.contains(&s)),
+            // The seven as the fake's model names them: one list for both.
+            Shape::Status => value
+                .as_str()
+                .is_some_and(|s| u21_mock::model::Status::parse(s).is_some()),
             Shape::FailureCodeOrNull => {
                 value.is_null() || value.as_str().is_some_and(|s| FAILURE_CODES.contains(&s))
             }

@@ -186,11 +186,24 @@ impl Report {
     }
 }
 
+/// `text` as XML 1.0 character data or attribute value: markup escaped, and every character
+/// XML 1.0 cannot carry at all (control characters but tab, newline and return; U+FFFE,
+/// U+FFFF), which no escape can save, replaced by U+FFFD. An adapter's message may hold any
+/// of them (a terminal colour's ESC), and one would make the whole report unreadable.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -217,6 +230,29 @@ mod tests {
             left_behind: Vec::new(),
             settled: Vec::new(),
         }
+    }
+
+    /// XML 1.0's `Char` production: what a well-formed document may hold anywhere.
+    fn is_xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    }
+
+    #[test]
+    fn control_characters_in_a_message_leave_the_junit_report_well_formed() {
+        let mut report = report();
+        report.results[1].outcome =
+            Outcome::Fail("\u{1b}[31mred\u{1b}[0m, a NUL \u{0}, a \u{FFFF} & <tags>".into());
+        report.client = "adapter \u{7}bell".into();
+        let xml = report.to_junit();
+        let bad: Vec<char> = xml.chars().filter(|c| !is_xml_char(*c)).collect();
+        assert!(bad.is_empty(), "{bad:?} in {xml}");
+        assert!(
+            xml.contains(
+                "\u{FFFD}[31mred\u{FFFD}[0m, a NUL \u{FFFD}, a \u{FFFD} &amp; &lt;tags&gt;"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("adapter \u{FFFD}bell"), "{xml}");
     }
 
     #[test]

@@ -327,8 +327,10 @@ fn parse_list_query(
         .iter()
         .map(|name| {
             Status::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
                 ApiError::bad_request(format!(
-                    "Unknown status '{name}' in 'statuses'; expected one of PENDING_UPLOAD, ADDED, QUEUED, PROCESSING, FINISHED, FAILED, DELETED"
+                    "Unknown status '{name}' in 'statuses'; expected one of {}",
+                    known.join(", ")
                 ))
             })
         })

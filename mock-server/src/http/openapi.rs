@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::support::public_url;
 use super::AppState;
+use crate::model::Status;
 
 fn error(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -22,15 +23,8 @@ fn json_body(schema: Value) -> Value {
 }
 
 pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    let statuses = json!([
-        "PENDING_UPLOAD",
-        "ADDED",
-        "QUEUED",
-        "PROCESSING",
-        "FINISHED",
-        "FAILED",
-        "DELETED"
-    ]);
+    let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+    let statuses = json!(statuses);
     let auth_errors = |mut responses: Value| {
         let map = responses.as_object_mut().expect("object");
         map.insert("401".into(), error("Missing or unknown u21-key"));
