@@ -32,9 +32,7 @@ impl Server {
             .spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-        let base = line
-            .trim()
-            .strip_prefix("u21-mock listening on ")
+        let base = u21_mock::ready::base_url_from_banner(&line)
             .ok_or_else(|| anyhow::anyhow!("unexpected banner {line:?}"))?
             .to_owned();
         Ok(Server { child, base })
@@ -122,7 +120,8 @@ pub async fn serve_bare(body: String) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "u21-mock listening on http://{}",
+            "{}http://{}",
+            u21_mock::ready::BANNER_PREFIX,
             listener.local_addr()?
         )?;
         out.flush()?;

@@ -49,9 +49,8 @@ async fn main() {
     BufReader::new(server.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("u21-mock listening on ")
+    let base = u21_mock::ready::base_url_from_banner(&line)
+        .expect("the banner's first line")
         .to_owned();
 
     let dir = tempfile::tempdir().unwrap();

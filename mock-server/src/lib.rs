@@ -58,6 +58,7 @@ mod http;
 mod lifecycle;
 pub mod model;
 mod processing;
+pub mod ready;
 mod s3;
 mod server;
 mod tls;

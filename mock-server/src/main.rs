@@ -343,7 +343,7 @@ fn print_banner(server: &MockServer, banner: &Banner<'_>, out: &mut dyn Write) {
         server.api_key()
     );
     // The first line is stable: scripts and tests read the address from it.
-    let _ = writeln!(out, "u21-mock listening on {}", server.uri())
+    let _ = writeln!(out, "{}{}", u21_mock::ready::BANNER_PREFIX, server.uri())
         .and_then(|()| writeln!(out, "  public URL:  {public_url}"))
         .and_then(|()| writeln!(out, "  API key:     {}", server.api_key()))
         .and_then(|()| writeln!(out, "  timing:      {} ({timing_source})", timing.as_str()))

@@ -52,9 +52,8 @@ pub fn start_server() -> (Child, String) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("u21-mock listening on ")
+    let base = u21_mock::ready::base_url_from_banner(&line)
+        .expect("the banner's first line")
         .to_owned();
     (child, base)
 }

@@ -31,9 +31,7 @@ fn start(args: &[&str]) -> Running {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let base = first
-        .trim()
-        .strip_prefix("u21-mock listening on ")
+    let base = u21_mock::ready::base_url_from_banner(&first)
         .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
         .to_owned();
     Running { child, base }
@@ -361,7 +359,7 @@ fn with_s3_apart_the_banner_sends_the_user_to_the_api() {
     let base = text
         .lines()
         .next()
-        .and_then(|l| l.strip_prefix("u21-mock listening on "))
+        .and_then(u21_mock::ready::base_url_from_banner)
         .unwrap();
     let s3 = text
         .lines()
@@ -388,7 +386,7 @@ fn the_banner_names_the_dashboard_the_timing_as_the_flag_spells_it_the_data_dir_
     let base = text
         .lines()
         .next()
-        .and_then(|l| l.strip_prefix("u21-mock listening on "))
+        .and_then(u21_mock::ready::base_url_from_banner)
         .unwrap();
     assert!(base.starts_with("http://127.0.0.1:"), "{text}");
     assert!(
@@ -480,7 +478,7 @@ fn each_request_is_logged_on_one_line() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let base = first.trim().strip_prefix("u21-mock listening on ").unwrap();
+    let base = u21_mock::ready::base_url_from_banner(&first).unwrap();
     let output = Command::new("curl")
         .args(["-s", "-o", "/dev/null", &format!("{base}/v1/imports/7")])
         .output()

@@ -61,9 +61,7 @@ fn running_with(command: &mut Command) -> Running {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("u21-mock listening on ")
+    let base = u21_mock::ready::base_url_from_banner(&line)
         .expect("banner")
         .to_owned();
     Running { child, base }
@@ -512,8 +510,8 @@ async fn a_state_json_of_an_earlier_version_is_migrated_once() {
     let base = banner
         .lines()
         .next()
-        .unwrap()
-        .trim_start_matches("u21-mock listening on ")
+        .and_then(u21_mock::ready::base_url_from_banner)
+        .expect("banner")
         .to_owned();
     let server = Running { child, base };
     assert!(
