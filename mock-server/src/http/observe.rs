@@ -4,7 +4,6 @@
 //! It wraps the whole router (a cheap `Arc` to clone) rather than being a route layer, which
 //! would clone a boxed service per request.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,6 +20,19 @@ use super::AppState;
 use crate::engine::access::RateInfo;
 use crate::engine::{BodySummary, FaultAction, JOURNAL_BODY_BYTES};
 use crate::s3::error::S3Error;
+
+/// A request a fault said to drop: the service ends it with this error, and hyper closes the
+/// connection without an answer (no panic: the same under `panic = "abort"`).
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dropped by a fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
 
 /// The router behind the journal and the faults: what the server serves.
 #[derive(Clone)]
@@ -41,21 +53,21 @@ where
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Error = Dropped;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Dropped>> + Send>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Dropped>> {
         // The router is always ready.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(observe(this.state, request.map(Body::new), this.router).await) })
+        Box::pin(observe(this.state, request.map(Body::new), this.router))
     }
 }
 
-async fn observe(state: AppState, request: Request, mut next: Router) -> Response {
+async fn observe(state: AppState, request: Request, mut next: Router) -> Result<Response, Dropped> {
     let path = request.uri().path();
     // The fake's own pages and controls are not the client's traffic; nor is the icon a
     // browser asks for beside the dashboard.
@@ -64,7 +76,7 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Respons
         || path == "/"
         || path == "/favicon.ico"
     {
-        return run(&mut next, request).await;
+        return Ok(run(&mut next, request).await);
     }
     let started = std::time::Instant::now();
     // A body is kept only from a caller the fake knows: anyone can send a body without a key,
@@ -93,7 +105,7 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Respons
         }
         Some(FaultAction::Stall { ms }) => {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            std::panic::resume_unwind(Box::new("fault: stall"))
+            return Err(Dropped);
         }
         Some(FaultAction::SecurityToken { token }) => {
             let mut request = request;
@@ -102,11 +114,8 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Respons
                 .insert(crate::s3::SecurityToken(token));
             run(&mut next, request).await
         }
-        Some(FaultAction::DropConnection) => {
-            // Unwinding ends the connection's task, so the socket closes with no answer at
-            // all; resume_unwind skips the panic hook, so nothing is printed.
-            std::panic::resume_unwind(Box::new("fault: drop connection"))
-        }
+        // The socket closes with no answer at all.
+        Some(FaultAction::DropConnection) => return Err(Dropped),
         Some(FaultAction::TruncateBody) => truncated(run(&mut next, request).await).await,
         Some(action) => {
             // The rest of the request is read after the answer, so the client hears it.
@@ -126,7 +135,7 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Respons
             started.elapsed().as_secs_f64() * 1000.0
         );
     }
-    response
+    Ok(response)
 }
 
 async fn run(router: &mut Router, request: Request) -> Response {

@@ -907,5 +907,6 @@ async fn a_fixed_public_url_ignores_the_host() {
     let answer = app.send(request).await;
     assert_eq!(answer.body["servers"][0]["url"], "http://localhost:8021");
 }
+mod dropping;
 mod fidelity;
 mod headers;
