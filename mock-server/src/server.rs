@@ -748,13 +748,14 @@ async fn serve(
                 .service(app.clone()),
         );
         let tls = tls.clone();
+        let stopped = stopped.clone();
         let task = tokio::spawn(async move {
             match tls {
-                None => serve_connection(socket, service, header_read).await,
+                None => serve_connection(socket, service, header_read, stopped).await,
                 // A handshake that does not finish in the header-read time is closed, as a
                 // request whose headers do not come is.
                 Some(tls) => match tokio::time::timeout(header_read, tls.accept(socket)).await {
-                    Ok(Ok(socket)) => serve_connection(socket, service, header_read).await,
+                    Ok(Ok(socket)) => serve_connection(socket, service, header_read, stopped).await,
                     Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake not finished in time"),
                 },
@@ -764,9 +765,18 @@ async fn serve(
     }
 }
 
-/// One HTTP/1 connection, over TCP or TLS, until it ends.
-async fn serve_connection<I, S>(io: I, service: S, header_read: Duration)
-where
+/// How long a stopping fake lets a request already in flight finish.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One HTTP/1 connection, over TCP or TLS, until it ends or the fake stops: then hyper's
+/// graceful shutdown closes it at once if idle (a keep-alive connection a client still holds),
+/// or after the request in flight is answered, within [`STOP_GRACE`].
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    header_read: Duration,
+    mut stopped: watch::Receiver<()>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             http::Request<hyper::body::Incoming>,
@@ -781,7 +791,19 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(header_read)
         .serve_connection(TokioIo::new(io), service);
-    if let Err(err) = connection.await {
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        // The handle sends nothing: it is dropped, and that is the stop.
+        _ = stopped.changed() => {
+            connection.as_mut().graceful_shutdown();
+            match tokio::time::timeout(STOP_GRACE, connection.as_mut()).await {
+                Ok(ended) => ended,
+                Err(_) => return tracing::debug!("a request outlived the stop's grace; closed"),
+            }
+        }
+    };
+    if let Err(err) = ended {
         tracing::debug!(%err, "connection ended");
     }
 }

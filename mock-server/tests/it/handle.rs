@@ -92,3 +92,32 @@ async fn create_with_key(server: &MockServer, key: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// Dropping the handle stops the fake for good: a keep-alive connection a client still holds
+/// is closed too (not only the accept loop), so nothing answers from a fake the test let go.
+#[tokio::test]
+async fn a_dropped_fake_closes_its_keep_alive_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = u21_mock::MockServer::start().await;
+    let mut socket = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /_mock/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    // Read the whole answer; the connection stays open for the next request.
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.ends_with(b"{\"status\":\"ok\"}") {
+        let read = socket.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "closed before the answer");
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    drop(server);
+    // Well before the header-read timeout (10 s), which would close an idle connection anyway.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), socket.read(&mut buffer))
+        .await
+        .expect("the idle connection is closed within 3 s of the drop");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+}
