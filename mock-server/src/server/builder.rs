@@ -1,0 +1,362 @@
+//! [`MockServerBuilder`]: settings, then the start (configuration checked, data directory
+//! prepared, listeners bound, accept loops spawned), and the clean-up of killed fakes' scratch
+//! directories.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
+use crate::engine::scratch::{Abandoned, ScratchDir};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::http::Endpoint;
+use crate::tls::TlsFiles;
+
+use super::accept::{bind, serve, Accept, ConnectionLimits};
+use super::MockServer;
+
+/// Configures a [`MockServer`]; every setting has a default. Settings given one by one win over
+/// a whole [`config`](Self::config), whatever the order they are given in: nothing set on the
+/// builder is silently dropped.
+#[must_use]
+pub struct MockServerBuilder {
+    config: Option<Config>,
+    timing: Option<Timing>,
+    keys: Vec<KeyConfig>,
+    streams: Vec<StreamConfig>,
+    rate_limit: Option<u32>,
+    public_url: Option<String>,
+    fidelity: Option<Fidelity>,
+    clock: Option<crate::Clock>,
+    listen: SocketAddr,
+    s3_listen: Option<SocketAddr>,
+    tls: Option<TlsFiles>,
+    data_dir: Option<PathBuf>,
+    keep_stored_settings: Option<bool>,
+}
+
+impl Default for MockServerBuilder {
+    fn default() -> Self {
+        Self {
+            config: None,
+            timing: None,
+            keys: Vec::new(),
+            streams: Vec::new(),
+            rate_limit: None,
+            public_url: None,
+            fidelity: None,
+            clock: None,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            s3_listen: None,
+            tls: None,
+            data_dir: None,
+            keep_stored_settings: None,
+        }
+    }
+}
+
+impl MockServerBuilder {
+    /// The base configuration (default: [`Config::default`] with `instant` timing). Keys and
+    /// streams added on the builder are added to its own; other settings made on the builder
+    /// replace its values.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The timing profile.
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.timing = Some(timing);
+        self
+    }
+
+    /// Shares a clock (for example [`Clock::frozen`](crate::Clock::frozen)).
+    pub fn clock(mut self, clock: crate::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Adds an API key for an organisation. The first key added replaces the default key.
+    pub fn key(mut self, key: impl Into<String>, org: impl Into<String>) -> Self {
+        self.keys.push(KeyConfig::new(key, org));
+        self
+    }
+
+    /// Adds a key with chosen permissions.
+    pub fn key_config(mut self, key: KeyConfig) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Configures a stream. Once any stream is configured, unconfigured streams FAIL
+    /// `stream_not_configured`.
+    pub fn stream(mut self, stream: StreamConfig) -> Self {
+        self.streams.push(stream);
+        self
+    }
+
+    /// Calls per second per key and route; `0` turns rate limiting off.
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// The base URL written into pre-signed forms.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// The undocumented-behaviour switches.
+    pub fn fidelity(mut self, fidelity: Fidelity) -> Self {
+        self.fidelity = Some(fidelity);
+        self
+    }
+
+    /// The address to listen on (default: a random loopback port).
+    pub fn listen(mut self, address: SocketAddr) -> Self {
+        self.listen = address;
+        self
+    }
+
+    /// Serves S3 on an address of its own, apart from the Unit21 API, as Unit21's forms point
+    /// at S3's host: each endpoint then answers only its own routes (an upload sent to the API's
+    /// host gets Unit21's 404, an API call sent to S3's gets S3's `NoSuchBucket`), and forms
+    /// name this endpoint unless a public URL is set.
+    pub fn s3_listen(mut self, address: SocketAddr) -> Self {
+        self.s3_listen = Some(address);
+        self
+    }
+
+    /// Serves HTTPS with this certificate chain and key (PEM files), on every endpoint.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Where the state and uploaded objects are kept across restarts (default: a temporary
+    /// directory removed on drop, and nothing persisted).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether the timing profile and streams stored in the data directory by an earlier run
+    /// win over this builder's. By default they do only when no timing, stream or
+    /// configuration was given: settings given now win.
+    pub fn keep_stored_settings(mut self, keep: bool) -> Self {
+        self.keep_stored_settings = Some(keep);
+        self
+    }
+
+    /// The configuration the fake will run with: the base, then every builder setting.
+    fn resolved_config(&mut self) -> Config {
+        let mut config = self.config.take().unwrap_or_else(|| Config {
+            timing: Timing::Instant,
+            ..Config::default()
+        });
+        if let Some(timing) = self.timing {
+            config.timing = timing;
+        }
+        config.keys.append(&mut self.keys);
+        config.streams.append(&mut self.streams);
+        if let Some(per_second) = self.rate_limit {
+            config.rate_limit = per_second;
+        }
+        if let Some(url) = self.public_url.take() {
+            config.public_url = Some(url);
+        }
+        if let Some(fidelity) = self.fidelity.take() {
+            config.fidelity = fidelity;
+        }
+        config
+    }
+
+    /// Starts the fake.
+    ///
+    /// # Panics
+    /// When [`try_start`](Self::try_start) fails.
+    pub async fn start(self) -> MockServer {
+        match self.try_start().await {
+            Ok(server) => server,
+            Err(err) => panic!("the Unit21 fake could not start: {}", err.detail()),
+        }
+    }
+
+    /// Starts the fake.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid configuration; [`Error::Io`] for an address that
+    /// cannot be bound or a data directory that cannot be prepared or loaded.
+    pub async fn try_start(mut self) -> Result<MockServer, Error> {
+        let keep_stored_settings = self
+            .keep_stored_settings
+            .unwrap_or(self.config.is_none() && self.timing.is_none() && self.streams.is_empty());
+        let mut config = self.resolved_config();
+        config.validate()?;
+        let tls = self.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (listener, address) = bind(self.listen).await?;
+        let s3 = match self.s3_listen {
+            Some(at) => Some(bind(at).await?),
+            None => None,
+        };
+        let s3_address = s3.as_ref().map(|(_, address)| *address);
+        let (data_dir, temp) = match self.data_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let (scratch, abandoned) = ScratchDir::create()?;
+                if !abandoned.is_empty() {
+                    remove_in_background(abandoned);
+                }
+                (scratch.path().to_owned(), Some(scratch))
+            }
+        };
+        let public_url = config
+            .public_url
+            .clone()
+            .filter(|url| url != crate::config::PUBLIC_URL_AUTO)
+            .unwrap_or_else(|| default_public_url(scheme, s3_address.unwrap_or(address)));
+        let api_key = config.effective_keys()[0].key.clone();
+        if !address.ip().is_unspecified() {
+            config.control.allowed_hosts.push(address.ip().to_string());
+        }
+        let header_read = Duration::from_secs_f64(config.limits.header_read_secs);
+        let max_connections = config.limits.max_connections;
+        let body_idle = Duration::from_secs_f64(config.limits.body_idle_secs);
+        let engine = Engine::new(
+            config,
+            self.clock.unwrap_or_default(),
+            public_url,
+            &data_dir,
+            temp.is_none(),
+        )?;
+        let mut engine = engine;
+        engine.load(keep_stored_settings).await?;
+        engine.remember_start_settings();
+        let engine = engine.share();
+        let (shutdown, stopped) = watch::channel(());
+        let app = crate::http::app(engine.clone());
+        let limits = ConnectionLimits {
+            header_read,
+            body_idle,
+            max_connections,
+        };
+        let endpoint = if s3.is_some() {
+            Endpoint::Api
+        } else {
+            Endpoint::Both
+        };
+        let accept = Accept {
+            app: app.clone(),
+            limits,
+            tls: tls.clone(),
+            endpoint,
+        };
+        tokio::spawn(serve(listener, accept, stopped.clone()));
+        if let Some((s3_listener, _)) = s3 {
+            let accept = Accept {
+                app,
+                limits,
+                tls,
+                endpoint: Endpoint::S3,
+            };
+            tokio::spawn(serve(s3_listener, accept, stopped));
+        }
+        Ok(MockServer {
+            engine,
+            address,
+            api_key,
+            scheme,
+            s3_address,
+            shutdown: Some(shutdown),
+            _data_dir: temp,
+        })
+    }
+}
+
+/// Removes killed fakes' temporary directories on a thread of its own: unlinking gigabytes of
+/// objects can take seconds, and start-up must not wait for it.
+fn remove_in_background(abandoned: Abandoned) {
+    let spawned = std::thread::Builder::new()
+        .name("u21-mock-cleanup".into())
+        .spawn(move || log_removed(&abandoned.remove()));
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "cannot remove the temporary data directories of killed fakes");
+    }
+}
+
+/// Says what the clean-up removed: at info when it removed something, at debug otherwise
+/// (every start runs it, and "directories=0" at info reads like an incident).
+fn log_removed(reaped: &crate::engine::scratch::Reaped) {
+    let message = "removed the temporary data directories of fakes that were killed";
+    let (directories, bytes) = (reaped.directories, reaped.bytes);
+    if directories == 0 {
+        tracing::debug!(directories, bytes, "{message}");
+    } else {
+        tracing::info!(directories, bytes, "{message}");
+    }
+}
+
+/// A URL a client on this machine can use: wildcard addresses become `localhost`.
+fn default_public_url(scheme: &str, address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("{scheme}://localhost:{}", address.port())
+    } else {
+        format!("{scheme}://{address}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use crate::engine::scratch::Reaped;
+
+    /// What `log` writes at the info level (each write sent down a channel: no lock outside
+    /// the engine, even in a test).
+    fn logged_at_info(log: impl FnOnce()) -> String {
+        let (sent, received) = mpsc::channel::<Vec<u8>>();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || Capture(sent.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes: Vec<u8> = received.try_iter().flatten().collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    struct Capture(mpsc::Sender<Vec<u8>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(bytes.to_vec());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_clean_up_that_removed_nothing_is_not_news() {
+        let nothing = Reaped {
+            directories: 0,
+            bytes: 0,
+        };
+        assert_eq!(logged_at_info(|| super::log_removed(&nothing)), "");
+        let something = Reaped {
+            directories: 2,
+            bytes: 4096,
+        };
+        let text = logged_at_info(|| super::log_removed(&something));
+        assert!(text.contains("directories=2 bytes=4096"), "{text}");
+    }
+}
