@@ -160,7 +160,11 @@ async fn main() -> ExitCode {
                 );
             } else {
                 eprintln!("u21: {message}");
-                eprintln!("hint: is the server running? For the local fake: `cargo run -p u21-mock`, then U21_BASE_URL=http://localhost:8021");
+                if message.contains("certificate") {
+                    eprintln!("hint: the server's certificate is not trusted; if a private authority signed it (a fake serving HTTPS), give that authority's PEM file with --ca-file or U21_CA_FILE");
+                } else {
+                    eprintln!("hint: is the server running? For the local fake: `cargo run -p u21-mock`, then U21_BASE_URL=http://localhost:8021");
+                }
             }
             ExitCode::from(exit::UNREACHABLE)
         }

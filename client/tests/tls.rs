@@ -76,3 +76,38 @@ fn an_unusable_authority_file_is_a_configuration_error_naming_it() {
         assert!(message.contains("U21_CA_FILE"), "{message}");
     }
 }
+
+/// The command as a user runs it: refused with the hint that names `--ca-file`, then taken
+/// with it.
+#[tokio::test]
+async fn the_command_names_the_authority_flag_when_the_certificate_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = certificates::make_certificates(dir.path());
+    let server = https_fake(&certificates).await;
+    let u21 = |ca: Option<&std::path::Path>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_u21"));
+        command
+            .args(["list"])
+            .env(
+                "U21_BASE_URL",
+                format!("https://localhost:{}", server.address().port()),
+            )
+            .env("U21_API_KEY", server.api_key())
+            .env_remove("U21_CA_FILE");
+        if let Some(ca) = ca {
+            command.arg("--ca-file").arg(ca);
+        }
+        command.output()
+    };
+    let refused = u21(None).await.unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("--ca-file or U21_CA_FILE"), "{stderr}");
+    let taken = u21(Some(&certificates.ca)).await.unwrap();
+    assert_eq!(
+        taken.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+}
