@@ -1038,23 +1038,28 @@ async fn a_client_still_sending_an_oversized_file_reads_the_refusal() {
     assert!(answer.contains("EntityTooLarge"), "{answer}");
 }
 
+/// The returned form, a small file, and an `Authorization` header S3 cannot read.
+async fn post_with_authorization(created: &Value) -> reqwest::Response {
+    let form = text_fields(&fields_of(created)).part(
+        "file",
+        reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("a.csv"),
+    );
+    http()
+        .post(created["url"].as_str().unwrap())
+        .header("authorization", "Bearer not-for-s3")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// S3 takes a form POST's credentials from the form: an `Authorization` header beside them
 /// (a client sending its API key, or basic auth, to S3) is refused with S3's answer to an
 /// authorization it cannot read (FIDELITY.md), and nothing is stored.
 #[tokio::test]
 async fn a_form_post_with_an_authorization_header_is_refused() {
     let (server, created) = server_and_form().await;
-    let form = text_fields(&fields_of(&created)).part(
-        "file",
-        reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("a.csv"),
-    );
-    let response = http()
-        .post(created["url"].as_str().unwrap())
-        .header("authorization", "Bearer not-for-s3")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_with_authorization(&created).await;
     let xml = assert_s3_error(
         response,
         400,
@@ -1085,17 +1090,7 @@ async fn by_switch_an_authorization_header_is_ignored() {
         .start()
         .await;
     let created = create(&server, "s", "a.csv").await;
-    let form = text_fields(&fields_of(&created)).part(
-        "file",
-        reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("a.csv"),
-    );
-    let response = http()
-        .post(created["url"].as_str().unwrap())
-        .header("authorization", "Bearer not-for-s3")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_with_authorization(&created).await;
     assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
     let key = created["form_fields"]["key"].as_str().unwrap();
     assert_eq!(server.files().object(key).expect("stored").size, 4);
