@@ -2,7 +2,8 @@
 //! own calls (never the client's): each asks the target the question once, notes the switch
 //! value under which the fake answers the same (`--record`), and fails, naming the switch,
 //! when that is not the fake's default. Small and few: against a real account they create at
-//! most one file each, and one upload of a one-record file in all.
+//! most two files each (one, unless the account takes a second of the same name), and one
+//! upload of a one-record file in all.
 
 use reqwest::Method;
 use serde_json::{json, Value};
