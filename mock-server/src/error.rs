@@ -2,6 +2,12 @@
 //! return, and what the engine's operations refuse with. Each HTTP route turns it into its own
 //! format (Unit21's JSON error, S3's XML).
 
+/// What went wrong inside the fake behind a 500, carried on the response (as an extension)
+/// to the one place that logs it: the journal-and-faults service, once per request, with the
+/// method and path. The client sees only the route's generic 500.
+#[derive(Clone, Debug)]
+pub(crate) struct InternalCause(pub String);
+
 /// Why the fake could not start, or refused an operation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

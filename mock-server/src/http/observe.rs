@@ -19,6 +19,7 @@ use super::support::{linger_after_refusal, ApiError};
 use super::AppState;
 use crate::engine::access::RateInfo;
 use crate::engine::{BodySummary, FaultAction, JOURNAL_BODY_BYTES};
+use crate::error::InternalCause;
 use crate::s3::error::S3Error;
 
 /// A request a fault said to drop: the service ends it with this error, and hyper closes the
@@ -76,7 +77,10 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
         || path == "/"
         || path == "/favicon.ico"
     {
-        return Ok(run(&mut next, request).await);
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let response = run(&mut next, request).await;
+        log_internal(&method, &uri, &response);
+        return Ok(response);
     }
     let started = std::time::Instant::now();
     // A body is kept only from a caller the fake knows: anyone can send a body without a key,
@@ -123,6 +127,7 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
             canned(&state, action)
         }
     };
+    log_internal(&method, &uri, &response);
     let status = response.status().as_u16();
     if let Some(seq) = seq {
         state.record_answer(seq, status);
@@ -136,6 +141,17 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
         );
     }
     Ok(response)
+}
+
+/// Logs what went wrong inside behind a 500, once, here: the routes' errors carry it on the
+/// response ([`InternalCause`]) and never log it themselves.
+pub(super) fn log_internal(method: &http::Method, uri: &http::Uri, response: &Response) {
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(
+            status = response.status().as_u16(),
+            "{method} {uri}: {cause}"
+        );
+    }
 }
 
 async fn run(router: &mut Router, request: Request) -> Response {

@@ -22,6 +22,8 @@ pub(crate) struct ApiError {
     code: &'static str,
     message: Option<String>,
     rate: Option<RateInfo>,
+    /// What went wrong inside, for the log (never the client).
+    cause: Option<String>,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             code,
             message: None,
             rate: None,
+            cause: None,
         }
     }
 
@@ -137,6 +140,11 @@ impl IntoResponse for ApiError {
         if let Some(rate) = self.rate {
             put_rate_headers(response.headers_mut(), rate);
         }
+        if let Some(cause) = self.cause {
+            response
+                .extensions_mut()
+                .insert(crate::error::InternalCause(cause));
+        }
         response
     }
 }
@@ -153,10 +161,10 @@ impl From<Error> for ApiError {
             )),
             Error::Invalid(message) => ApiError::bad_request(message),
             Error::Config(err) => ApiError::bad_request(err.to_string()),
-            Error::Io { context, source } => {
-                tracing::error!(%source, "{context}");
-                ApiError::internal().saying("the fake could not read or write its data directory; see its log")
-            }
+            Error::Io { context, source } => ApiError {
+                cause: Some(format!("{context}: {source}")),
+                ..ApiError::internal().saying("the fake could not read or write its data directory; see its log")
+            },
         }
     }
 }

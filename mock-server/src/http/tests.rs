@@ -910,3 +910,4 @@ async fn a_fixed_public_url_ignores_the_host() {
 mod dropping;
 mod fidelity;
 mod headers;
+mod logging;

@@ -18,6 +18,8 @@ pub struct S3Error {
     pub message: String,
     /// Elements between `<Message>` and `<RequestId>`, in order.
     pub extras: Vec<(&'static str, String)>,
+    /// What went wrong inside, for the log (never the client).
+    cause: Option<String>,
 }
 
 impl S3Error {
@@ -27,6 +29,7 @@ impl S3Error {
             status,
             message: message.into(),
             extras: Vec::new(),
+            cause: None,
         }
     }
 
@@ -234,10 +237,12 @@ impl S3Error {
         .with("BucketName", bucket)
     }
 
-    /// Logs the cause; the client sees S3's generic 500.
+    /// S3's generic 500, its cause kept for the log (see [`crate::error::InternalCause`]).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(%cause, "S3 endpoint internal error");
-        Self::internal_error()
+        Self {
+            cause: Some(cause.to_string()),
+            ..Self::internal_error()
+        }
     }
 
     /// S3's generic 500.
@@ -299,6 +304,11 @@ impl IntoResponse for S3Error {
             HeaderValue::from_static("application/xml"),
         );
         ids.apply(headers);
+        if let Some(cause) = self.cause {
+            response
+                .extensions_mut()
+                .insert(crate::error::InternalCause(cause));
+        }
         response
     }
 }

@@ -271,11 +271,15 @@ async fn receive_upload(
                 {
                     Ok(record) => record,
                     Err(err) => {
-                        tracing::error!(%err, "storing a dashboard upload");
-                        return Err(refused(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "Could not store it.",
-                        ));
+                        let mut response =
+                            refused(StatusCode::INTERNAL_SERVER_ERROR, "Could not store it.");
+                        response
+                            .extensions_mut()
+                            .insert(crate::error::InternalCause(format!(
+                                "storing a dashboard upload: {}",
+                                err.detail()
+                            )));
+                        return Err(response);
                     }
                 };
                 return Ok((
