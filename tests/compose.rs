@@ -41,14 +41,25 @@ fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// A `u21-mock` binary a test started: killed and reaped when dropped, so a test that fails
+/// half-way leaves no fake running behind it (one did, for hours, before).
+pub(crate) struct RunningFake(std::process::Child);
+
+impl Drop for RunningFake {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The `u21-mock` binary on a free loopback port, with its defaults otherwise; its
 /// `host:port`, read from the banner's first line.
-pub(crate) fn start_fake() -> (std::process::Child, String) {
+pub(crate) fn start_fake() -> (RunningFake, String) {
     start_fake_with(&[])
 }
 
 /// [`start_fake`] with more flags.
-pub(crate) fn start_fake_with(flags: &[&str]) -> (std::process::Child, String) {
+pub(crate) fn start_fake_with(flags: &[&str]) -> (RunningFake, String) {
     let mut server = Command::new(binary("u21-mock"))
         .args(["--listen", "127.0.0.1:0"])
         .args(flags)
@@ -63,7 +74,7 @@ pub(crate) fn start_fake_with(flags: &[&str]) -> (std::process::Child, String) {
     )
     .unwrap();
     let address = first.trim().rsplit('/').next().unwrap().to_owned();
-    (server, address)
+    (RunningFake(server), address)
 }
 
 #[test]
@@ -95,7 +106,7 @@ fn the_health_checks_run_against_a_live_fake() {
         serde_json::from_str(&line[line.find('[').unwrap()..]).unwrap()
     };
     let from_compose = arrays(&compose, "mock", "test").remove(0);
-    let (mut server, address) = start_fake();
+    let (server, address) = start_fake();
     let port = address.rsplit(':').next().unwrap().to_owned();
     // The checks run inside the image, with its environment (`ENV U21_MOCK_LISTEN=…`).
     let image_env: Vec<(String, String)> = dockerfile
@@ -128,8 +139,7 @@ fn the_health_checks_run_against_a_live_fake() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let refused = Command::new(binary("u21-mock"))
         .args(["--health-check", "http://127.0.0.1:1/_mock/health"])
         .output()
@@ -210,7 +220,7 @@ fn the_kit_service_runs_a_mounted_adapter() {
     let shipped =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/adapters/python_client.py");
     let reports = tempfile::tempdir().unwrap();
-    let (mut server, address) = start_fake();
+    let (server, address) = start_fake();
     let args: Vec<String> = entrypoint[1..]
         .iter()
         .chain(command)
@@ -226,8 +236,7 @@ fn the_kit_service_runs_a_mounted_adapter() {
         .args(&args)
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

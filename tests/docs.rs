@@ -128,7 +128,7 @@ fn the_readme_curl_flow_prints_what_it_shows() {
         .collect();
     assert_eq!(shown.len(), 4, "{shown:?}");
     let second_paste = fenced(&readme[marker + block.len()..], "text");
-    let (mut server, address) = super::compose::start_fake_with(&["--timing", "instant"]);
+    let (server, address) = super::compose::start_fake_with(&["--timing", "instant"]);
     let script = block.replace("localhost:8021", &address);
     let dir = tempfile::tempdir().unwrap();
     let paste = || {
@@ -165,8 +165,7 @@ fn the_readme_curl_flow_prints_what_it_shows() {
     let (ok, again, err) = paste();
     assert!(ok, "{again}\n{err}");
     assert_eq!(again.trim(), second_paste.trim(), "{err}");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 #[test]

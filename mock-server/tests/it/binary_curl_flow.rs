@@ -337,8 +337,14 @@ fn banner(args: &[&str]) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Stopped when this returns or a read fails: no fake outlives the test.
+    let _running = Running {
+        child,
+        base: String::new(),
+    };
     let mut text = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         text.push_str(&line);
         text.push('\n');
@@ -346,8 +352,6 @@ fn banner(args: &[&str]) -> String {
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
     text
 }
 
@@ -478,20 +482,25 @@ fn each_request_is_logged_on_one_line() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let base = u21_mock::ready::base_url_from_banner(&first).unwrap();
+    let base = u21_mock::ready::base_url_from_banner(&first)
+        .unwrap()
+        .to_owned();
+    let stderr = child.stderr.take().unwrap();
+    // Stopped however the test ends, a failed assertion included.
+    let running = Running { child, base };
+    let base = &running.base;
     let output = Command::new("curl")
         .args(["-s", "-o", "/dev/null", &format!("{base}/v1/imports/7")])
         .output()
         .expect("curl runs");
     assert!(output.status.success());
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = BufReader::new(stderr);
     let mut line = String::new();
     while !line.contains("/v1/imports/7") {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "no log line");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(running);
     assert!(line.contains(" INFO "), "{line:?}");
     assert!(line.contains("GET /v1/imports/7 401 "), "{line:?}");
     assert!(line.trim_end().ends_with(" ms"), "{line:?}");
