@@ -77,6 +77,9 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
         || path == "/"
         || path == "/favicon.ico"
     {
+        if let Some(refusal) = super::misdirected(&request) {
+            return Ok(refusal);
+        }
         let (method, uri) = (request.method().clone(), request.uri().clone());
         let response = run(&mut next, request).await;
         log_internal(&method, &uri, &response);
@@ -100,32 +103,40 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
         state.record_request(&method, target.to_owned(), request.headers(), body, raw)
     });
 
-    let fault = state.pick_fault(method.as_str(), request.uri().path());
-    let response = match fault {
-        None => run(&mut next, request).await,
-        Some(FaultAction::Latency { ms }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            run(&mut next, request).await
-        }
-        Some(FaultAction::Stall { ms }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            return Err(Dropped);
-        }
-        Some(FaultAction::SecurityToken { token }) => {
-            let mut request = request;
-            request
-                .extensions_mut()
-                .insert(crate::s3::SecurityToken(token));
-            run(&mut next, request).await
-        }
-        // The socket closes with no answer at all.
-        Some(FaultAction::DropConnection) => return Err(Dropped),
-        Some(FaultAction::TruncateBody) => truncated(run(&mut next, request).await).await,
-        Some(action) => {
-            // The rest of the request is read after the answer, so the client hears it.
-            linger_after_refusal(request.into_body().into_data_stream());
-            canned(&state, action)
-        }
+    // A request to the wrong endpoint is journalled and refused; it meets no fault.
+    let misdirected = super::misdirected(&request);
+    let fault = match misdirected {
+        Some(_) => None,
+        None => state.pick_fault(method.as_str(), request.uri().path()),
+    };
+    let response = match (misdirected, fault) {
+        (Some(refusal), _) => refusal,
+        (None, fault) => match fault {
+            None => run(&mut next, request).await,
+            Some(FaultAction::Latency { ms }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                run(&mut next, request).await
+            }
+            Some(FaultAction::Stall { ms }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                return Err(Dropped);
+            }
+            Some(FaultAction::SecurityToken { token }) => {
+                let mut request = request;
+                request
+                    .extensions_mut()
+                    .insert(crate::s3::SecurityToken(token));
+                run(&mut next, request).await
+            }
+            // The socket closes with no answer at all.
+            Some(FaultAction::DropConnection) => return Err(Dropped),
+            Some(FaultAction::TruncateBody) => truncated(run(&mut next, request).await).await,
+            Some(action) => {
+                // The rest of the request is read after the answer, so the client hears it.
+                linger_after_refusal(request.into_body().into_data_stream());
+                canned(&state, action)
+            }
+        },
     };
     log_internal(&method, &uri, &response);
     let status = response.status().as_u16();

@@ -80,7 +80,10 @@ pub(super) async fn serve(
         let service = TowerToHyperService::new(
             tower::ServiceBuilder::new()
                 .map_request(move |mut request: http::Request<_>| {
-                    request.extensions_mut().insert(endpoint);
+                    // Only when S3 listens apart: a first extension allocates its map.
+                    if endpoint != Endpoint::Both {
+                        request.extensions_mut().insert(endpoint);
+                    }
                     request
                 })
                 .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_idle))
