@@ -61,6 +61,8 @@ mod processing;
 pub mod ready;
 mod s3;
 mod server;
+#[cfg(test)]
+mod test_support;
 mod tls;
 
 pub use clock::Clock;

@@ -315,34 +315,11 @@ fn default_public_url(scheme: &str, address: SocketAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-
     use crate::engine::scratch::Reaped;
 
-    /// What `log` writes at the info level (each write sent down a channel: no lock outside
-    /// the engine, even in a test).
+    /// What `log` writes at the info level.
     fn logged_at_info(log: impl FnOnce()) -> String {
-        let (sent, received) = mpsc::channel::<Vec<u8>>();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || Capture(sent.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, log);
-        let bytes: Vec<u8> = received.try_iter().flatten().collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    struct Capture(mpsc::Sender<Vec<u8>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            let _ = self.0.send(bytes.to_vec());
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        crate::test_support::logged(tracing::Level::INFO, log)
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! Internal errors are logged once, by the journal-and-faults service, from the response: the
 //! conversions that make the 500s log nothing, and the client never sees the cause.
 
-use std::sync::mpsc;
-
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 
@@ -13,30 +11,10 @@ use crate::s3::error::S3Error;
 
 /// What was logged (at any level) while `during` ran, one string per line.
 fn logged(during: impl FnOnce()) -> Vec<String> {
-    let (sent, received) = mpsc::channel::<Vec<u8>>();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || Capture(sent.clone()))
-        .finish();
-    tracing::subscriber::with_default(subscriber, during);
-    let bytes: Vec<u8> = received.try_iter().flatten().collect();
-    String::from_utf8_lossy(&bytes)
+    crate::test_support::logged(tracing::Level::TRACE, during)
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-struct Capture(mpsc::Sender<Vec<u8>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let _ = self.0.send(bytes.to_vec());
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
