@@ -34,12 +34,15 @@
 //!   s3 (form, verify, policy, sign, XML errors)
 //! ```
 //!
-//! - `engine`: the one owner of the state. Every lock lives in it; each operation (create, look
-//!   up, list, land an object, add a file by hand, start processing, force a transition, reset,
-//!   seed, move the clock, set timing or streams, faults, the journal, export, import) is one
-//!   method, and each mutating method persists before it returns. Its parts (`store`,
-//!   `access`, `journal`, `faults`, `snapshot`) are plain data.
-//! - `http`: thin adapters, one route one engine call: the Unit21 routes, S3's form POST, the
+//! - `engine`: the one owner of the state, as parts that each own their lock (or need none),
+//!   as mini-redis's `Db` does: `files` (imports, lifecycle, timing and streams under one
+//!   lock; readings; export, import, load), `objects` (the upload directories and slots),
+//!   `access` (keys and the rate limiter), `traffic` (the journal and faults), `settings`
+//!   (read-only configuration), `persist` (the database every acknowledged change is
+//!   committed to before it is answered). No part takes another's lock; what spans parts
+//!   (reset, seed, files that arrive with bytes) is in `engine/mod.rs`, which takes none.
+//! - `http`: thin adapters, one route one engine call, each handler taking the parts it uses
+//!   (`State<Arc<Files>>`, …, through axum's `FromRef`): the Unit21 routes, S3's form POST, the
 //!   control plane and its guard, the dashboard, OpenAPI, and the journal-and-faults layer;
 //!   `http::support` holds the one Unit21 JSON error type.
 //! - `s3`: S3's form POST as a protocol, with no state: fields, their verification (the

@@ -1,12 +1,76 @@
-//! Who is calling and whether they may: the `u21-key` check, permissions, and Unit21's
-//! per-second rate limit. Plain data: the HTTP layer writes the `X-RateLimit-*` headers from
+//! The access part: who is calling and whether they may (the `u21-key` check, permissions,
+//! and Unit21's per-second rate limit). The HTTP layer writes the `X-RateLimit-*` headers from
 //! a [`RateInfo`].
+//!
+//! [`Access`] owns its one lock, the rate limiter's; the keys never change once the fake
+//! starts and need none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
+use crate::clock::Clock;
 use crate::config::{Config, Permission};
+
+/// The keys and the rate limiter.
+pub(crate) struct Access {
+    keys: Keys,
+    clock: Clock,
+    /// Calls per second and key (0: no limit).
+    per_second: u32,
+    /// `fidelity.rate_limit_per_route`: each route counts apart.
+    per_route: bool,
+    rate_limiter: Mutex<RateLimiter>,
+}
+
+impl Access {
+    pub fn new(config: &Config, clock: Clock) -> Self {
+        let keys = Keys::new(config);
+        Access {
+            rate_limiter: Mutex::new(RateLimiter::new(config.rate_limit, keys.len())),
+            keys,
+            clock,
+            per_second: config.rate_limit,
+            per_route: config.fidelity.rate_limit_per_route,
+        }
+    }
+
+    /// Checks the key, then the rate limit, then the permission.
+    pub fn authorize(
+        &self,
+        key: Option<&str>,
+        route: Route,
+        permission: Permission,
+    ) -> Result<Caller, Denied> {
+        let bucket = self.per_route.then_some(route);
+        let now_ms = self.clock.now_millis();
+        self.keys.authorize(
+            &mut self.rate_limiter.lock(),
+            key,
+            bucket,
+            permission,
+            now_ms,
+            Instant::now(),
+        )
+    }
+
+    /// True when the key is configured.
+    pub fn is_known_key(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// The organisation of a configured key.
+    pub fn org_of_key(&self, key: &str) -> Option<Arc<str>> {
+        self.keys.org(key).cloned()
+    }
+
+    /// Forgets every rate-limit window.
+    pub fn reset(&self) {
+        *self.rate_limiter.lock() = RateLimiter::new(self.per_second, self.keys.len());
+    }
+}
 
 /// The Unit21 routes, each with its own rate-limit bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,7 +112,7 @@ pub(crate) struct Caller {
 
 /// The configured keys, each with a small number that the rate limiter's windows are indexed
 /// by (so counting a call allocates nothing).
-pub(crate) struct Keys {
+struct Keys {
     entries: HashMap<String, KeyEntry>,
     /// `fidelity.keys_case_sensitive`: else keys are stored and looked up in lower case.
     case_sensitive: bool,

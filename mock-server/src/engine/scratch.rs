@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 // The same lock file name as a `--data-dir`'s.
-use super::durable::LOCK;
+use super::persist::LOCK;
 use crate::error::Error;
 
 const PREFIX: &str = "u21-mock-";

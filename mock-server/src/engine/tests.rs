@@ -5,7 +5,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::config::Config;
+use std::path::Path;
+
+use crate::config::{Config, Timing};
+use crate::model::Status;
 
 const T0_MS: u64 = 1_700_000_000_000;
 
@@ -22,7 +25,7 @@ async fn open(dir: &Path) -> Arc<Engine> {
 
 fn incoming(engine: &Engine, content: &[u8]) -> Incoming {
     use std::io::Write;
-    let mut temp = engine.incoming_file().unwrap();
+    let mut temp = engine.objects.incoming_file().unwrap();
     temp.write_all(content).unwrap();
     Incoming {
         temp: temp.into_temp_path(),
@@ -31,34 +34,42 @@ fn incoming(engine: &Engine, content: &[u8]) -> Incoming {
     }
 }
 
-fn durable(engine: &Engine) -> &Durable {
-    engine.durable.as_ref().expect("a data directory")
+fn durable(engine: &Engine) -> &persist::Durable {
+    engine.files.persist().durable()
 }
 
 #[tokio::test]
 async fn a_refused_write_is_refused_to_the_caller_and_forgotten_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path()).await;
-    let first = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let first = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
     durable(&engine).fail_commits(true);
 
-    let refused = engine.create("demo", "s", "b.csv", None).await;
+    let refused = engine.files.create("demo", "s", "b.csv", None).await;
     assert!(matches!(refused, Err(Error::Io { .. })), "{refused:?}");
-    assert_eq!(engine.import_count(), 1, "memory agrees with the disk");
+    assert_eq!(
+        engine.files.import_count(),
+        1,
+        "memory agrees with the disk"
+    );
     let upload = engine
         .land_object(&first.s3_key, incoming(&engine, b"a\n1\n"))
         .await;
     assert!(matches!(upload, Err(Error::Io { .. })));
-    assert!(engine.object(&first.s3_key).is_none());
+    assert!(engine.files.object(&first.s3_key).is_none());
     assert_eq!(
-        engine.file(first.id).await.unwrap().status,
+        engine.files.file(first.id).unwrap().status,
         Status::PENDING_UPLOAD
     );
     let objects: Vec<_> = std::fs::read_dir(dir.path().join("objects"))
         .unwrap()
         .collect();
     assert!(objects.is_empty(), "the refused object's file is removed");
-    assert!(engine.advance(Duration::from_secs(60)).await.is_err());
+    assert!(engine.files.advance(Duration::from_secs(60)).await.is_err());
     assert_eq!(
         engine.now_ms(),
         T0_MS as i64,
@@ -66,7 +77,11 @@ async fn a_refused_write_is_refused_to_the_caller_and_forgotten_in_memory() {
     );
 
     durable(&engine).fail_commits(false);
-    let second = engine.create("demo", "s", "b.csv", None).await.unwrap();
+    let second = engine
+        .files
+        .create("demo", "s", "b.csv", None)
+        .await
+        .unwrap();
     assert_eq!(second.id, 2, "the refused create used no id");
     engine
         .land_object(&first.s3_key, incoming(&engine, b"a\n1\n"))
@@ -75,8 +90,8 @@ async fn a_refused_write_is_refused_to_the_caller_and_forgotten_in_memory() {
     engine.close();
 
     let reopened = open(dir.path()).await;
-    assert_eq!(reopened.import_count(), 2);
-    let landed = reopened.file(first.id).await.unwrap();
+    assert_eq!(reopened.files.import_count(), 2);
+    let landed = reopened.files.file(first.id).unwrap();
     assert_eq!(
         (landed.status, landed.successful_count),
         (Status::FINISHED, 1)
@@ -87,16 +102,20 @@ async fn a_refused_write_is_refused_to_the_caller_and_forgotten_in_memory() {
 async fn every_acknowledged_change_is_on_disk_when_it_returns() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path()).await;
-    let a = engine.create("demo", "s", "a.csv", None).await.unwrap();
-    engine.force(a.id, Transition::Deleted).await.unwrap();
-    engine.set_timing(Timing::Manual).await.unwrap();
-    engine.advance(Duration::from_secs(5)).await.unwrap();
+    let a = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
+    engine.files.force(a.id, Transition::Deleted).await.unwrap();
+    engine.files.set_timing(Timing::Manual).await.unwrap();
+    engine.files.advance(Duration::from_secs(5)).await.unwrap();
     let added = engine
         .add_file("demo", "s", "m.csv", b"a\n1\n")
         .await
         .unwrap();
     // Read the database directly, while the engine still runs.
-    let (contents, settings) = durable(&engine).reread(&engine.objects_dir).unwrap();
+    let (contents, settings) = durable(&engine).reread(engine.files.objects_dir()).unwrap();
     let statuses: Vec<(u64, Status)> = contents
         .files
         .iter()
@@ -121,7 +140,11 @@ async fn a_second_upload_to_a_key_cannot_take_the_first_files_bytes_away() {
         ..Config::default()
     };
     let (engine, gate) = gated(config, dir.path());
-    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let file = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
     engine
         .land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n3\n"))
         .await
@@ -132,8 +155,8 @@ async fn a_second_upload_to_a_key_cannot_take_the_first_files_bytes_away() {
         .await
         .unwrap();
     gate.add_permits(1);
-    engine.advance(Duration::from_secs(5)).await.unwrap();
-    let read = engine.file(file.id).await.unwrap();
+    engine.files.advance(Duration::from_secs(5)).await.unwrap();
+    let read = engine.files.file(file.id).unwrap();
     assert_eq!(
         (read.status, read.failure_code, read.successful_count),
         (Status::FINISHED, None, 3),
@@ -147,7 +170,9 @@ fn gated(config: Config, dir: &Path) -> (Arc<Engine>, Arc<tokio::sync::Semaphore
     let clock = Clock::frozen(UNIX_EPOCH + Duration::from_millis(T0_MS));
     let mut engine = Engine::new(config, clock, "http://localhost".into(), dir, false).unwrap();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    engine.reader_gate = Some(gate.clone());
+    Arc::get_mut(&mut engine.files)
+        .expect("not shared yet")
+        .hold_readers(gate.clone());
     (engine.share(), gate)
 }
 
@@ -164,27 +189,37 @@ async fn a_file_still_being_read_blocks_no_read() {
         ..Config::default()
     };
     let (engine, gate) = gated(config, dir.path());
-    let slow = engine.create("demo", "s", "slow.csv", None).await.unwrap();
-    let other = engine.create("demo", "s", "other.csv", None).await.unwrap();
+    let slow = engine
+        .files
+        .create("demo", "s", "slow.csv", None)
+        .await
+        .unwrap();
+    let other = engine
+        .files
+        .create("demo", "s", "other.csv", None)
+        .await
+        .unwrap();
     engine
         .land_object(&slow.s3_key, incoming(&engine, b"a\n1\n2\n"))
         .await
         .unwrap();
     // Past the file's planned end (fast: +2 s), its reader still held.
-    engine.clock.advance(Duration::from_secs(5));
+    engine.clock_for_tests().advance(Duration::from_secs(5));
 
-    let read = tokio::time::timeout(NO_WAIT, engine.file(other.id)).await;
+    let read = tokio::time::timeout(NO_WAIT, async { engine.files.file(other.id) }).await;
     assert_eq!(
         read.expect("a GET of another file answers while one is read")
             .unwrap()
             .status,
         Status::PENDING_UPLOAD
     );
-    let listed = tokio::time::timeout(NO_WAIT, engine.list("demo", &ListQuery::default()))
-        .await
-        .expect("a list answers while a file is read");
+    let listed = tokio::time::timeout(NO_WAIT, async {
+        engine.files.list("demo", &ListQuery::default())
+    })
+    .await
+    .expect("a list answers while a file is read");
     assert_eq!(listed.1, 2);
-    let itself = tokio::time::timeout(NO_WAIT, engine.file(slow.id))
+    let itself = tokio::time::timeout(NO_WAIT, async { engine.files.file(slow.id) })
         .await
         .expect("a GET of the file being read answers too")
         .unwrap();
@@ -195,8 +230,8 @@ async fn a_file_still_being_read_blocks_no_read() {
     );
 
     gate.add_permits(1);
-    engine.settle().await;
-    let done = engine.file(slow.id).await.unwrap();
+    engine.files.settle().await;
+    let done = engine.files.file(slow.id).unwrap();
     assert_eq!((done.status, done.successful_count), (Status::FINISHED, 2));
     let ended = done.history.last().unwrap();
     assert_eq!(
@@ -216,7 +251,11 @@ async fn under_instant_an_upload_is_answered_once_its_file_is_processed() {
         ..Config::default()
     };
     let (engine, gate) = gated(config, dir.path());
-    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let file = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
     let mut landing = Box::pin(engine.land_object(&file.s3_key, incoming(&engine, b"a\n1\n")));
     assert!(
         futures_util::poll!(&mut landing).is_pending(),
@@ -224,7 +263,7 @@ async fn under_instant_an_upload_is_answered_once_its_file_is_processed() {
     );
     gate.add_permits(1);
     landing.await.unwrap();
-    let read = engine.file(file.id).await.unwrap();
+    let read = engine.files.file(file.id).unwrap();
     assert_eq!((read.status, read.successful_count), (Status::FINISHED, 1));
 }
 
@@ -249,12 +288,16 @@ async fn reopen_without_stream_s(dir: &Path, timing: Timing) -> Arc<Engine> {
 async fn a_reported_outcome_survives_a_restart_under_another_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path()).await;
-    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let file = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
     engine
         .land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n"))
         .await
         .unwrap();
-    let reported = engine.file(file.id).await.unwrap();
+    let reported = engine.files.file(file.id).unwrap();
     assert_eq!(
         (reported.status, reported.successful_count),
         (Status::FINISHED, 2)
@@ -263,8 +306,8 @@ async fn a_reported_outcome_survives_a_restart_under_another_configuration() {
     drop(engine);
 
     let reopened = reopen_without_stream_s(dir.path(), Timing::Instant).await;
-    reopened.settle().await;
-    let after = reopened.file(file.id).await.unwrap();
+    reopened.files.settle().await;
+    let after = reopened.files.file(file.id).unwrap();
     assert_eq!(
         (after.status, after.successful_count, after.failure_code),
         (Status::FINISHED, 2, None),
@@ -278,11 +321,15 @@ async fn a_reported_outcome_survives_a_restart_under_another_configuration() {
 async fn a_schema_1_data_directory_gains_the_outcome_column() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path()).await;
-    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
+    let file = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
     engine.close();
     drop(engine);
     {
-        let db = rusqlite::Connection::open(dir.path().join(durable::DATABASE)).unwrap();
+        let db = rusqlite::Connection::open(dir.path().join(persist::durable::DATABASE)).unwrap();
         db.execute_batch(
             "CREATE TABLE v1 (id INTEGER PRIMARY KEY, org TEXT NOT NULL, stream_name TEXT NOT NULL, file_name TEXT NOT NULL, md5_hash TEXT, s3_key TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, status TEXT NOT NULL, process_start_ms INTEGER, process_end_ms INTEGER, successful_count INTEGER NOT NULL, failure_count INTEGER NOT NULL, failure_code TEXT, plan_start_ms INTEGER, plan_end_ms INTEGER, history TEXT NOT NULL);
              INSERT INTO v1 SELECT id, org, stream_name, file_name, md5_hash, s3_key, created_ms, status, process_start_ms, process_end_ms, successful_count, failure_count, failure_code, plan_start_ms, plan_end_ms, history FROM files;
@@ -294,18 +341,18 @@ async fn a_schema_1_data_directory_gains_the_outcome_column() {
 
     let reopened = open(dir.path()).await;
     assert_eq!(
-        reopened.file(file.id).await.unwrap().status,
+        reopened.files.file(file.id).unwrap().status,
         Status::PENDING_UPLOAD
     );
-    reopened.set_timing(Timing::Fast).await.unwrap();
-    let mut taken = reopened.outcomes_taken.subscribe();
+    reopened.files.set_timing(Timing::Fast).await.unwrap();
+    let mut taken = reopened.files.outcomes_watch();
     reopened
         .land_object(&file.s3_key, incoming(&reopened, b"a\n1\n"))
         .await
         .unwrap();
     taken.changed().await.unwrap();
     reopened.close();
-    let db = rusqlite::Connection::open(dir.path().join(durable::DATABASE)).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join(persist::durable::DATABASE)).unwrap();
     let (version, status, outcome): (String, String, Option<String>) = db
         .query_row(
             "SELECT (SELECT value FROM meta WHERE key = 'schema_version'), status, outcome FROM files",
@@ -330,9 +377,13 @@ async fn a_schema_1_data_directory_gains_the_outcome_column() {
 async fn an_outcome_read_ahead_of_its_plan_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path()).await;
-    engine.set_timing(Timing::Fast).await.unwrap();
-    let file = engine.create("demo", "s", "a.csv", None).await.unwrap();
-    let mut taken = engine.outcomes_taken.subscribe();
+    engine.files.set_timing(Timing::Fast).await.unwrap();
+    let file = engine
+        .files
+        .create("demo", "s", "a.csv", None)
+        .await
+        .unwrap();
+    let mut taken = engine.files.outcomes_watch();
     engine
         .land_object(&file.s3_key, incoming(&engine, b"a\n1\n2\n"))
         .await
@@ -342,8 +393,12 @@ async fn an_outcome_read_ahead_of_its_plan_survives_a_restart() {
     drop(engine);
 
     let reopened = reopen_without_stream_s(dir.path(), Timing::Fast).await;
-    reopened.advance(Duration::from_secs(5)).await.unwrap();
-    let after = reopened.file(file.id).await.unwrap();
+    reopened
+        .files
+        .advance(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let after = reopened.files.file(file.id).unwrap();
     assert_eq!(
         (after.status, after.successful_count, after.process_end_ms),
         (Status::FINISHED, 2, Some(T0_MS as i64 + 2000)),
@@ -352,7 +407,9 @@ async fn an_outcome_read_ahead_of_its_plan_survives_a_restart() {
 }
 
 fn object_files(engine: &Engine) -> usize {
-    std::fs::read_dir(&engine.objects_dir).unwrap().count()
+    std::fs::read_dir(engine.files.objects_dir())
+        .unwrap()
+        .count()
 }
 
 /// A document refused part-way leaves nothing behind: the objects it had already brought are
@@ -382,7 +439,7 @@ fn object_files(engine: &Engine) -> usize {
 async fn a_refused_snapshot_leaves_no_object_behind(#[case] document: &str, #[case] why: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _gate) = gated(Config::default(), dir.path());
-    let refused = engine.read_snapshot(document.as_bytes());
+    let refused = engine.files.read_snapshot(document.as_bytes());
     match refused {
         Err(Error::Invalid(message)) => assert!(message.contains(why), "{message}"),
         other => panic!("refused as invalid, not {:?}", other.map(|_| ())),
@@ -400,8 +457,8 @@ async fn an_export_whose_object_changed_fails() {
         .add_file("demo", "s", "a.csv", b"a\n1\n")
         .await
         .unwrap();
-    let document = engine.export_document().await;
-    let path = std::fs::read_dir(&engine.objects_dir)
+    let document = engine.files.export_document().await;
+    let path = std::fs::read_dir(engine.files.objects_dir())
         .unwrap()
         .next()
         .unwrap()

@@ -2,6 +2,7 @@
 //! refusals use Unit21's shape with a message. The guard in front of these routes (and the
 //! dashboard's) decides who may call them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -18,7 +19,7 @@ use super::support::{
 };
 use super::AppState;
 use crate::config::{StreamConfig, Timing};
-use crate::engine::{ClockReading, Fault, JournalQuery, Reset, Transition};
+use crate::engine::{ClockReading, Engine, Fault, Files, JournalQuery, Reset, Traffic, Transition};
 use crate::model::{Datafile, FailureCode, FileRecord};
 
 /// The largest snapshot `PUT /_mock/state` takes.
@@ -63,7 +64,7 @@ struct ResetBody {
 }
 
 async fn reset(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     JsonBody(body): JsonBody<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
     let what = if body.settings {
@@ -71,7 +72,7 @@ async fn reset(
     } else {
         Reset::State
     };
-    state.reset(what).await?;
+    engine.reset(what).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -82,10 +83,10 @@ struct SeedBody {
 }
 
 async fn seed(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     JsonBody(body): JsonBody<SeedBody>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(clock_json(state.seed(body.seed).await?))
+    Ok(clock_json(engine.seed(body.seed).await?))
 }
 
 fn clock_json(reading: ClockReading) -> Json<Value> {
@@ -97,8 +98,8 @@ fn clock_json(reading: ClockReading) -> Json<Value> {
     }))
 }
 
-async fn clock(State(state): State<AppState>) -> Json<Value> {
-    clock_json(state.clock_reading())
+async fn clock(State(files): State<Arc<Files>>) -> Json<Value> {
+    clock_json(files.clock_reading())
 }
 
 #[derive(Deserialize)]
@@ -111,7 +112,7 @@ struct AdvanceBody {
 }
 
 async fn advance(
-    State(state): State<AppState>,
+    State(files): State<Arc<Files>>,
     JsonBody(body): JsonBody<AdvanceBody>,
 ) -> Result<Json<Value>, ApiError> {
     let by = body
@@ -119,7 +120,7 @@ async fn advance(
         .checked_mul(1000)
         .and_then(|ms| ms.checked_add(body.ms))
         .map_or(Duration::MAX, Duration::from_millis);
-    Ok(clock_json(state.advance(by).await?))
+    Ok(clock_json(files.advance(by).await?))
 }
 
 #[derive(Deserialize)]
@@ -129,10 +130,10 @@ struct SetClockBody {
 }
 
 async fn set_clock(
-    State(state): State<AppState>,
+    State(files): State<Arc<Files>>,
     JsonBody(body): JsonBody<SetClockBody>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(clock_json(state.set_time(body.epoch_ms).await?))
+    Ok(clock_json(files.set_time(body.epoch_ms).await?))
 }
 
 #[derive(Deserialize)]
@@ -142,18 +143,18 @@ struct TimingBody {
 }
 
 async fn set_timing(
-    State(state): State<AppState>,
+    State(files): State<Arc<Files>>,
     JsonBody(body): JsonBody<TimingBody>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(clock_json(state.set_timing(body.timing).await?))
+    Ok(clock_json(files.set_timing(body.timing).await?))
 }
 
 /// A file as the control API shows it: the Unit21 shape plus what only the fake knows,
 /// among it the object stored under its key (size and S3's `ETag`), so a test can compare
 /// what arrived with what it sent.
-pub(crate) fn file_json(state: &AppState, record: &FileRecord) -> Value {
+pub(crate) fn file_json(files: &Files, record: &FileRecord) -> Value {
     let mut value = serde_json::to_value(Datafile::from(record)).expect("serialisable");
-    let object = state
+    let object = files
         .object(&record.s3_key)
         .map(|o| json!({"size": o.size, "etag": o.etag}));
     let extra = json!({"org": &*record.org, "stream_name": &*record.stream, "key": record.s3_key, "md5_hash": record.md5_hash, "history": record.history, "object": object});
@@ -164,9 +165,9 @@ pub(crate) fn file_json(state: &AppState, record: &FileRecord) -> Value {
     value
 }
 
-async fn file(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
-    let record = state.file(id).await.ok_or(crate::Error::NoSuchFile(id))?;
-    Ok(Json(file_json(&state, &record)))
+async fn file(State(files): State<Arc<Files>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
+    let record = files.file(id).ok_or(crate::Error::NoSuchFile(id))?;
+    Ok(Json(file_json(&files, &record)))
 }
 
 #[derive(Deserialize)]
@@ -182,7 +183,7 @@ struct TransitionBody {
 }
 
 async fn transition(
-    State(state): State<AppState>,
+    State(files): State<Arc<Files>>,
     Id(id): Id,
     JsonBody(body): JsonBody<TransitionBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -203,8 +204,8 @@ async fn transition(
             )))
         }
     };
-    let record = state.force(id, transition).await?;
-    Ok(Json(file_json(&state, &record)))
+    let record = files.force(id, transition).await?;
+    Ok(Json(file_json(&files, &record)))
 }
 
 #[derive(Deserialize)]
@@ -224,7 +225,7 @@ struct AddFileBody {
 }
 
 async fn add_file(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     JsonBody(body): JsonBody<AddFileBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let content = match (body.content, body.content_base64) {
@@ -239,45 +240,42 @@ async fn add_file(
             ))
         }
     };
-    let org = body.org.unwrap_or_else(|| state.default_org());
-    super::imports::check_names(&state, &org, &body.stream_name, &body.file_name)
-        .map_err(ApiError::bad_request)?;
-    let record = state
-        .add_file(&org, &body.stream_name, &body.file_name, &content)
+    let org = body.org.unwrap_or_else(|| engine.settings.default_org());
+    let record = engine
+        .file_by_control(
+            &org,
+            &body.stream_name,
+            &body.file_name,
+            &content,
+            body.process,
+        )
         .await?;
-    if body.process {
-        state.start_processing(record.id).await?;
-    }
-    let record = state
-        .file(record.id)
-        .await
-        .ok_or(crate::Error::NoSuchFile(record.id))?;
-    Ok((StatusCode::CREATED, Json(file_json(&state, &record))))
+    Ok((StatusCode::CREATED, Json(file_json(&engine.files, &record))))
 }
 
-async fn process(State(state): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
-    state.start_processing(id).await?;
-    file(State(state), Id(id)).await
+async fn process(State(files): State<Arc<Files>>, Id(id): Id) -> Result<Json<Value>, ApiError> {
+    files.start_processing(id).await?;
+    file(State(files), Id(id)).await
 }
 
-async fn process_queued(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"processed": state.process_queued().await?})))
+async fn process_queued(State(files): State<Arc<Files>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"processed": files.process_queued().await?})))
 }
 
-async fn streams(State(state): State<AppState>) -> Json<Vec<StreamConfig>> {
-    Json(state.streams())
+async fn streams(State(files): State<Arc<Files>>) -> Json<Vec<StreamConfig>> {
+    Json(files.streams())
 }
 
 async fn replace_streams(
-    State(state): State<AppState>,
+    State(files): State<Arc<Files>>,
     JsonBody(streams): JsonBody<Vec<StreamConfig>>,
 ) -> Result<Json<Vec<StreamConfig>>, ApiError> {
-    state.set_streams(streams.clone()).await?;
+    files.set_streams(streams.clone()).await?;
     Ok(Json(streams))
 }
 
-async fn faults(State(state): State<AppState>) -> Json<Value> {
-    let list: Vec<Value> = state
+async fn faults(State(traffic): State<Arc<Traffic>>) -> Json<Value> {
+    let list: Vec<Value> = traffic
         .faults()
         .into_iter()
         .map(|(id, fault, remaining)| json!({"id": id, "fault": fault, "remaining": remaining}))
@@ -286,32 +284,35 @@ async fn faults(State(state): State<AppState>) -> Json<Value> {
 }
 
 async fn add_fault(
-    State(state): State<AppState>,
+    State(traffic): State<Arc<Traffic>>,
     JsonBody(fault): JsonBody<Fault>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = state.add_fault(fault.clone())?;
+    let id = traffic.add_fault(fault.clone())?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": id, "fault": fault, "remaining": fault.times})),
     ))
 }
 
-async fn clear_faults(State(state): State<AppState>) -> StatusCode {
-    state.clear_faults();
+async fn clear_faults(State(traffic): State<Arc<Traffic>>) -> StatusCode {
+    traffic.clear_faults();
     StatusCode::NO_CONTENT
 }
 
-async fn remove_fault(State(state): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
-    state.remove_fault(id)?;
+async fn remove_fault(
+    State(traffic): State<Arc<Traffic>>,
+    Id(id): Id,
+) -> Result<StatusCode, ApiError> {
+    traffic.remove_fault(id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn requests(
-    State(state): State<AppState>,
+    State(traffic): State<Arc<Traffic>>,
     query: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|err| ApiError::bad_request(err.body_text()))?;
-    let (entries, kept) = state.journal_entries(&query);
+    let (entries, kept) = traffic.journal_entries(&query);
     // One entry's body parsed at a time, written, and dropped: reading the journal costs about
     // the size of the answer, whatever its bodies parse into.
     let mut out = Vec::with_capacity(entries.len() * 256);
@@ -330,15 +331,15 @@ async fn requests(
         .into_response())
 }
 
-async fn clear_requests(State(state): State<AppState>) -> StatusCode {
-    state.clear_requests();
+async fn clear_requests(State(traffic): State<Arc<Traffic>>) -> StatusCode {
+    traffic.clear_requests();
     StatusCode::NO_CONTENT
 }
 
 /// `GET /_mock/state`: the whole state, objects inline, streamed as it is written (each object
 /// read from disk on the way).
-async fn export_state(State(state): State<AppState>) -> Response {
-    let document = state.export_document().await;
+async fn export_state(State(files): State<Arc<Files>>) -> Response {
+    let document = files.export_document().await;
     let body = body_written_by("the state export", move |mut out| {
         document.write_to(&mut out)
     });
@@ -352,7 +353,7 @@ async fn export_state(State(state): State<AppState>) -> Response {
 /// `PUT /_mock/state`: replace the whole state with an exported one, parsed as it arrives (a
 /// document that goes wrong is refused at once, whatever is still to come).
 async fn import_state(
-    State(state): State<AppState>,
+    State(files): State<Arc<Files>>,
     request: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
     use futures_util::StreamExt;
@@ -368,7 +369,7 @@ async fn import_state(
     if declared_length(&parts.headers).is_some_and(|n| n > SNAPSHOT_LIMIT as u64) {
         return Err(too_large());
     }
-    let body_state = std::sync::Arc::new(AtomicU8::new(READING));
+    let body_state = Arc::new(AtomicU8::new(READING));
     let seen_state = body_state.clone();
     let mut seen = 0;
     let chunks = body.into_data_stream().map(move |chunk| match chunk {
@@ -386,9 +387,9 @@ async fn import_state(
         }
     });
     let mut input = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(chunks));
-    let engine = state.engine.clone();
+    let reader = files.clone();
     let (read, input) = tokio::task::spawn_blocking(move || {
-        let read = engine.read_snapshot(&mut input);
+        let read = reader.read_snapshot(&mut input);
         (read, input)
     })
     .await
@@ -410,6 +411,6 @@ async fn import_state(
             return Err(err.into());
         }
     };
-    state.restore(parts).await?;
+    files.restore(parts).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,7 +55,7 @@ fn token_given(headers: &HeaderMap) -> Option<&str> {
 
 /// The middleware in front of every control and dashboard route.
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(expected) = state.config().control.token.as_deref() {
+    if let Some(expected) = state.settings().config().control.token.as_deref() {
         return match token_given(request.headers()) {
             Some(given) if crate::s3::sign::same(given, expected) => next.run(request).await,
             _ => ApiError::unauthorized()

@@ -1,5 +1,7 @@
 //! The three Unit21 endpoints.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, request::Parts, HeaderMap};
@@ -10,75 +12,41 @@ use super::body::{
     optional_integer, optional_string, optional_string_list, read_object, required_string,
 };
 use super::support::{public_url, put_rate_headers, ApiError};
-use super::AppState;
 use crate::config::{Fidelity, OffsetUnit, Permission};
 use crate::engine::access::{Caller, Route};
-use crate::engine::{ListQuery, Lookup};
+use crate::engine::{Access, Files, ListQuery, Lookup, Settings};
 use crate::model::{Datafile, Status};
 use crate::s3::presign;
 
-/// S3 keys are at most 1024 bytes of UTF-8.
-const MAX_S3_KEY_BYTES: usize = 1024;
-/// Stream names are labels set up in Unit21's UI; the fake keeps them short (every file and
-/// journal entry carries one).
-const MAX_STREAM_NAME_BYTES: usize = 256;
-
-/// The name rules of every door that makes a file (the create call, `POST /_mock/files`, the
-/// dashboard's upload), in the create call's words: names not empty, without control
-/// characters, a stream of at most 256 bytes, and a file name whose S3 key fits 1,024 bytes.
-pub(crate) fn check_names(
-    state: &AppState,
-    org: &str,
-    stream_name: &str,
-    file_name: &str,
-) -> Result<(), String> {
-    for (name, value) in [("stream_name", stream_name), ("file_name", file_name)] {
-        if value.trim().is_empty() {
-            return Err(format!("Field '{name}' must not be empty"));
-        }
-    }
-    if file_name.chars().any(char::is_control) || stream_name.chars().any(char::is_control) {
-        return Err(
-            "Fields 'stream_name' and 'file_name' must not contain control characters".into(),
-        );
-    }
-    if stream_name.len() > MAX_STREAM_NAME_BYTES {
-        return Err(format!(
-            "Field 'stream_name' must be at most {MAX_STREAM_NAME_BYTES} bytes"
-        ));
-    }
-    if state.s3_key(org, state.now_ms(), file_name).len() > MAX_S3_KEY_BYTES {
-        return Err("Field 'file_name' is too long".into());
-    }
-    Ok(())
-}
 /// "Limited to 1000 records."
 const MAX_LIMIT: i64 = 1000;
 
 /// `POST /v1/imports/pre-signed-url/create`
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    State(access): State<Arc<Access>>,
+    State(files): State<Arc<Files>>,
+    State(settings): State<Arc<Settings>>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let caller = match authorize(&state, &parts, Route::Create, Permission::ImportsWrite) {
+    let caller = match authorize(&access, &parts, Route::Create, Permission::ImportsWrite) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.into_response(),
     };
     let token = parts.extensions.get::<crate::s3::SecurityToken>();
-    let result = create_inner(&state, &caller, &parts.headers, token, body).await;
+    let result = create_inner(&files, &settings, &caller, &parts.headers, token, body).await;
     respond(&caller, result)
 }
 
 /// Checks the caller's key, rate limit and permission, reading the headers in place.
 fn authorize(
-    state: &AppState,
+    access: &Access,
     parts: &Parts,
     route: Route,
     permission: Permission,
 ) -> Result<Caller, ApiError> {
     let key = parts.headers.get("u21-key").and_then(|v| v.to_str().ok());
-    Ok(state.authorize(key, route, permission)?)
+    Ok(access.authorize(key, route, permission)?)
 }
 
 /// The handler's answer, success or error, with the caller's rate-limit headers.
@@ -104,18 +72,21 @@ struct CreateResponse {
 }
 
 async fn create_inner(
-    state: &AppState,
+    files: &Files,
+    settings: &Settings,
     caller: &Caller,
     headers: &HeaderMap,
     security_token: Option<&crate::s3::SecurityToken>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let fidelity = &state.config().fidelity;
+    let fidelity = &settings.config().fidelity;
     let fields = read_object(headers, body, false, fidelity.non_json_body_status).await?;
     known_fields(&fields, &["stream_name", "file_name", "md5_hash"], fidelity)?;
     let stream_name = required_string(&fields, "stream_name")?;
     let file_name = required_string(&fields, "file_name")?;
-    check_names(state, &caller.org, &stream_name, &file_name).map_err(ApiError::bad_request)?;
+    files
+        .check_names(&caller.org, &stream_name, &file_name)
+        .map_err(ApiError::bad_request)?;
     let md5_hash = optional_string(&fields, "md5_hash")?;
     if let Some(hash) = &md5_hash {
         if fidelity.md5_hash_must_be_uuid && uuid::Uuid::try_parse(hash).is_err() {
@@ -123,16 +94,16 @@ async fn create_inner(
         }
     }
     if fidelity.reject_unknown_streams_at_create
-        && !state.stream_is_configured(&caller.org, &stream_name)
+        && !files.stream_is_configured(&caller.org, &stream_name)
     {
         return Err(ApiError::bad_request(format!(
             "Stream '{stream_name}' is not configured"
         )));
     }
-    let record = state
+    let record = files
         .create(&caller.org, &stream_name, &file_name, md5_hash)
         .await?;
-    let config = state.config();
+    let config = settings.config();
     let response = CreateResponse {
         file_id: record.id.to_string(),
         form_fields: presign::form_fields(
@@ -142,29 +113,35 @@ async fn create_inner(
             record.created_ms,
             security_token.map(|token| token.0.as_str()),
         ),
-        url: format!("{}/{}/", public_url(state, headers), config.bucket),
+        url: format!("{}/{}/", public_url(settings, headers), config.bucket),
     };
     Ok(json_answer(&response))
 }
 
 /// `GET /v1/imports/{file_id}`
 pub(crate) async fn get(
-    State(state): State<AppState>,
+    State(access): State<Arc<Access>>,
+    State(files): State<Arc<Files>>,
+    State(settings): State<Arc<Settings>>,
     file_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
     parts: Parts,
 ) -> Response {
-    let caller = match authorize(&state, &parts, Route::Get, Permission::ImportsRead) {
+    let caller = match authorize(&access, &parts, Route::Get, Permission::ImportsRead) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.into_response(),
     };
     // A segment that does not even decode (`%ff`) is as malformed as any other non-id.
     let file_id = file_id.map(|Path(id)| id).unwrap_or_default();
-    let result = get_inner(&state, &caller, &file_id).await;
+    let result = get_inner(&files, &settings.config().fidelity, &caller, &file_id);
     respond(&caller, result)
 }
 
-async fn get_inner(state: &AppState, caller: &Caller, file_id: &str) -> Result<Response, ApiError> {
-    let fidelity = &state.config().fidelity;
+fn get_inner(
+    files: &Files,
+    fidelity: &Fidelity,
+    caller: &Caller,
+    file_id: &str,
+) -> Result<Response, ApiError> {
     let is_digits = !file_id.is_empty() && file_id.bytes().all(|b| b.is_ascii_digit());
     let Some(id) = file_id.parse::<u64>().ok().filter(|_| is_digits) else {
         return Err(if fidelity.malformed_id_bad_request {
@@ -173,7 +150,7 @@ async fn get_inner(state: &AppState, caller: &Caller, file_id: &str) -> Result<R
             ApiError::not_found()
         });
     };
-    match state.file_for(&caller.org, id).await {
+    match files.file_for(&caller.org, id) {
         Lookup::Found(record) => Ok(json_answer(&Datafile::shaped(&record, fidelity))),
         Lookup::Elsewhere if fidelity.foreign_file_forbidden => Err(ApiError::forbidden()),
         Lookup::Elsewhere | Lookup::Missing => Err(ApiError::not_found()),
@@ -182,15 +159,18 @@ async fn get_inner(state: &AppState, caller: &Caller, file_id: &str) -> Result<R
 
 /// `POST /v1/imports/list`
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(access): State<Arc<Access>>,
+    State(files): State<Arc<Files>>,
+    State(settings): State<Arc<Settings>>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let caller = match authorize(&state, &parts, Route::List, Permission::ImportsRead) {
+    let caller = match authorize(&access, &parts, Route::List, Permission::ImportsRead) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.into_response(),
     };
-    let result = list_inner(&state, &caller, &parts.headers, body).await;
+    let fidelity = &settings.config().fidelity;
+    let result = list_inner(&files, fidelity, &caller, &parts.headers, body).await;
     respond(&caller, result)
 }
 
@@ -202,12 +182,12 @@ struct ListResponse<'a> {
 }
 
 async fn list_inner(
-    state: &AppState,
+    files: &Files,
+    fidelity: &Fidelity,
     caller: &Caller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let fidelity = &state.config().fidelity;
     let empty_is_object = !fidelity.empty_list_body_refused;
     let fields = read_object(
         headers,
@@ -222,7 +202,7 @@ async fn list_inner(
         if let Some(stream) = query
             .stream_names
             .iter()
-            .find(|stream| !state.stream_is_configured(&caller.org, stream))
+            .find(|stream| !files.stream_is_configured(&caller.org, stream))
         {
             return Err(ApiError::bad_request(format!(
                 "Stream '{stream}' in 'stream_names' is not configured"
@@ -239,7 +219,7 @@ async fn list_inner(
     let (page, total_count) = if fidelity.empty_filter_matches_nothing && empty_filter {
         (Vec::new(), 0)
     } else {
-        state.list(&caller.org, &query).await
+        files.list(&caller.org, &query)
     };
     // Serialised from the shared records, after the store's lock is released.
     let datafiles: Vec<Datafile> = page.iter().map(|r| Datafile::shaped(r, fidelity)).collect();

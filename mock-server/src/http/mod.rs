@@ -22,18 +22,21 @@ mod upload;
 #[cfg(test)]
 mod tests;
 
-use std::ops::Deref;
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::engine::Engine;
+use crate::engine::{Access, Engine, Files, Objects, Settings, Traffic};
 use support::ApiError;
 
-/// What every handler is given: the engine, and who may use the control plane.
+/// What the router holds: the engine's parts, and who may use the control plane. A handler
+/// takes the parts it uses as `State<Arc<Files>>`, `State<Arc<Access>>`, … (axum's
+/// `FromRef`), so its signature says which rooms of the engine it touches; only the control
+/// plane's whole-state calls (reset, seed) take the whole `State<Arc<Engine>>`.
 #[derive(Clone)]
 pub(crate) struct AppState {
     engine: Arc<Engine>,
@@ -41,29 +44,41 @@ pub(crate) struct AppState {
     control_hosts: Arc<[String]>,
 }
 
-impl Deref for AppState {
-    type Target = Engine;
+/// Each part of the engine is a substate of [`AppState`].
+macro_rules! substates {
+    ($($part:ident: $ty:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for Arc<$ty> {
+            fn from_ref(state: &AppState) -> Arc<$ty> {
+                state.engine.$part.clone()
+            }
+        }
+    )*};
+}
 
-    fn deref(&self) -> &Engine {
-        &self.engine
+substates!(files: Files, access: Access, traffic: Traffic, settings: Settings, objects: Objects);
+
+impl FromRef<AppState> for Arc<Engine> {
+    fn from_ref(state: &AppState) -> Arc<Engine> {
+        state.engine.clone()
     }
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>) -> Self {
-        let config = engine.config();
+        let settings = &engine.settings;
         let mut control_hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
             .into_iter()
             .map(str::to_owned)
             .chain(
-                config
+                settings
+                    .config()
                     .control
                     .allowed_hosts
                     .iter()
                     .map(|h| h.to_ascii_lowercase()),
             )
             .collect();
-        if let Some(host) = engine
+        if let Some(host) = settings
             .public_url()
             .split_once("://")
             .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
@@ -75,6 +90,11 @@ impl AppState {
             engine,
             control_hosts: control_hosts.into(),
         }
+    }
+
+    /// The engine's settings (configuration, public URL): read-only, no lock.
+    fn settings(&self) -> &Settings {
+        &self.engine.settings
     }
 }
 
@@ -183,7 +203,7 @@ pub(crate) fn app(engine: Arc<Engine>) -> Observed {
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
         .route("/openapi.json", get(openapi::document));
-    if state.config().control.enabled {
+    if state.settings().config().control.enabled {
         // The dashboard's page holds no data; its fragments sit behind the control guard.
         app = app
             .merge(control::routes().merge(dashboard::routes()).route_layer(
@@ -195,5 +215,5 @@ pub(crate) fn app(engine: Arc<Engine>) -> Observed {
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn(one_host))
         .with_state(state.clone());
-    Observed::new(router, state)
+    Observed::new(router, &state)
 }

@@ -6,10 +6,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{FromRef, Request};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -18,7 +19,7 @@ use tower::Service;
 use super::support::{linger_after_refusal, ApiError};
 use super::AppState;
 use crate::engine::access::RateInfo;
-use crate::engine::{BodySummary, FaultAction, JOURNAL_BODY_BYTES};
+use crate::engine::{Access, BodySummary, FaultAction, Settings, Traffic, JOURNAL_BODY_BYTES};
 use crate::error::InternalCause;
 use crate::s3::error::S3Error;
 
@@ -39,12 +40,28 @@ impl std::error::Error for Dropped {}
 #[derive(Clone)]
 pub(crate) struct Observed {
     router: Router,
-    state: AppState,
+    parts: Arc<Watching>,
+}
+
+/// The parts of the engine the service uses: the journal and faults, the keys (a body is kept
+/// only from a known caller), and the settings (a canned 429's limit).
+struct Watching {
+    traffic: Arc<Traffic>,
+    access: Arc<Access>,
+    settings: Arc<Settings>,
 }
 
 impl Observed {
-    pub fn new(router: Router, state: AppState) -> Self {
-        Self { router, state }
+    pub fn new(router: Router, state: &AppState) -> Self {
+        let parts = Watching {
+            traffic: FromRef::from_ref(state),
+            access: FromRef::from_ref(state),
+            settings: FromRef::from_ref(state),
+        };
+        Self {
+            router,
+            parts: Arc::new(parts),
+        }
     }
 }
 
@@ -64,11 +81,20 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(observe(this.state, request.map(Body::new), this.router))
+        Box::pin(observe(this.parts, request.map(Body::new), this.router))
     }
 }
 
-async fn observe(state: AppState, request: Request, mut next: Router) -> Result<Response, Dropped> {
+async fn observe(
+    parts: Arc<Watching>,
+    request: Request,
+    mut next: Router,
+) -> Result<Response, Dropped> {
+    let Watching {
+        traffic,
+        access,
+        settings,
+    } = &*parts;
     let path = request.uri().path();
     // The fake's own pages and controls are not the client's traffic; nor is the icon a
     // browser asks for beside the dashboard.
@@ -92,22 +118,22 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
         .headers()
         .get("u21-key")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|key| state.is_known_key(key));
+        .is_some_and(|key| access.is_known_key(key));
     let (request, body, raw) = summarise(request).await;
     let raw = raw.filter(|_| known_caller);
     let method = request.method().clone();
     let uri = request.uri().clone();
     // The journal masks secrets when it is read, not now.
-    let seq = state.journal_enabled().then(|| {
+    let seq = traffic.journal_enabled().then(|| {
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-        state.record_request(&method, target.to_owned(), request.headers(), body, raw)
+        traffic.record_request(&method, target.to_owned(), request.headers(), body, raw)
     });
 
     // A request to the wrong endpoint is journalled and refused; it meets no fault.
     let misdirected = super::misdirected(&request);
     let fault = match misdirected {
         Some(_) => None,
-        None => state.pick_fault(method.as_str(), request.uri().path()),
+        None => traffic.pick_fault(method.as_str(), request.uri().path()),
     };
     let response = match (misdirected, fault) {
         (Some(refusal), _) => refusal,
@@ -134,14 +160,14 @@ async fn observe(state: AppState, request: Request, mut next: Router) -> Result<
             Some(action) => {
                 // The rest of the request is read after the answer, so the client hears it.
                 linger_after_refusal(request.into_body().into_data_stream());
-                canned(&state, action)
+                canned(settings, traffic, action)
             }
         },
     };
     log_internal(&method, &uri, &response);
     let status = response.status().as_u16();
     if let Some(seq) = seq {
-        state.record_answer(seq, status);
+        traffic.record_answer(seq, status);
     }
     // One line per request, so a user sees what their client did.
     if tracing::enabled!(target: "u21_mock::request", tracing::Level::INFO) {
@@ -230,7 +256,7 @@ async fn truncated(response: Response) -> Response {
     Response::from_parts(parts, Body::from_stream(chunks))
 }
 
-fn canned(state: &AppState, action: FaultAction) -> Response {
+fn canned(settings: &Settings, traffic: &Traffic, action: FaultAction) -> Response {
     match action {
         FaultAction::Status {
             status,
@@ -249,14 +275,14 @@ fn canned(state: &AppState, action: FaultAction) -> Response {
             response
         }
         FaultAction::RateLimited { retry_after_secs } => {
-            let config = state.config();
+            let config = settings.config();
             let limit = if config.rate_limit == 0 {
                 crate::config::DEFAULT_RATE_LIMIT
             } else {
                 config.rate_limit
             };
             // Fault bounds keep the wait to a day, so no overflow here.
-            let reset = state
+            let reset = traffic
                 .now_ms()
                 .div_euclid(1000)
                 .saturating_add(i64::try_from(retry_after_secs).unwrap_or(i64::MAX));

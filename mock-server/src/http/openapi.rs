@@ -1,13 +1,15 @@
 //! `GET /openapi.json`: the Unit21 routes as the fake serves them, the S3 form POST, and the
 //! control API, as OpenAPI 3.0.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::support::public_url;
-use super::AppState;
+use crate::engine::Settings;
 use crate::model::Status;
 
 fn error(description: &str) -> Value {
@@ -22,7 +24,10 @@ fn json_body(schema: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema}}})
 }
 
-pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+pub(crate) async fn document(
+    State(settings): State<Arc<Settings>>,
+    headers: HeaderMap,
+) -> Json<Value> {
     let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
     let statuses = json!(statuses);
     let auth_errors = |mut responses: Value| {
@@ -68,7 +73,7 @@ pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) 
                 "413": error("The body is over 1 MiB")}))}},
         "/{bucket}/": {"post": {
             "summary": "S3 browser-based upload (form POST with a SigV2 or SigV4 POST policy)",
-            "parameters": [{"name": "bucket", "in": "path", "required": true, "schema": {"type": "string", "enum": [state.config().bucket]}}],
+            "parameters": [{"name": "bucket", "in": "path", "required": true, "schema": {"type": "string", "enum": [settings.config().bucket]}}],
             "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "description": "The form fields from the create call, then `file` last", "properties": {"file": {"type": "string", "format": "binary"}}}}}},
             "responses": {
                 "204": {"description": "Stored; ETag and Location headers"},
@@ -79,7 +84,7 @@ pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) 
                 "412": {"description": "S3 XML PreconditionFailed: the body is not multipart/form-data", "content": {"application/xml": {}}}}}},
         "/_mock/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
     });
-    if state.config().control.enabled {
+    if settings.config().control.enabled {
         let control = |summary: &str| json!({"summary": summary, "tags": ["control"], "security": [{"controlToken": []}], "responses": {"200": {"description": "ok"}, "204": {"description": "done"}, "400": error("Invalid body"), "401": error("Token missing or wrong")}});
         let paths = paths.as_object_mut().expect("object");
         for (path, methods) in [
@@ -194,7 +199,7 @@ pub(crate) async fn document(State(state): State<AppState>, headers: HeaderMap) 
         "openapi": "3.0.3",
         "info": {"title": "Unit21 imports API (u21-mock)", "version": env!("CARGO_PKG_VERSION"),
                  "description": "The file imports API as the u21-mock fake serves it. Undocumented behaviours are listed in FIDELITY.md."},
-        "servers": [{"url": public_url(&state, &headers)}],
+        "servers": [{"url": public_url(&settings, &headers)}],
         "paths": paths,
         "components": {
             "securitySchemes": {

@@ -199,15 +199,18 @@ pub(crate) fn put_rate_headers(headers: &mut HeaderMap, rate: RateInfo) {
 /// under `--public-url auto` the request's own `Host` (so a fake behind a container's mapped
 /// port hands out upload URLs its client can reach). A `Host` that is not a plain
 /// `host[:port]` falls back to the listen address rather than being written into a URL.
-pub(crate) fn public_url<'a>(state: &'a super::AppState, headers: &HeaderMap) -> Cow<'a, str> {
-    if !state.public_url_is_auto() {
-        return Cow::Borrowed(state.public_url());
+pub(crate) fn public_url<'a>(
+    settings: &'a crate::engine::Settings,
+    headers: &HeaderMap,
+) -> Cow<'a, str> {
+    if !settings.public_url_is_auto() {
+        return Cow::Borrowed(settings.public_url());
     }
     headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .filter(|host| is_plain_authority(host))
-        .map_or(Cow::Borrowed(state.public_url()), |host| {
+        .map_or(Cow::Borrowed(settings.public_url()), |host| {
             Cow::Owned(format!("http://{host}"))
         })
 }

@@ -151,7 +151,7 @@ async fn create_rejects_bad_fields(#[case] body: Value, #[case] message: &str) {
             json!({"error_code": "bad_request", "message": message})
         )
     );
-    assert_eq!(app.engine.import_count(), 0, "nothing is stored");
+    assert_eq!(app.engine.files.import_count(), 0, "nothing is stored");
 }
 
 #[rstest]
@@ -241,7 +241,7 @@ async fn a_name_reused_in_a_stream_conflicts_unless_a_new_md5_hash_is_given() {
         .await;
     assert_eq!(with_hash.status, 200);
     app.create("t", "a.csv").await;
-    assert_eq!(app.engine.import_count(), 3);
+    assert_eq!(app.engine.files.import_count(), 3);
 
     let lenient = App::with(Config {
         fidelity: Fidelity {
@@ -431,7 +431,11 @@ async fn five_files() -> App {
             &format!("f{i}.csv"),
         )
         .await;
-        app.engine.advance(Duration::from_secs(1)).await.unwrap();
+        app.engine
+            .files
+            .advance(Duration::from_secs(1))
+            .await
+            .unwrap();
     }
     app
 }
@@ -499,7 +503,11 @@ async fn rate_limit_headers_count_down_and_429_until_the_next_second() {
     );
     // Another route has its own bucket.
     assert_eq!(call(&app, Call::Create, Some(KEY)).await.status, 200);
-    app.engine.advance(Duration::from_secs(1)).await.unwrap();
+    app.engine
+        .files
+        .advance(Duration::from_secs(1))
+        .await
+        .unwrap();
     assert_eq!(app.post(LIST, KEY, json!({})).await.status, 200);
 }
 
@@ -578,17 +586,17 @@ async fn control(app: &App, method: &str, path: &str, body: Option<Value>) -> An
 async fn control_calls_refuse_bad_input_in_unit21s_shape(#[case] path: &str, #[case] body: Value) {
     let app = App::new();
     app.create("s", "a.csv").await;
-    let before = app.engine.clock_reading().now_ms;
+    let before = app.engine.files.clock_reading().now_ms;
     let answer = control(&app, "POST", path, Some(body)).await;
     let (status, body) = refusal(&answer);
     assert_eq!((status, &body["error_code"]), (400, &json!("bad_request")));
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     assert_eq!(
-        app.engine.clock_reading().now_ms,
+        app.engine.files.clock_reading().now_ms,
         before,
         "the clock did not move"
     );
-    assert!(app.engine.faults().is_empty(), "no fault was added");
+    assert!(app.engine.traffic.faults().is_empty(), "no fault was added");
 }
 
 #[rstest]
@@ -610,7 +618,7 @@ async fn the_control_plane_answers_only_its_own_origin(
     let answer = app.send(request.body(Body::from("{}")).unwrap()).await;
     let (got, body) = refusal(&answer);
     assert_eq!((got, &body["error_code"]), (status, &json!(code)));
-    assert_eq!(app.engine.import_count(), 1, "nothing was reset");
+    assert_eq!(app.engine.files.import_count(), 1, "nothing was reset");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! an object only when the whole request was good. A rejected or aborted upload leaves nothing.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -15,8 +16,7 @@ use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::support::{linger_after_refusal, public_url, ApiError};
-use super::AppState;
-use crate::engine::Incoming;
+use crate::engine::{Engine, Incoming};
 use crate::s3::error::{S3Error, MAX_PRE_DATA_BYTES};
 use crate::s3::form::FormFields;
 use crate::s3::framing::Framing;
@@ -43,42 +43,45 @@ const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
 pub(crate) async fn post_to_object(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
     let Ok(Path((bucket, _key))) = path else {
         return S3Error::invalid_uri().into_response();
     };
-    refuse_unknown_bucket(&state, &bucket)
+    refuse_unknown_bucket(&engine, &bucket)
         .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
 }
 
 /// Any other method on a bucket or object path: the fake stores objects but does not serve
 /// them, so it answers S3's 405 (or Unit21's JSON 404 under `/v1`).
-pub(crate) async fn unsupported(State(state): State<AppState>, uri: axum::http::Uri) -> Response {
+pub(crate) async fn unsupported(
+    State(engine): State<Arc<Engine>>,
+    uri: axum::http::Uri,
+) -> Response {
     let bucket = uri
         .path()
         .trim_start_matches('/')
         .split('/')
         .next()
         .unwrap_or_default();
-    refuse_unknown_bucket(&state, bucket)
+    refuse_unknown_bucket(&engine, bucket)
         .unwrap_or_else(|| S3Error::method_not_allowed().into_response())
 }
 
 /// The answer for a path whose first segment is not the fake's bucket, if it is not.
-fn refuse_unknown_bucket(state: &AppState, bucket: &str) -> Option<Response> {
+fn refuse_unknown_bucket(engine: &Engine, bucket: &str) -> Option<Response> {
     if bucket == "v1" || bucket.starts_with('_') {
         // Unit21's namespace or the fake's own (no bucket name starts with `_`), not a
         // bucket: answer in Unit21's format.
         return Some(ApiError::not_found().into_response());
     }
-    (bucket != state.config().bucket).then(|| S3Error::no_such_bucket(bucket).into_response())
+    (bucket != engine.config().bucket).then(|| S3Error::no_such_bucket(bucket).into_response())
 }
 
 /// `POST /{bucket}/`: the browser-based upload.
 pub(crate) async fn upload(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     bucket: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
@@ -86,11 +89,11 @@ pub(crate) async fn upload(
     let Ok(Path(bucket)) = bucket else {
         return S3Error::invalid_uri().into_response();
     };
-    if let Some(refusal) = refuse_unknown_bucket(&state, &bucket) {
+    if let Some(refusal) = refuse_unknown_bucket(&engine, &bucket) {
         return refusal;
     }
     let mut stream = body.into_data_stream();
-    match receive(&state, &bucket, &headers, &mut stream).await {
+    match receive(&engine, &bucket, &headers, &mut stream).await {
         Ok(response) => response,
         Err(err) => {
             linger_after_refusal(stream);
@@ -100,7 +103,7 @@ pub(crate) async fn upload(
 }
 
 async fn receive(
-    state: &AppState,
+    engine: &Engine,
     bucket: &str,
     headers: &HeaderMap,
     body: &mut axum::body::BodyDataStream,
@@ -109,7 +112,7 @@ async fn receive(
     // in a header (a client sending its API key or basic auth to S3 learns it here).
     let authorization = headers
         .get(header::AUTHORIZATION)
-        .filter(|_| state.config().fidelity.s3_refuse_authorization_header);
+        .filter(|_| engine.config().fidelity.s3_refuse_authorization_header);
     if let Some(authorization) = authorization {
         return Err(S3Error::unsupported_authorization(
             &String::from_utf8_lossy(authorization.as_bytes()),
@@ -147,10 +150,10 @@ async fn receive(
             let file_name = part.file_name().map(str::to_owned);
             let accepted = crate::s3::verify::verify(
                 &mut form,
-                &state.config().s3,
+                &engine.config().s3,
                 bucket,
                 file_name.as_deref(),
-                state.now_ms(),
+                engine.now_ms(),
             )?;
             // As S3 does, a request whose declared length cannot hold a file within the
             // policy's range is refused before the file is read.
@@ -163,7 +166,7 @@ async fn receive(
                 }
             }
             let incoming =
-                stream_to_disk(state, &mut part, accepted.size.min, accepted.size.max).await?;
+                stream_to_disk(engine, &mut part, accepted.size.min, accepted.size.max).await?;
             framing.file_ended();
             stored = Some((incoming, accepted));
             break;
@@ -213,12 +216,12 @@ async fn receive(
         return Err(S3Error::file_count(files));
     }
     let etag = incoming.etag.clone();
-    state
+    engine
         .land_object(&accepted.key, incoming)
         .await
         .map_err(|err| S3Error::internal(err.detail()))?;
     Ok(success(
-        &public_url(state, headers),
+        &public_url(&engine.settings, headers),
         bucket,
         &accepted.key,
         &etag,
@@ -230,7 +233,7 @@ async fn receive(
 /// of its own, and so does the disk writer: this task only parses and counts, and the three
 /// overlap. The channels between them are short, so memory stays flat whatever the size.
 pub(crate) async fn stream_to_disk(
-    state: &AppState,
+    engine: &Engine,
     part: &mut multer::Field<'_>,
     min: u64,
     max: u64,
@@ -240,13 +243,13 @@ pub(crate) async fn stream_to_disk(
     // a slot again when it sends more: stalled clients cannot crowd out the others. A new
     // upload waits a moment for a slot, then gets S3's SlowDown (clients retry it).
     let mut slot = Some(
-        tokio::time::timeout(SLOT_WAIT, state.upload_slot_wait())
+        tokio::time::timeout(SLOT_WAIT, engine.objects.upload_slot_wait())
             .await
             .map_err(|_| S3Error::slow_down())?,
     );
-    let idle = std::time::Duration::try_from_secs_f64(state.config().limits.upload_idle_secs)
+    let idle = std::time::Duration::try_from_secs_f64(engine.config().limits.upload_idle_secs)
         .unwrap_or(std::time::Duration::from_secs(20));
-    let temp = state.incoming_file().map_err(S3Error::internal)?;
+    let temp = engine.objects.incoming_file().map_err(S3Error::internal)?;
     let (mut file, temp) = temp.into_parts();
     let mut md5 = Md5::new();
     let mut size = 0u64;
@@ -316,11 +319,11 @@ pub(crate) async fn stream_to_disk(
             Ok(Err(_)) => return Err(S3Error::malformed_post()),
         }
         if !ended {
-            slot = Some(state.upload_slot_wait().await);
+            slot = Some(engine.objects.upload_slot_wait().await);
         }
     }
     // Only a persistent store outlives the process, so only it pays for an fsync.
-    if state.is_durable() {
+    if engine.objects.is_durable() {
         let synced = tokio::task::spawn_blocking(move || file.sync_all())
             .await
             .map_err(S3Error::internal)?;

@@ -84,13 +84,13 @@ impl MockServer {
     /// The base URL written into pre-signed forms (under `public_url = "auto"`, the one used
     /// when a request's `Host` is missing or unusable; see [`MockServer::public_url_is_auto`]).
     pub fn public_url(&self) -> &str {
-        self.engine.public_url()
+        self.engine.settings.public_url()
     }
 
     /// True when each request's `Host` names the base URL written into its forms
     /// (`--public-url auto`).
     pub fn public_url_is_auto(&self) -> bool {
-        self.engine.public_url_is_auto()
+        self.engine.settings.public_url_is_auto()
     }
 
     /// The S3 access key id forms are signed with (sent to clients as `AWSAccessKeyId`).
@@ -163,7 +163,7 @@ impl MockServer {
 
     /// The stream configurations in force.
     pub fn streams(&self) -> Vec<StreamConfig> {
-        self.engine.streams()
+        self.engine.files.streams()
     }
 
     /// Replaces every stream configuration; files landing from now on are checked against them.
@@ -171,7 +171,7 @@ impl MockServer {
     /// # Errors
     /// [`Error::Config`] when the configurations are invalid.
     pub async fn set_streams(&self, streams: Vec<StreamConfig>) -> Result<(), Error> {
-        self.engine.set_streams(streams).await
+        self.engine.files.set_streams(streams).await
     }
 
     /// The whole state as the JSON `GET /_mock/state` returns (objects inline).
@@ -179,7 +179,7 @@ impl MockServer {
     /// # Errors
     /// [`Error::Io`] when an object cannot be read back from the data directory.
     pub async fn export_state(&self) -> Result<serde_json::Value, Error> {
-        self.engine.export().await
+        self.engine.files.export().await
     }
 
     /// Replaces the whole state with an exported one.
@@ -187,7 +187,7 @@ impl MockServer {
     /// # Errors
     /// [`Error::Invalid`] saying what is wrong with the snapshot.
     pub async fn import_state(&self, snapshot: serde_json::Value) -> Result<(), Error> {
-        self.engine.import(snapshot).await
+        self.engine.files.import(snapshot).await
     }
 }
 

@@ -9,7 +9,7 @@ use crate::engine::{Engine, Fault, JournalEntry, JournalQuery, StoredObject, Tra
 use crate::error::Error;
 use crate::model::FileRecord;
 
-/// [`MockServer::clock`]: the fake's clock and timing profile.
+/// [`MockServer::clock`](super::MockServer::clock): the fake's clock and timing profile.
 pub struct ClockControl<'a>(pub(super) &'a Engine);
 
 impl ClockControl<'_> {
@@ -25,7 +25,7 @@ impl ClockControl<'_> {
 
     /// True when the clock only moves when told to.
     pub fn is_frozen(&self) -> bool {
-        self.0.clock_reading().frozen
+        self.0.files.clock_reading().frozen
     }
 
     /// Moves the clock forward (stopping at 9999-12-01, where the HTTP route refuses) and
@@ -36,7 +36,7 @@ impl ClockControl<'_> {
     /// When the fake has a data directory and cannot write the clock to it.
     pub async fn advance(&self, by: Duration) {
         let by = by.min(self.0.clock_room());
-        if let Err(err) = self.0.advance(by).await {
+        if let Err(err) = self.0.files.advance(by).await {
             panic!("the fake's clock could not be moved: {}", err.detail());
         }
     }
@@ -47,14 +47,14 @@ impl ClockControl<'_> {
     /// When the fake has a data directory and cannot write the clock to it.
     pub async fn set(&self, at: SystemTime) {
         let ms = to_millis(at).clamp(0, LATEST_MS) as u64;
-        if let Err(err) = self.0.set_time(ms).await {
+        if let Err(err) = self.0.files.set_time(ms).await {
             panic!("the fake's clock could not be set: {}", err.detail());
         }
     }
 
     /// The timing profile in force.
     pub fn timing(&self) -> Timing {
-        self.0.timing()
+        self.0.files.timing()
     }
 
     /// Switches the timing profile for files that land from now on.
@@ -62,32 +62,32 @@ impl ClockControl<'_> {
     /// # Errors
     /// [`Error::Io`] when the data directory cannot be written; the profile is unchanged.
     pub async fn set_timing(&self, timing: Timing) -> Result<(), Error> {
-        self.0.set_timing(timing).await.map(drop)
+        self.0.files.set_timing(timing).await.map(drop)
     }
 }
 
-/// [`MockServer::files`]: imports, their lifecycle and their objects.
+/// [`MockServer::files`](super::MockServer::files): imports, their lifecycle and their objects.
 pub struct Files<'a>(pub(super) &'a Engine);
 
 impl Files<'_> {
     /// A file in any organisation, as it is now.
     pub async fn get(&self, file_id: u64) -> Option<FileRecord> {
-        self.0.file(file_id).await.map(|r| FileRecord::clone(&r))
+        self.0.files.file(file_id).map(|r| FileRecord::clone(&r))
     }
 
     /// How many imports exist, in all organisations.
     pub fn count(&self) -> usize {
-        self.0.import_count()
+        self.0.files.import_count()
     }
 
     /// The object stored under `key` in the bucket, if any.
     pub fn object(&self, key: &str) -> Option<StoredObject> {
-        self.0.object(key)
+        self.0.files.object(key)
     }
 
     /// Applies every lifecycle step the clock has already reached.
     pub async fn settle(&self) {
-        self.0.settle().await;
+        self.0.files.settle().await;
     }
 
     /// Puts a file in a state by force (PROCESSING, FINISHED with counts, FAILED with a code,
@@ -96,7 +96,7 @@ impl Files<'_> {
     /// # Errors
     /// [`Error::NoSuchFile`].
     pub async fn force(&self, file_id: u64, transition: Transition) -> Result<FileRecord, Error> {
-        let record = self.0.force(file_id, transition).await?;
+        let record = self.0.files.force(file_id, transition).await?;
         Ok(FileRecord::clone(&record))
     }
 
@@ -111,7 +111,7 @@ impl Files<'_> {
         file_name: &str,
         content: impl AsRef<[u8]>,
     ) -> Result<FileRecord, Error> {
-        let org = self.0.default_org();
+        let org = self.0.settings.default_org();
         self.add_for(&org, stream, file_name, content).await
     }
 
@@ -136,7 +136,7 @@ impl Files<'_> {
     /// # Errors
     /// [`Error::NoSuchFile`], or [`Error::WrongStatus`] when the file is not ADDED.
     pub async fn start_processing(&self, file_id: u64) -> Result<(), Error> {
-        self.0.start_processing(file_id).await
+        self.0.files.start_processing(file_id).await
     }
 
     /// Under [`Timing::Manual`], processes every QUEUED file now; returns how many started.
@@ -144,11 +144,11 @@ impl Files<'_> {
     /// # Errors
     /// [`Error::Io`] when the data directory cannot be written; nothing starts.
     pub async fn process_queued(&self) -> Result<usize, Error> {
-        self.0.process_queued().await
+        self.0.files.process_queued().await
     }
 }
 
-/// [`MockServer::faults`]: failures injected into matching requests.
+/// [`MockServer::faults`](super::MockServer::faults): failures injected into matching requests.
 pub struct Faults<'a>(pub(super) &'a Engine);
 
 impl Faults<'_> {
@@ -158,7 +158,7 @@ impl Faults<'_> {
     /// [`Error::Invalid`] when it is out of bounds (a probability outside 0–1, no uses, a
     /// wait over a day, a delay over ten minutes), as the HTTP route refuses it.
     pub fn add(&self, fault: Fault) -> Result<u64, Error> {
-        self.0.add_fault(fault)
+        self.0.traffic.add_fault(fault)
     }
 
     /// Removes one fault.
@@ -166,31 +166,31 @@ impl Faults<'_> {
     /// # Errors
     /// [`Error::NoSuchFault`].
     pub fn remove(&self, id: u64) -> Result<(), Error> {
-        self.0.remove_fault(id)
+        self.0.traffic.remove_fault(id)
     }
 
     /// Removes every fault.
     pub fn clear(&self) {
-        self.0.clear_faults();
+        self.0.traffic.clear_faults();
     }
 
     /// The active faults with their ids and the uses left.
     pub fn list(&self) -> Vec<(u64, Fault, Option<u32>)> {
-        self.0.faults()
+        self.0.traffic.faults()
     }
 }
 
-/// [`MockServer::journal`]: the requests clients sent, and what they were answered.
+/// [`MockServer::journal`](super::MockServer::journal): the requests clients sent, and what they were answered.
 pub struct Journal<'a>(pub(super) &'a Engine);
 
 impl Journal<'_> {
     /// The entries matching `query`, oldest first.
     pub fn requests(&self, query: &JournalQuery) -> Vec<JournalEntry> {
-        self.0.requests(query)
+        self.0.traffic.requests(query)
     }
 
     /// Empties the journal (sequence numbers keep counting).
     pub fn clear(&self) {
-        self.0.clear_requests();
+        self.0.traffic.clear_requests();
     }
 }

@@ -300,7 +300,11 @@ fn the_engine_knows_nothing_of_http() {
             assert!(http.is_empty(), "{module} uses {http:?}");
         }
     }
-    for file in ["engine/mod.rs", "engine/store/mod.rs", "engine/journal.rs"] {
+    for file in [
+        "engine/mod.rs",
+        "engine/store/mod.rs",
+        "engine/traffic/journal.rs",
+    ] {
         let text = code(&std::fs::read_to_string(src.join(file)).unwrap());
         assert!(!text.contains("axum"), "{file} uses axum");
     }
@@ -318,6 +322,91 @@ fn only_the_engine_takes_locks() {
             assert!(!text.contains(lock), "{module} has {lock}");
         }
     }
+}
+
+/// The engine's parts, each a module that owns its lock (or needs none) and says so first.
+const ENGINE_PARTS: [&str; 6] = [
+    "engine/files/mod.rs",
+    "engine/objects.rs",
+    "engine/access.rs",
+    "engine/traffic/mod.rs",
+    "engine/settings.rs",
+    "engine/persist/mod.rs",
+];
+
+/// A file's `//!` lines.
+fn module_doc(text: &str) -> String {
+    text.lines()
+        .take_while(|line| line.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn each_engine_part_says_which_lock_it_owns() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for part in ENGINE_PARTS {
+        let doc = module_doc(&std::fs::read_to_string(src.join(part)).unwrap());
+        assert!(
+            (doc.contains(" owns ") && doc.contains(" lock")) || doc.contains("takes no lock"),
+            "{part} does not say which lock it owns: {doc}"
+        );
+    }
+}
+
+/// No part reaches into another's lock: `engine/mod.rs`, which spans the parts, takes none,
+/// and a lock is taken only in the part whose field it is (its module and children).
+#[test]
+fn a_lock_is_taken_only_in_the_part_that_owns_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let root = code(&std::fs::read_to_string(src.join("engine/mod.rs")).unwrap());
+    for lock in [".lock()", ".read()", ".write()", "Mutex<", "RwLock<"] {
+        assert!(!root.contains(lock), "engine/mod.rs has {lock}");
+    }
+    // The locked fields of each part, by name: no other engine module names them.
+    let owned: [(&str, &[&str]); 3] = [
+        ("engine/files", &["shelf"]),
+        ("engine/access.rs", &["rate_limiter"]),
+        ("engine/traffic", &["journal.lock", "faults.lock"]),
+    ];
+    for (module, file) in modules(&src) {
+        if !module.starts_with("crate::engine") {
+            continue;
+        }
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = code(&std::fs::read_to_string(&file).unwrap());
+        for (owner, fields) in owned {
+            if relative.starts_with(owner) {
+                continue;
+            }
+            for field in fields {
+                assert!(
+                    !text.contains(&format!(".{field}")),
+                    "{relative} reaches {owner}'s lock through .{field}"
+                );
+            }
+        }
+    }
+}
+
+/// Handlers name the part they use: `AppState` hands out parts through axum's `FromRef`, and
+/// nothing in `http` derefs to the whole engine.
+#[test]
+fn http_never_reaches_the_engine_through_deref() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for (module, file) in modules(&src) {
+        if !module.starts_with("crate::http") {
+            continue;
+        }
+        let text = code(&std::fs::read_to_string(&file).unwrap());
+        assert!(!text.contains("Deref"), "{module} implements or uses Deref");
+    }
+    let http = code(&std::fs::read_to_string(src.join("http/mod.rs")).unwrap());
+    assert!(http.contains("impl FromRef<AppState> for Arc<"));
 }
 
 #[test]

@@ -6,6 +6,8 @@
 
 mod view;
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -16,7 +18,7 @@ use serde::Deserialize;
 
 use super::support::{linger_after_refusal, ApiError};
 use super::AppState;
-use crate::engine::ListQuery;
+use crate::engine::{Access, Engine, Files, ListQuery, Settings, Traffic};
 use crate::model::Status;
 
 /// Rows shown at once; the counts above the table cover every file.
@@ -67,8 +69,8 @@ fn problem(status: StatusCode, message: &str) -> Response {
 }
 
 /// `<option>`s for every organisation with a configured key.
-async fn orgs(State(state): State<AppState>) -> Response {
-    fragment(view::org_options(&state.orgs()))
+async fn orgs(State(settings): State<Arc<Settings>>) -> Response {
+    fragment(view::org_options(&settings.orgs()))
 }
 
 #[derive(Deserialize)]
@@ -83,21 +85,27 @@ struct ImportsQuery {
 
 /// The organisation asked for: by the `u21-key` header when one was entered (as the real UI
 /// knows its user's organisation), else by name.
-fn org_of(state: &AppState, headers: &HeaderMap, named: Option<String>) -> Result<String, String> {
+fn org_of(
+    (access, settings): (&Access, &Settings),
+    headers: &HeaderMap,
+    named: Option<String>,
+) -> Result<String, String> {
     if let Some(key) = headers.get("u21-key").and_then(|v| v.to_str().ok()) {
-        return state
+        return access
             .org_of_key(key)
             .map(|org| org.to_string())
             .ok_or_else(|| "No organisation has that API key.".to_owned());
     }
     named
         .filter(|org| !org.is_empty())
-        .map_or_else(|| Ok(state.default_org()), Ok)
+        .map_or_else(|| Ok(settings.default_org()), Ok)
 }
 
 /// Status counts and the newest files of one organisation, filtered.
 async fn imports(
-    State(state): State<AppState>,
+    State(access): State<Arc<Access>>,
+    State(files): State<Arc<Files>>,
+    State(settings): State<Arc<Settings>>,
     headers: HeaderMap,
     query: Result<Query<ImportsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -105,7 +113,7 @@ async fn imports(
         Ok(Query(query)) => query,
         Err(err) => return problem(StatusCode::BAD_REQUEST, &err.body_text()),
     };
-    let org = match org_of(&state, &headers, query.org) {
+    let org = match org_of((&access, &settings), &headers, query.org) {
         Ok(org) => org,
         Err(message) => return problem(StatusCode::BAD_REQUEST, &message),
     };
@@ -123,7 +131,12 @@ async fn imports(
         limit: ROWS_SHOWN,
         ..ListQuery::default()
     };
-    let (counts, streams, rows, matching) = state.overview(&org, &list).await;
+    let crate::engine::Overview {
+        counts,
+        streams,
+        rows,
+        matching,
+    } = files.overview(&org, &list);
     let rows: Vec<&crate::model::FileRecord> = rows.iter().map(|r| &**r).collect();
     let markup = view::imports(&view::Imports {
         org: &org,
@@ -137,11 +150,11 @@ async fn imports(
 }
 
 /// One file: every field and its status history.
-async fn file(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn file(State(files): State<Arc<Files>>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return problem(StatusCode::NOT_FOUND, "No such file.");
     };
-    let markup = state.file(id).await.map(|record| view::file(&record));
+    let markup = files.file(id).map(|record| view::file(&record));
     match markup {
         Some(markup) => fragment(markup),
         None => problem(StatusCode::NOT_FOUND, "No such file."),
@@ -149,8 +162,8 @@ async fn file(State(state): State<AppState>, Path(id): Path<String>) -> Response
 }
 
 /// The newest requests the fake answered.
-async fn journal(State(state): State<AppState>) -> Response {
-    let entries = state.requests(&crate::engine::JournalQuery {
+async fn journal(State(traffic): State<Arc<Traffic>>) -> Response {
+    let entries = traffic.requests(&crate::engine::JournalQuery {
         limit: Some(JOURNAL_SHOWN),
         ..Default::default()
     });
@@ -158,8 +171,8 @@ async fn journal(State(state): State<AppState>) -> Response {
 }
 
 /// The fake's clock and timing profile.
-async fn clock(State(state): State<AppState>) -> Response {
-    let reading = state.clock_reading();
+async fn clock(State(files): State<Arc<Files>>) -> Response {
+    let reading = files.clock_reading();
     fragment(view::clock(reading.now_ms, reading.frozen, reading.timing))
 }
 
@@ -180,7 +193,7 @@ fn refused(status: StatusCode, message: impl Into<String>) -> Response {
 /// file streams to disk like an S3 upload and becomes an ADDED file, as an upload in Unit21's
 /// UI does. The name the browser gives is kept as the file's name, never as a path.
 async fn upload(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
@@ -193,7 +206,7 @@ async fn upload(
             return ApiError::bad_request(err.body_text()).into_response();
         }
     };
-    match receive_upload(&state, &headers, query.org, &mut stream).await {
+    match receive_upload(&engine, &headers, query.org, &mut stream).await {
         Ok(response) => response,
         Err(refusal) => {
             linger_after_refusal(stream);
@@ -203,12 +216,12 @@ async fn upload(
 }
 
 async fn receive_upload(
-    state: &AppState,
+    engine: &Engine,
     headers: &HeaderMap,
     named_org: Option<String>,
     body: &mut axum::body::BodyDataStream,
 ) -> Result<Response, Response> {
-    let org = org_of(state, headers, named_org)
+    let org = org_of((&engine.access, &engine.settings), headers, named_org)
         .map_err(|message| refused(StatusCode::BAD_REQUEST, message))?;
     let boundary = headers
         .get(header::CONTENT_TYPE)
@@ -253,19 +266,18 @@ async fn receive_upload(
                         "Give a stream name, then choose a file.",
                     ));
                 }
-                if let Err(message) = super::imports::check_names(state, &org, &stream, &file_name)
-                {
+                if let Err(message) = engine.files.check_names(&org, &stream, &file_name) {
                     return Err(refused(StatusCode::BAD_REQUEST, message));
                 }
                 framing.file_started();
                 let incoming =
-                    match super::upload::stream_to_disk(state, &mut part, 0, MANUAL_UPLOAD_MAX)
+                    match super::upload::stream_to_disk(engine, &mut part, 0, MANUAL_UPLOAD_MAX)
                         .await
                     {
                         Ok(incoming) => incoming,
                         Err(err) => return Err(refused(err.status, err.message)),
                     };
-                let record = match state
+                let record = match engine
                     .add_file_object(&org, &stream, &file_name, incoming)
                     .await
                 {
@@ -284,7 +296,7 @@ async fn receive_upload(
                 };
                 return Ok((
                     StatusCode::CREATED,
-                    Json(super::control::file_json(state, &record)),
+                    Json(super::control::file_json(&engine.files, &record)),
                 )
                     .into_response());
             }

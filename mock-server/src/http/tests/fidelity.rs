@@ -25,7 +25,7 @@ async fn an_md5_hash_that_is_not_a_uuid(#[case] fidelity: Fidelity, #[case] stat
     let body = json!({"stream_name": "s", "file_name": "a.csv", "md5_hash": "d41d8cd98f00b204"});
     let answer = app.post(CREATE, KEY, body).await;
     assert_eq!(answer.status, status, "{}", answer.body);
-    assert_eq!(app.engine.import_count(), usize::from(status == 200));
+    assert_eq!(app.engine.files.import_count(), usize::from(status == 200));
 }
 
 #[rstest]
@@ -53,7 +53,7 @@ async fn a_body_that_is_not_json(
         answer.body["message"],
         "Content-Type must be application/json"
     );
-    assert_eq!(app.engine.import_count(), 0);
+    assert_eq!(app.engine.files.import_count(), 0);
 }
 
 #[rstest]
@@ -316,6 +316,7 @@ async fn the_switches_leave_known_types_and_finished_counts_alone() {
     let created = app.create("s", "a.csv").await;
     let id: u64 = created["file_id"].as_str().unwrap().parse().unwrap();
     app.engine
+        .files
         .force(
             id,
             crate::engine::Transition::Finished {

@@ -28,7 +28,7 @@ async fn a_json_body_in_any_spelling_is_taken_and_journalled(#[case] content_typ
         .unwrap();
     let answer = app.send(request).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let journal = app.engine.requests(&JournalQuery::default());
+    let journal = app.engine.traffic.requests(&JournalQuery::default());
     let entry = journal.last().expect("journalled");
     assert_eq!(entry.body.json.as_ref(), Some(&body), "{content_type}");
 }

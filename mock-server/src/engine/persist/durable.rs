@@ -27,17 +27,17 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-pub(super) use super::store::is_generated_name;
-use super::store::{Change, Flight, StoreContents, StoredObject};
 use crate::config::{StreamConfig, Timing};
+pub(crate) use crate::engine::store::is_generated_name;
+use crate::engine::store::{Change, Flight, StoreContents, StoredObject};
 use crate::error::Error;
 use crate::lifecycle::Plan;
 use crate::model::{FailureCode, FileRecord, FileType, Status, StatusChange};
 use crate::processing::Outcome;
 
-pub(super) const DATABASE: &str = "state.sqlite";
+pub(crate) const DATABASE: &str = "state.sqlite";
 const MARKER: &str = "u21-mock-data-dir";
-pub(super) const LOCK: &str = "u21-mock.lock";
+pub(crate) const LOCK: &str = "u21-mock.lock";
 const LEGACY_STATE: &str = "state.json";
 
 /// The tables, as `sqlite3 state.sqlite .schema` shows them.
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS objects (
 const SCHEMA_VERSION: &str = "2";
 
 /// Settings kept in `meta`.
-pub(super) struct StoredSettings {
+pub(crate) struct StoredSettings {
     pub clock: (Option<i64>, i64),
     pub timing: Option<Timing>,
     pub streams: Option<Vec<StreamConfig>>,
@@ -89,7 +89,7 @@ struct Pending {
 }
 
 /// An open data directory: its lock, and the writer thread's queue.
-pub(super) struct Durable {
+pub(crate) struct Durable {
     dir: PathBuf,
     /// `None` once closed: changes are refused from then on.
     queue: Mutex<Option<mpsc::Sender<Pending>>>,
@@ -102,7 +102,7 @@ pub(super) struct Durable {
 }
 
 /// What a data directory held when it was opened.
-pub(super) struct Opened {
+pub(crate) struct Opened {
     pub durable: Durable,
     pub contents: StoreContents,
     pub settings: StoredSettings,
@@ -345,7 +345,7 @@ fn migrate_legacy(
 ) -> Result<(), Error> {
     let bytes =
         std::fs::read(legacy).map_err(Error::io(format!("cannot read {}", legacy.display())))?;
-    let snapshot: super::snapshot::Snapshot =
+    let snapshot: crate::engine::snapshot::Snapshot =
         serde_json::from_slice(&bytes).map_err(|e| Error::Io {
             context: format!("cannot migrate {}", legacy.display()),
             source: std::io::Error::other(e),
