@@ -5,23 +5,26 @@
 //! streams, so one critical section sees them agree. It stages each change to the database
 //! (`super::persist`) under that lock, in the order changes are made, and waits for the commit
 //! after releasing it. The rest is split by concern: `readings` reads landed objects off the
-//! runtime and takes their outcomes back; `whole` exports, imports and loads the whole state.
+//! runtime and takes their outcomes back; `clock` moves the clock and changes the timing and
+//! streams; `staging` hands changes to the database; `whole` exports, imports and loads the
+//! whole state.
 
+mod clock;
 mod readings;
+mod staging;
 mod whole;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
 pub(crate) use readings::Reading;
 
-use super::persist::{Persist, Staged};
-use super::store::{Change, NewImport, Refused, Store, StoredObject, Transition};
+use super::persist::Persist;
+use super::store::{NewImport, Refused, Store, StoredObject, Transition};
 use super::ListQuery;
-use crate::clock::{Clock, LATEST_MS};
+use crate::clock::Clock;
 use crate::config::{stream_for, Config, StreamConfig, Timing};
 use crate::error::Error;
 use crate::model::{FileRecord, Status};
@@ -367,188 +370,6 @@ impl Files {
         };
         self.acknowledged(staged).await?;
         Ok(record)
-    }
-
-    // ---- The clock and settings ----
-
-    /// Moves the clock forward and applies what falls due. Refused past [`LATEST_MS`].
-    pub async fn advance(&self, by: Duration) -> Result<ClockReading, Error> {
-        if by > self.clock.room() {
-            return Err(Error::Invalid(format!(
-                "the clock cannot move past {} (it is {}): advance by less",
-                crate::clock::iso8601_millis(LATEST_MS),
-                crate::clock::iso8601_millis(self.clock.now_millis())
-            )));
-        }
-        self.clock.advance(by);
-        self.settle().await;
-        self.save_settings().await?;
-        Ok(self.clock_reading())
-    }
-
-    /// Freezes the clock at `epoch_ms` and applies what falls due. Refused past [`LATEST_MS`].
-    pub async fn set_time(&self, epoch_ms: u64) -> Result<ClockReading, Error> {
-        if epoch_ms > LATEST_MS as u64 {
-            return Err(Error::Invalid(format!(
-                "epoch_ms must be at most {LATEST_MS} ({})",
-                crate::clock::iso8601_millis(LATEST_MS)
-            )));
-        }
-        self.clock.set(UNIX_EPOCH + Duration::from_millis(epoch_ms));
-        self.settle().await;
-        self.save_settings().await?;
-        Ok(self.clock_reading())
-    }
-
-    /// Switches the timing profile for files that land from now on.
-    pub async fn set_timing(&self, timing: Timing) -> Result<ClockReading, Error> {
-        self.shelf.lock().timing = timing;
-        self.save_settings().await?;
-        Ok(self.clock_reading())
-    }
-
-    /// Replaces every stream configuration, once it is checked.
-    pub async fn set_streams(&self, streams: Vec<StreamConfig>) -> Result<(), Error> {
-        Config {
-            streams: streams.clone(),
-            ..Config::default()
-        }
-        .validate()?;
-        self.shelf.lock().streams = streams;
-        self.save_settings().await
-    }
-
-    /// Writes the clock, the timing profile and the streams (with any lifecycle steps applied
-    /// since the last change).
-    pub async fn save_settings(&self) -> Result<(), Error> {
-        let staged = self.stage(&mut self.shelf.lock(), true);
-        self.acknowledged(staged).await
-    }
-
-    /// The timing, streams and clock in force now.
-    pub fn current_settings(&self) -> StartSettings {
-        let shelf = self.shelf.lock();
-        StartSettings {
-            timing: shelf.timing,
-            streams: shelf.streams.clone(),
-            clock: self.clock.parts(),
-        }
-    }
-
-    /// Forgets every file and object, puts `settings` back if given, and sets the clock to
-    /// `at` if given; the object files are deleted once the change is acknowledged.
-    pub async fn clear(
-        &self,
-        settings: Option<&StartSettings>,
-        at: Option<SystemTime>,
-    ) -> Result<(), Error> {
-        let (paths, staged) = {
-            let mut shelf = self.shelf.lock();
-            if let Some(start) = settings {
-                shelf.timing = start.timing;
-                shelf.streams = start.streams.clone();
-                self.clock.restore(start.clock.0, start.clock.1);
-            }
-            if let Some(at) = at {
-                self.clock.set(at);
-            }
-            let paths = shelf.store.clear();
-            (paths, self.stage(&mut shelf, true))
-        };
-        self.acknowledged(staged).await?;
-        for path in paths {
-            remove_file_quietly(&path).await;
-        }
-        Ok(())
-    }
-
-    // ---- Staging changes to the database ----
-
-    /// The clock, timing and streams as `meta` rows.
-    fn settings_rows(&self, shelf: &Shelf) -> Vec<(&'static str, String)> {
-        let (frozen, offset) = self.clock.parts();
-        vec![
-            (
-                "clock_frozen_at_ms",
-                frozen.map_or(String::new(), |ms| ms.to_string()),
-            ),
-            ("clock_offset_ms", offset.to_string()),
-            ("timing", shelf.timing.as_str().to_owned()),
-            (
-                "streams",
-                serde_json::to_string(&shelf.streams).expect("streams serialise"),
-            ),
-        ]
-    }
-
-    /// Under the lock: hands what changed (and the settings, with `settings`) to the database,
-    /// in the order changes are made. `None` without a data directory.
-    fn stage(&self, shelf: &mut Shelf, settings: bool) -> Option<Staged> {
-        let persist = self.persist.as_ref()?;
-        let mut change = shelf.store.take_change();
-        if settings {
-            change.meta.extend(self.settings_rows(shelf));
-        }
-        persist.send(change)
-    }
-
-    /// Hands a whole change to the database (an import), under the lock.
-    fn send(&self, change: Change) -> Option<Staged> {
-        self.persist.as_ref()?.send(change)
-    }
-
-    /// Waits until a staged change is committed. If it cannot be, the change is refused:
-    /// memory is reloaded from the database (which does not have it), and the caller answers
-    /// an error.
-    async fn acknowledged(&self, staged: Option<Staged>) -> Result<(), Error> {
-        let Some(staged) = staged else {
-            return Ok(());
-        };
-        let Err(refused) = Persist::committed(staged).await else {
-            return Ok(());
-        };
-        self.reload_after_refusal();
-        Err(Error::Io {
-            context: "cannot write the state to the data directory; the change was not made".into(),
-            source: std::io::Error::other(refused),
-        })
-    }
-
-    /// Puts memory back to what the database holds, after a change it could not take.
-    fn reload_after_refusal(&self) {
-        let Some(persist) = self.persist.as_ref() else {
-            return;
-        };
-        let mut shelf = self.shelf.lock();
-        let reread = persist
-            .reread(&self.objects_dir)
-            .and_then(|(contents, settings)| Ok((Store::import(contents)?, settings)));
-        match reread {
-            Ok(((reloaded, jobs), settings)) => {
-                shelf.store = reloaded;
-                self.clock.restore(settings.clock.0, settings.clock.1);
-                if let Some(timing) = settings.timing {
-                    shelf.timing = timing;
-                }
-                if let Some(streams) = settings.streams {
-                    shelf.streams = streams;
-                }
-                drop(shelf);
-                for job in jobs {
-                    self.spawn_processing(Reading::open(job));
-                }
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot read the state back after a refused write");
-            }
-        }
-    }
-
-    /// Releases the data directory: changes are refused from now on.
-    pub fn close(&self) {
-        if let Some(persist) = self.persist.as_ref() {
-            persist.close();
-        }
     }
 
     #[cfg(test)]
