@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 
 pub(crate) use self::access::Access;
 pub(crate) use self::files::{ClockReading, Files, Lookup, Overview, StartSettings};
-pub(crate) use self::objects::{Incoming, Objects};
+pub(crate) use self::objects::{Chunks, Incoming, Objects, Refusal};
 pub(crate) use self::settings::Settings;
 pub(crate) use self::traffic::Traffic;
 pub use self::traffic::JOURNAL_BODY_BYTES;

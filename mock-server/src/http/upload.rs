@@ -1,9 +1,9 @@
 //! S3's form POST route. Fields are read up to the `file` part (at most 20 KB of them); the
-//! form is then verified in full before a byte of the file is stored; the file streams to a
-//! temporary file beside the object store, hashed and size-checked chunk by chunk, and becomes
-//! an object only when the whole request was good. A rejected or aborted upload leaves nothing.
+//! form is then verified in full before a byte of the file is stored; the file streams through
+//! the engine's upload pipeline (`engine::objects`: a temporary file beside the object store,
+//! hashed and size-checked chunk by chunk) and becomes an object only when the whole request
+//! was good. A rejected or aborted upload leaves nothing.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,11 +12,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::support::{linger_after_refusal, public_url, ApiError};
-use crate::engine::{Engine, Incoming};
+use crate::engine::{Chunks, Engine, Incoming, Refusal};
 use crate::s3::error::{S3Error, MAX_PRE_DATA_BYTES};
 use crate::s3::form::FormFields;
 use crate::s3::framing::Framing;
@@ -34,12 +33,6 @@ const PART_OVERHEAD_BYTES: u64 = 64;
 /// What may follow the file part in a request: the closing boundary, and fields that S3
 /// ignores but whose content is bounded like the fields before the file, with their headers.
 const MAX_TAIL_BYTES: u64 = MAX_PRE_DATA_BYTES + 64 * 1024;
-/// Per upload: 200 concurrent uploads hold 200 of these, so it stays small.
-const WRITE_BUFFER: usize = 256 * 1024;
-/// A file part that sends nothing this long gives its threads and slot back until it does.
-const STALL: std::time::Duration = std::time::Duration::from_millis(100);
-/// How long a new upload waits for a slot before S3's SlowDown.
-const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `POST /{bucket}/{key…}`: S3 does not take form uploads at an object's URL.
 pub(crate) async fn post_to_object(
@@ -229,133 +222,37 @@ async fn receive(
     ))
 }
 
-/// Stores the file part. MD5 runs at about the speed of the upload itself, so it gets a thread
-/// of its own, and so does the disk writer: this task only parses and counts, and the three
-/// overlap. The channels between them are short, so memory stays flat whatever the size.
+/// Stores the file part through the engine's upload pipeline, answering its refusals in S3's
+/// words.
 pub(crate) async fn stream_to_disk(
     engine: &Engine,
     part: &mut multer::Field<'_>,
     min: u64,
     max: u64,
 ) -> Result<Incoming, S3Error> {
-    // Each upload streaming its file holds two threads and a slot. A client that stops
-    // sending gives both back after `STALL` (its hash and its file wait in memory), and takes
-    // a slot again when it sends more: stalled clients cannot crowd out the others. A new
-    // upload waits a moment for a slot, then gets S3's SlowDown (clients retry it).
-    let mut slot = Some(
-        tokio::time::timeout(SLOT_WAIT, engine.objects.upload_slot_wait())
-            .await
-            .map_err(|_| S3Error::slow_down())?,
-    );
     let idle = std::time::Duration::try_from_secs_f64(engine.config().limits.upload_idle_secs)
         .unwrap_or(std::time::Duration::from_secs(20));
-    let temp = engine.objects.incoming_file().map_err(S3Error::internal)?;
-    let (mut file, temp) = temp.into_parts();
-    let mut md5 = Md5::new();
-    let mut size = 0u64;
-    let mut pending: Option<Bytes> = None;
-    let mut ended = false;
-    loop {
-        // One run of data: both workers fed until the body ends or stalls.
-        let (to_hasher, hashed) = pipe(move |chunks| {
-            chunks.for_each(|chunk| md5.update(&chunk));
-            Ok(md5)
-        });
-        let (to_writer, written) = pipe(move |chunks| {
-            let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-            for chunk in chunks {
-                writer.write_all(&chunk)?;
-            }
-            writer.into_inner().map_err(|err| err.into_error())
-        });
-        let mut next = pending.take();
-        loop {
-            let Some(chunk) = next.take() else {
-                if ended {
-                    break;
-                }
-                match tokio::time::timeout(STALL, part.chunk()).await {
-                    // Stalled: the workers go, the data so far is kept.
-                    Err(_) => break,
-                    Ok(Ok(Some(chunk))) => next = Some(chunk),
-                    Ok(Ok(None)) => ended = true,
-                    Ok(Err(_)) => return Err(S3Error::malformed_post()),
-                }
-                continue;
-            };
-            size += chunk.len() as u64;
-            if size > max {
-                // Stop at once: the rest is not stored. Dropping the senders ends
-                // both threads, and dropping `temp` deletes what was written.
-                return Err(S3Error::entity_too_large(size, max));
-            }
-            let sent = to_hasher.send(chunk.clone()).await.is_ok();
-            if !sent || to_writer.send(chunk).await.is_err() {
-                // A thread stopped early: only a failed write does that, and it says why
-                // below.
-                ended = true;
-                break;
-            }
-        }
-        drop((to_hasher, to_writer));
-        file = written
-            .await
-            .map_err(S3Error::internal)?
-            .map_err(S3Error::internal)?;
-        md5 = hashed
-            .await
-            .map_err(S3Error::internal)?
-            .map_err(S3Error::internal)?;
-        if ended {
-            break;
-        }
-        // Stalled: nothing held but memory until the client sends again (or times out).
-        drop(slot.take());
-        let rest = idle.saturating_sub(STALL);
-        match tokio::time::timeout(rest, part.chunk()).await {
-            Err(_) => return Err(S3Error::request_timeout()),
-            Ok(Ok(Some(chunk))) => pending = Some(chunk),
-            Ok(Ok(None)) => ended = true,
-            Ok(Err(_)) => return Err(S3Error::malformed_post()),
-        }
-        if !ended {
-            slot = Some(engine.objects.upload_slot_wait().await);
-        }
-    }
-    // Only a persistent store outlives the process, so only it pays for an fsync.
-    if engine.objects.is_durable() {
-        let synced = tokio::task::spawn_blocking(move || file.sync_all())
-            .await
-            .map_err(S3Error::internal)?;
-        synced.map_err(S3Error::internal)?;
-    }
-    drop(slot);
-    if size < min {
-        return Err(S3Error::entity_too_small(size, min));
-    }
-    Ok(Incoming {
-        temp,
-        size,
-        etag: format!("\"{}\"", hex::encode(md5.finalize())),
-    })
+    engine
+        .objects
+        .receive(&mut FilePart(part), min, max, idle)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Busy => S3Error::slow_down(),
+            Refusal::TooLarge { size, max } => S3Error::entity_too_large(size, max),
+            Refusal::TooSmall { size, min } => S3Error::entity_too_small(size, min),
+            Refusal::Idle => S3Error::request_timeout(),
+            Refusal::Malformed => S3Error::malformed_post(),
+            Refusal::Io(err) => S3Error::internal(err),
+        })
 }
 
-/// Chunks in flight between the parser and one worker thread.
-const PIPE_DEPTH: usize = 4;
+/// A multipart file part as the pipeline's source of chunks.
+struct FilePart<'a, 'b>(&'a mut multer::Field<'b>);
 
-/// A worker on the blocking pool fed chunks through a short channel; `work` sees them as an
-/// iterator that ends when the sender is dropped.
-fn pipe<T: Send + 'static>(
-    work: impl FnOnce(&mut dyn Iterator<Item = Bytes>) -> std::io::Result<T> + Send + 'static,
-) -> (
-    tokio::sync::mpsc::Sender<Bytes>,
-    tokio::task::JoinHandle<std::io::Result<T>>,
-) {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(PIPE_DEPTH);
-    let worker = tokio::task::spawn_blocking(move || {
-        work(&mut std::iter::from_fn(|| receiver.blocking_recv()))
-    });
-    (sender, worker)
+impl Chunks for FilePart<'_, '_> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ()> {
+        self.0.chunk().await.map_err(drop)
+    }
 }
 
 fn success(base_url: &str, bucket: &str, key: &str, etag: &str, form: &FormFields) -> Response {

@@ -1,11 +1,15 @@
 //! The objects part: where uploads stream to (`incoming/`) and where they are kept once
-//! accepted (`objects/`), under generated names only, and the slots that bound how many
-//! uploads stream at once.
+//! accepted (`objects/`), under generated names only, the slots that bound how many uploads
+//! stream at once, and the pipeline that receives a file's bytes (`receive`).
 //!
 //! [`Objects`] takes no lock: its slots are a semaphore, and each upload owns its own file
 //! until [`Objects::store`] moves it into the object store.
 
+mod receive;
+
 use std::path::{Path, PathBuf};
+
+pub(crate) use receive::{Chunks, Refusal};
 
 use super::persist::is_generated_name;
 use super::store::StoredObject;
