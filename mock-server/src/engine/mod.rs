@@ -10,7 +10,7 @@
 //! - `settings`: the configuration and the settings a full reset returns to (read-only);
 //! - `persist`: with `--data-dir`, the database every acknowledged change is committed to
 //!   before it is answered; `snapshot`: the state as one portable JSON document; `store`:
-//!   the plain data the files part keeps; `scratch`: the temporary directory's reaping.
+//!   the plain data the files part keeps.
 //!
 //! What spans parts stays here: making and loading the engine, the resets, and files that
 //! arrive with bytes (stored by `objects`, then recorded by `files`). Callers name the part
@@ -20,7 +20,6 @@ pub(crate) mod access;
 mod files;
 mod objects;
 mod persist;
-pub(crate) mod scratch;
 mod settings;
 mod snapshot;
 mod store;
@@ -42,6 +41,7 @@ pub use store::StoredObject;
 pub use store::Transition;
 
 use self::persist::Durable;
+pub(crate) use self::persist::LOCK as DATA_DIR_LOCK;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;

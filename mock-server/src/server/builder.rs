@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::scratch::{Abandoned, ScratchDir};
 use crate::config::{Config, Fidelity, KeyConfig, StreamConfig, Timing};
-use crate::engine::scratch::{Abandoned, ScratchDir};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::http::Endpoint;
@@ -23,13 +23,13 @@ use super::MockServer;
 /// builder is silently dropped.
 #[must_use]
 pub struct MockServerBuilder {
-    config: Option<Config>,
-    timing: Option<Timing>,
-    keys: Vec<KeyConfig>,
-    streams: Vec<StreamConfig>,
-    rate_limit: Option<u32>,
-    public_url: Option<String>,
-    fidelity: Option<Fidelity>,
+    /// The whole configuration given with [`config`](Self::config), if any.
+    base: Option<Config>,
+    /// Settings given one by one, as changes to the configuration, applied over the base in
+    /// the order they were given: the builder holds no copy of `Config`'s fields.
+    edits: Vec<Edit>,
+    /// A timing, a stream or a whole configuration was given (see `keep_stored_settings`).
+    settings_given: bool,
     clock: Option<crate::Clock>,
     listen: SocketAddr,
     s3_listen: Option<SocketAddr>,
@@ -38,16 +38,15 @@ pub struct MockServerBuilder {
     keep_stored_settings: Option<bool>,
 }
 
+/// One setting given on the builder.
+type Edit = Box<dyn FnOnce(&mut Config) + Send + Sync>;
+
 impl Default for MockServerBuilder {
     fn default() -> Self {
         Self {
-            config: None,
-            timing: None,
-            keys: Vec::new(),
-            streams: Vec::new(),
-            rate_limit: None,
-            public_url: None,
-            fidelity: None,
+            base: None,
+            edits: Vec::new(),
+            settings_given: false,
             clock: None,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             s3_listen: None,
@@ -63,14 +62,21 @@ impl MockServerBuilder {
     /// streams added on the builder are added to its own; other settings made on the builder
     /// replace its values.
     pub fn config(mut self, config: Config) -> Self {
-        self.config = Some(config);
+        self.base = Some(config);
+        self.settings_given = true;
+        self
+    }
+
+    /// Records a setting, applied over the base configuration when the fake starts.
+    fn edit(mut self, edit: impl FnOnce(&mut Config) + Send + Sync + 'static) -> Self {
+        self.edits.push(Box::new(edit));
         self
     }
 
     /// The timing profile.
     pub fn timing(mut self, timing: Timing) -> Self {
-        self.timing = Some(timing);
-        self
+        self.settings_given = true;
+        self.edit(move |config| config.timing = timing)
     }
 
     /// Shares a clock (for example [`Clock::frozen`](crate::Clock::frozen)).
@@ -80,40 +86,36 @@ impl MockServerBuilder {
     }
 
     /// Adds an API key for an organisation. The first key added replaces the default key.
-    pub fn key(mut self, key: impl Into<String>, org: impl Into<String>) -> Self {
-        self.keys.push(KeyConfig::new(key, org));
-        self
+    pub fn key(self, key: impl Into<String>, org: impl Into<String>) -> Self {
+        self.key_config(KeyConfig::new(key, org))
     }
 
     /// Adds a key with chosen permissions.
-    pub fn key_config(mut self, key: KeyConfig) -> Self {
-        self.keys.push(key);
-        self
+    pub fn key_config(self, key: KeyConfig) -> Self {
+        self.edit(move |config| config.keys.push(key))
     }
 
     /// Configures a stream. Once any stream is configured, unconfigured streams FAIL
     /// `stream_not_configured`.
     pub fn stream(mut self, stream: StreamConfig) -> Self {
-        self.streams.push(stream);
-        self
+        self.settings_given = true;
+        self.edit(move |config| config.streams.push(stream))
     }
 
     /// Calls per second per key and route; `0` turns rate limiting off.
-    pub fn rate_limit(mut self, per_second: u32) -> Self {
-        self.rate_limit = Some(per_second);
-        self
+    pub fn rate_limit(self, per_second: u32) -> Self {
+        self.edit(move |config| config.rate_limit = per_second)
     }
 
     /// The base URL written into pre-signed forms.
-    pub fn public_url(mut self, url: impl Into<String>) -> Self {
-        self.public_url = Some(url.into());
-        self
+    pub fn public_url(self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.edit(move |config| config.public_url = Some(url))
     }
 
     /// The undocumented-behaviour switches.
-    pub fn fidelity(mut self, fidelity: Fidelity) -> Self {
-        self.fidelity = Some(fidelity);
-        self
+    pub fn fidelity(self, fidelity: Fidelity) -> Self {
+        self.edit(move |config| config.fidelity = fidelity)
     }
 
     /// The address to listen on (default: a random loopback port).
@@ -157,23 +159,12 @@ impl MockServerBuilder {
 
     /// The configuration the fake will run with: the base, then every builder setting.
     fn resolved_config(&mut self) -> Config {
-        let mut config = self.config.take().unwrap_or_else(|| Config {
+        let mut config = self.base.take().unwrap_or_else(|| Config {
             timing: Timing::Instant,
             ..Config::default()
         });
-        if let Some(timing) = self.timing {
-            config.timing = timing;
-        }
-        config.keys.append(&mut self.keys);
-        config.streams.append(&mut self.streams);
-        if let Some(per_second) = self.rate_limit {
-            config.rate_limit = per_second;
-        }
-        if let Some(url) = self.public_url.take() {
-            config.public_url = Some(url);
-        }
-        if let Some(fidelity) = self.fidelity.take() {
-            config.fidelity = fidelity;
+        for edit in self.edits.drain(..) {
+            edit(&mut config);
         }
         config
     }
@@ -195,9 +186,7 @@ impl MockServerBuilder {
     /// [`Error::Config`] for an invalid configuration; [`Error::Io`] for an address that
     /// cannot be bound or a data directory that cannot be prepared or loaded.
     pub async fn try_start(mut self) -> Result<MockServer, Error> {
-        let keep_stored_settings = self
-            .keep_stored_settings
-            .unwrap_or(self.config.is_none() && self.timing.is_none() && self.streams.is_empty());
+        let keep_stored_settings = self.keep_stored_settings.unwrap_or(!self.settings_given);
         let mut config = self.resolved_config();
         config.validate()?;
         let tls = self.tls.as_ref().map(crate::tls::acceptor).transpose()?;
@@ -294,7 +283,7 @@ fn remove_in_background(abandoned: Abandoned) {
 
 /// Says what the clean-up removed: at info when it removed something, at debug otherwise
 /// (every start runs it, and "directories=0" at info reads like an incident).
-fn log_removed(reaped: &crate::engine::scratch::Reaped) {
+fn log_removed(reaped: &super::scratch::Reaped) {
     let message = "removed the temporary data directories of fakes that were killed";
     let (directories, bytes) = (reaped.directories, reaped.bytes);
     if directories == 0 {
@@ -315,7 +304,7 @@ fn default_public_url(scheme: &str, address: SocketAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::scratch::Reaped;
+    use super::super::scratch::Reaped;
 
     /// What `log` writes at the info level.
     fn logged_at_info(log: impl FnOnce()) -> String {

@@ -1,11 +1,13 @@
 //! Starting and stopping a fake: [`MockServer`] (this module), its builder (`builder`), the
 //! handle's views grouped by concern (`views`: the clock, files, faults, the journal; each
 //! calls the same engine operation as the matching HTTP route, so it settles and persists the
-//! same way), and the accept loops (`accept`), used by tests in-process and by the `u21-mock`
+//! same way), the accept loops (`accept`), and the scratch data directory of a fake started
+//! without one, with the reaping of killed fakes' (`scratch`), used by tests in-process and by the `u21-mock`
 //! binary alike.
 
 mod accept;
 mod builder;
+mod scratch;
 mod views;
 
 pub use builder::MockServerBuilder;
@@ -16,8 +18,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use self::scratch::ScratchDir;
 use crate::config::StreamConfig;
-use crate::engine::scratch::ScratchDir;
 use crate::engine::{Engine, Reset};
 use crate::error::Error;
 

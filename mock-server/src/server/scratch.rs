@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 // The same lock file name as a `--data-dir`'s.
-use super::persist::LOCK;
+use crate::engine::DATA_DIR_LOCK as LOCK;
 use crate::error::Error;
 
 const PREFIX: &str = "u21-mock-";
@@ -64,7 +64,8 @@ impl ScratchDir {
             .map_err(Error::io(format!("cannot create {}", path.display())))?;
         // Blocking: a fake looking for abandoned directories at this moment may hold the new,
         // still empty lock for an instant (and leaves the directory alone: no pid yet).
-        lock.lock()
+        // An advisory lock on the file (flock), not a lock on state.
+        File::lock(&lock)
             .and_then(|()| writeln!(lock, "{}", std::process::id()))
             .map_err(Error::io(format!("cannot lock {}", path.display())))?;
         let owner = std::fs::metadata(dir.path())
