@@ -2,11 +2,58 @@
 //! return, and what the engine's operations refuse with. Each HTTP route turns it into its own
 //! format (Unit21's JSON error, S3's XML).
 
+use std::sync::Arc;
+
 /// What went wrong inside the fake behind a 500, carried on the response (as an extension)
 /// to the one place that logs it: the journal-and-faults service, once per request, with the
-/// method and path. The client sees only the route's generic 500.
+/// method and path. The client sees only the route's generic 500. It keeps the error itself,
+/// typed, with its chain of causes; it is shown as each cause after the other.
 #[derive(Clone, Debug)]
-pub(crate) struct InternalCause(pub String);
+pub(crate) struct InternalCause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl InternalCause {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        InternalCause(Arc::new(error))
+    }
+
+    /// The error itself.
+    #[cfg(test)]
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+/// Two causes are the same when they read the same (errors do not compare otherwise); what
+/// S3's and Unit21's error values need to be compared in tests.
+impl PartialEq for InternalCause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for InternalCause {}
+
+impl std::fmt::Display for InternalCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// An engine error met while doing something an HTTP route names (`storing a dashboard
+/// upload`), for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+pub(crate) struct While {
+    pub doing: &'static str,
+    #[source]
+    pub error: Error,
+}
 
 /// Why the fake could not start, or refused an operation.
 #[derive(Debug, thiserror::Error)]

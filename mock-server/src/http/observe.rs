@@ -228,7 +228,7 @@ fn push_digits(out: &mut String, mut n: u64) {
 /// Logs what went wrong inside behind a 500, once, here: the routes' errors carry it on the
 /// response ([`InternalCause`]) and never log it themselves.
 pub(super) fn log_internal(method: &http::Method, uri: &http::Uri, response: &Response) {
-    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+    if let Some(cause) = response.extensions().get::<InternalCause>() {
         tracing::error!(
             status = response.status().as_u16(),
             "{method} {uri}: {cause}"

@@ -23,7 +23,7 @@ pub(crate) struct ApiError {
     message: Option<String>,
     rate: Option<RateInfo>,
     /// What went wrong inside, for the log (never the client).
-    cause: Option<String>,
+    cause: Option<crate::error::InternalCause>,
 }
 
 impl ApiError {
@@ -141,9 +141,7 @@ impl IntoResponse for ApiError {
             put_rate_headers(response.headers_mut(), rate);
         }
         if let Some(cause) = self.cause {
-            response
-                .extensions_mut()
-                .insert(crate::error::InternalCause(cause));
+            response.extensions_mut().insert(cause);
         }
         response
     }
@@ -161,8 +159,8 @@ impl From<Error> for ApiError {
             )),
             Error::Invalid(message) => ApiError::bad_request(message),
             Error::Config(err) => ApiError::bad_request(err.to_string()),
-            Error::Io { context, source } => ApiError {
-                cause: Some(format!("{context}: {source}")),
+            err @ Error::Io { .. } => ApiError {
+                cause: Some(crate::error::InternalCause::new(err)),
                 ..ApiError::internal().saying("the fake could not read or write its data directory; see its log")
             },
         }

@@ -212,7 +212,7 @@ async fn receive(
     engine
         .land_object(&accepted.key, incoming)
         .await
-        .map_err(|err| S3Error::internal(err.detail()))?;
+        .map_err(S3Error::internal)?;
     Ok(success(
         &public_url(&engine.settings, headers),
         bucket,

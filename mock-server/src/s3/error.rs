@@ -19,7 +19,7 @@ pub struct S3Error {
     /// Elements between `<Message>` and `<RequestId>`, in order.
     pub extras: Vec<(&'static str, String)>,
     /// What went wrong inside, for the log (never the client).
-    cause: Option<String>,
+    cause: Option<crate::error::InternalCause>,
 }
 
 impl S3Error {
@@ -238,9 +238,9 @@ impl S3Error {
     }
 
     /// S3's generic 500, its cause kept for the log (see [`crate::error::InternalCause`]).
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
-            cause: Some(cause.to_string()),
+            cause: Some(crate::error::InternalCause::new(cause)),
             ..Self::internal_error()
         }
     }
@@ -305,9 +305,7 @@ impl IntoResponse for S3Error {
         );
         ids.apply(headers);
         if let Some(cause) = self.cause {
-            response
-                .extensions_mut()
-                .insert(crate::error::InternalCause(cause));
+            response.extensions_mut().insert(cause);
         }
         response
     }

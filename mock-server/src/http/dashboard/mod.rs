@@ -287,10 +287,10 @@ async fn receive_upload(
                             refused(StatusCode::INTERNAL_SERVER_ERROR, "Could not store it.");
                         response
                             .extensions_mut()
-                            .insert(crate::error::InternalCause(format!(
-                                "storing a dashboard upload: {}",
-                                err.detail()
-                            )));
+                            .insert(crate::error::InternalCause::new(crate::error::While {
+                                doing: "storing a dashboard upload",
+                                error: err,
+                            }));
                         return Err(response);
                     }
                 };

@@ -34,7 +34,17 @@ fn an_io_error_is_logged_once_from_the_response_with_its_cause() {
         .extensions()
         .get::<InternalCause>()
         .expect("carried");
-    assert_eq!(cause.0, "committing file 7: No space left on device");
+    assert_eq!(
+        cause.to_string(),
+        "committing file 7: No space left on device"
+    );
+    assert!(
+        matches!(
+            cause.error().downcast_ref::<Error>(),
+            Some(Error::Io { .. })
+        ),
+        "the cause is the engine's error itself, typed"
+    );
     let lines = logged(|| {
         log_internal(
             &Method::POST,
@@ -54,7 +64,8 @@ fn an_io_error_is_logged_once_from_the_response_with_its_cause() {
 fn an_s3_internal_error_keeps_its_cause_from_the_client_and_for_the_log() {
     let mut response = None;
     let while_converting = logged(|| {
-        response = Some(S3Error::internal("reading the part: broken pipe").into_response());
+        let cause = std::io::Error::other("reading the part: broken pipe");
+        response = Some(S3Error::internal(cause).into_response());
     });
     assert!(while_converting.is_empty(), "{while_converting:?}");
     let response = response.unwrap();
@@ -63,7 +74,8 @@ fn an_s3_internal_error_keeps_its_cause_from_the_client_and_for_the_log() {
         response
             .extensions()
             .get::<InternalCause>()
-            .map(|c| c.0.as_str()),
+            .map(ToString::to_string)
+            .as_deref(),
         Some("reading the part: broken pipe")
     );
 }
