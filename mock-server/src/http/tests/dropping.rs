@@ -8,7 +8,8 @@ use rstest::rstest;
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::{control, App, KEY};
+use super::control_plane::control;
+use super::{App, KEY};
 
 #[rstest]
 #[case::drop_connection(json!({"kind": "drop_connection"}))]
