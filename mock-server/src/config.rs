@@ -10,6 +10,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod fidelity;
+mod streams;
+
+pub use fidelity::{Fidelity, OffsetUnit};
+pub(crate) use streams::stream_for;
+pub use streams::{ColumnConfig, ColumnType, StreamConfig};
+
 /// The key every fresh fake accepts unless told otherwise; printed at start-up.
 pub const DEFAULT_API_KEY: &str = "u21-mock-dev-key";
 /// The organisation the default key belongs to.
@@ -132,94 +139,6 @@ impl Default for Config {
     }
 }
 
-/// One switch per undocumented behaviour, so a team whose sandbox run settles a point the
-/// other way can make the fake agree. Defaults are the choices recorded in FIDELITY.md.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Fidelity {
-    /// A `file_name` reused in a stream without a new `md5_hash` answers 409 (else accepted).
-    pub reject_duplicate_file_names: bool,
-    /// `POST /v1/imports/list` orders newest first (else oldest first).
-    pub list_newest_first: bool,
-    /// What `offset` counts.
-    pub list_offset: OffsetUnit,
-    /// `created_after` includes files created in that very second.
-    pub created_after_inclusive: bool,
-    /// `created_before` includes files created in that very second.
-    pub created_before_inclusive: bool,
-    /// Another organisation's file answers 403 `forbidden` (else 404 `resource_not_found`).
-    pub foreign_file_forbidden: bool,
-    /// A `file_id` that is not a string of digits answers 400 (else 404).
-    pub malformed_id_bad_request: bool,
-    /// Each route has its own rate-limit bucket per key (else one bucket per key).
-    pub rate_limit_per_route: bool,
-    /// An `md5_hash` that is not a UUID answers 400 (else it is taken as given).
-    pub md5_hash_must_be_uuid: bool,
-    /// A create or list body whose `Content-Type` is not `application/json`: 400 or 415.
-    pub non_json_body_status: u16,
-    /// A known path asked with a method it does not take: 405 or 404.
-    pub wrong_method_status: u16,
-    /// A create or list body with a field the route does not know answers 400 (else ignored).
-    pub reject_unknown_fields: bool,
-    /// With streams configured, a create for a stream that is not answers 400 at once (else
-    /// the file is accepted and FAILS `stream_not_configured` once uploaded).
-    pub reject_unknown_streams_at_create: bool,
-    /// A form POST carrying an `Authorization` header answers S3's 400 `InvalidArgument`
-    /// "Unsupported Authorization Type" (else the header is ignored, as moto and MinIO do).
-    pub s3_refuse_authorization_header: bool,
-    /// Keys are compared exactly (else ignoring ASCII case).
-    pub keys_case_sensitive: bool,
-    /// A list call with no body answers 400 (else it lists with no filters).
-    pub empty_list_body_refused: bool,
-    /// With streams configured, a list filter naming a stream that is not answers 400 (else
-    /// it matches nothing).
-    pub unknown_stream_filter_refused: bool,
-    /// An empty `statuses` or `stream_names` list matches nothing (else it is no filter).
-    pub empty_filter_matches_nothing: bool,
-    /// `file_type` of an extension Unit21 does not take is `null` (else upper-cased as is).
-    pub unknown_file_type_null: bool,
-    /// `successful_count` and `failure_count` are `null` until processing ends (else `0`).
-    pub counts_null_until_processed: bool,
-}
-
-impl Default for Fidelity {
-    fn default() -> Self {
-        Self {
-            reject_duplicate_file_names: true,
-            list_newest_first: true,
-            list_offset: OffsetUnit::Page,
-            created_after_inclusive: true,
-            created_before_inclusive: false,
-            foreign_file_forbidden: false,
-            malformed_id_bad_request: false,
-            rate_limit_per_route: true,
-            md5_hash_must_be_uuid: true,
-            non_json_body_status: 400,
-            wrong_method_status: 405,
-            reject_unknown_fields: false,
-            reject_unknown_streams_at_create: false,
-            s3_refuse_authorization_header: true,
-            keys_case_sensitive: true,
-            empty_list_body_refused: false,
-            unknown_stream_filter_refused: false,
-            empty_filter_matches_nothing: false,
-            unknown_file_type_null: false,
-            counts_null_until_processed: false,
-        }
-    }
-}
-
-/// What the list call's `offset` counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OffsetUnit {
-    /// 1-based pages of `limit` records, as Unit21's other list routes.
-    #[default]
-    Page,
-    /// 0-based records to skip.
-    Record,
-}
-
 /// The access key pair the fake's S3 endpoint signs and verifies forms with.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -279,75 +198,6 @@ impl Permission {
     pub fn all() -> Vec<Permission> {
         vec![Permission::ImportsRead, Permission::ImportsWrite]
     }
-}
-
-/// A named landing channel and the schema its records must follow.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamConfig {
-    /// The `stream_name` clients send.
-    pub name: String,
-    /// Limits the stream to one organisation; `None` configures it for all.
-    #[serde(default)]
-    pub org: Option<String>,
-    /// Columns (CSV headers, JSON keys). Empty means any columns.
-    #[serde(default)]
-    pub columns: Vec<ColumnConfig>,
-    /// Whether columns outside `columns` are allowed.
-    #[serde(default)]
-    pub allow_extra_columns: bool,
-}
-
-impl StreamConfig {
-    /// A stream with no schema: any columns are accepted.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            org: None,
-            columns: Vec::new(),
-            allow_extra_columns: true,
-        }
-    }
-
-    /// Adds a column.
-    pub fn column(mut self, name: impl Into<String>, kind: ColumnType, required: bool) -> Self {
-        self.columns.push(ColumnConfig {
-            name: name.into(),
-            kind,
-            required,
-        });
-        self.allow_extra_columns = false;
-        self
-    }
-}
-
-/// One column of a stream's schema.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnConfig {
-    /// Header or key name, matched exactly.
-    pub name: String,
-    /// The type every value must have.
-    #[serde(rename = "type", default)]
-    pub kind: ColumnType,
-    /// Whether the column must be present.
-    #[serde(default)]
-    pub required: bool,
-}
-
-/// The simple value types a schema can ask for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    /// Anything.
-    #[default]
-    String,
-    /// A whole number.
-    Integer,
-    /// Any number.
-    Number,
-    /// `true` or `false`.
-    Boolean,
 }
 
 /// How quickly files move through QUEUED and PROCESSING.
@@ -557,79 +407,5 @@ impl Config {
     }
 }
 
-/// The stream configuration that applies to `stream` for `org`, if streams are configured.
-///
-/// `Ok(None)` means no streams are configured at all (everything is accepted);
-/// `Err(())` means streams are configured but not this one.
-pub(crate) fn stream_for<'a>(
-    streams: &'a [StreamConfig],
-    org: &str,
-    stream: &str,
-) -> Result<Option<&'a StreamConfig>, ()> {
-    if streams.is_empty() {
-        return Ok(None);
-    }
-    let mut general = None;
-    for candidate in streams.iter().filter(|s| s.name == stream) {
-        match candidate.org.as_deref() {
-            Some(o) if o == org => return Ok(Some(candidate)),
-            None => general = Some(candidate),
-            Some(_) => {}
-        }
-    }
-    general.map(Some).ok_or(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_file_parses() {
-        let config: Config = toml::from_str(
-            r#"
-            environment = "sandbox"
-            bucket = "uploads"
-            public_url = "http://localhost:9000"
-            timing = "instant"
-            rate_limit = 0
-            [s3]
-            access_key_id = "AKID"
-            secret_access_key = "secret"
-            [[keys]]
-            key = "k1"
-            org = "acme"
-            permissions = ["imports:read"]
-            [[streams]]
-            name = "txns"
-            org = "acme"
-            columns = [{ name = "id", type = "integer", required = true }]
-            "#,
-        )
-        .unwrap();
-        config.validate().unwrap();
-        assert_eq!(config.timing, Timing::Instant);
-        assert_eq!(config.keys[0].permissions, vec![Permission::ImportsRead]);
-        assert_eq!(config.streams[0].columns[0].kind, ColumnType::Integer);
-        assert!(stream_for(&config.streams, "acme", "txns")
-            .unwrap()
-            .is_some());
-        assert!(stream_for(&config.streams, "other", "txns").is_err());
-    }
-
-    #[test]
-    fn unknown_fields_and_duplicate_keys_are_rejected() {
-        assert!(toml::from_str::<Config>("colour = 1").is_err());
-        let config: Config =
-            toml::from_str("[[keys]]\nkey='a'\norg='x'\n[[keys]]\nkey='a'\norg='y'\n").unwrap();
-        assert!(matches!(config.validate(), Err(ConfigError::Invalid(_))));
-    }
-
-    #[test]
-    fn no_streams_means_every_stream_is_accepted() {
-        assert_eq!(
-            stream_for(&Config::default().streams, "o", "anything").map(|s| s.is_none()),
-            Ok(true)
-        );
-    }
-}
+mod tests;
