@@ -1,12 +1,13 @@
 //! The persist part: with `--data-dir`, the database every acknowledged change is committed to
-//! before it is answered (`durable`: the writer thread, the directory's lock and marker), and
-//! the staging of changes into it.
+//! before it is answered (`durable`: the directory's lock and marker, opening and migrating;
+//! `rows`: the writer thread and reading every row back), and the staging of changes into it.
 //!
 //! [`Persist`] takes no lock of its own across calls: the files part stages its changes while
 //! it holds its own lock, so they reach the writer in the order they were made, and waits for
 //! the answer after releasing it.
 
 pub(crate) mod durable;
+mod rows;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
