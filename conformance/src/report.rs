@@ -142,68 +142,87 @@ impl Report {
         json!({"target": self.target, "client": self.client, "passed": passed, "failed": failed, "skipped": skipped, "restore_failure": self.restore_failure, "left_behind": left_behind, "decided": fidelity["points"], "results": results})
     }
 
-    /// The report as JUnit XML, one `<testcase>` per scenario.
+    /// The report as JUnit XML, one `<testcase>` per scenario, written through quick-xml.
     pub fn to_junit(&self) -> String {
+        use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
         let (_, failed, skipped) = self.counts();
-        let total: f64 = self.results.iter().map(|r| r.duration.as_secs_f64()).sum();
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            xml,
-            "<testsuite name=\"u21-conformance\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{total:.3}\">",
-            self.results.len()
+        // Folded from +0.0: an empty sum of floats is -0.0, which JUnit readers print as such.
+        let total = (self.results.iter()).fold(0.0, |sum, r| sum + r.duration.as_secs_f64());
+        let mut writer = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+        // Writing to a Vec cannot fail: the results are ignored.
+        let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+        let (tests, failed, skipped) = (
+            self.results.len().to_string(),
+            failed.to_string(),
+            skipped.to_string(),
         );
-        let _ = writeln!(xml, "  <properties><property name=\"target\" value=\"{}\"/><property name=\"client\" value=\"{}\"/></properties>", escape(&self.target), escape(&self.client));
+        let total = format!("{total:.3}");
+        let suite = BytesStart::new("testsuite").with_attributes([
+            ("name", "u21-conformance"),
+            ("tests", tests.as_str()),
+            ("failures", failed.as_str()),
+            ("skipped", skipped.as_str()),
+            ("time", total.as_str()),
+        ]);
+        let _ = writer.write_event(Event::Start(suite));
+        let _ = writer
+            .create_element("properties")
+            .write_inner_content(|w| {
+                for (name, value) in [("target", &self.target), ("client", &self.client)] {
+                    w.create_element("property")
+                        .with_attributes([("name", name), ("value", &*xml_chars(value))])
+                        .write_empty()?;
+                }
+                Ok(())
+            });
         for r in &self.results {
-            let open = format!(
-                "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                escape(&r.tags.join(".")),
-                escape(&r.name),
-                r.duration.as_secs_f64()
-            );
-            match &r.outcome {
-                Outcome::Pass => {
-                    let _ = writeln!(xml, "{open}/>");
-                }
-                Outcome::Fail(why) => {
-                    let _ = writeln!(
-                        xml,
-                        "{open}><failure message=\"{}\">{}</failure></testcase>",
-                        escape(why.lines().next().unwrap_or("")),
-                        escape(why)
-                    );
-                }
-                Outcome::Skip(why) => {
-                    let _ = writeln!(
-                        xml,
-                        "{open}><skipped message=\"{}\"/></testcase>",
-                        escape(why)
-                    );
-                }
-            }
+            let classname = xml_chars(&r.tags.join(".")).into_owned();
+            let time = format!("{:.3}", r.duration.as_secs_f64());
+            let case = writer.create_element("testcase").with_attributes([
+                ("classname", classname.as_str()),
+                ("name", &*xml_chars(&r.name)),
+                ("time", time.as_str()),
+            ]);
+            let _ = match &r.outcome {
+                Outcome::Pass => case.write_empty(),
+                Outcome::Fail(why) => case.write_inner_content(|w| {
+                    let first = xml_chars(why.lines().next().unwrap_or(""));
+                    w.create_element("failure")
+                        .with_attribute(("message", &*first))
+                        .write_text_content(BytesText::new(&xml_chars(why)))?;
+                    Ok(())
+                }),
+                Outcome::Skip(why) => case.write_inner_content(|w| {
+                    w.create_element("skipped")
+                        .with_attribute(("message", &*xml_chars(why)))
+                        .write_empty()?;
+                    Ok(())
+                }),
+            };
         }
-        xml.push_str("</testsuite>\n");
+        let _ = writer.write_event(Event::End(BytesEnd::new("testsuite")));
+        let mut xml = String::from_utf8(writer.into_inner()).expect("written from strings");
+        xml.push('\n');
         xml
     }
 }
 
-/// `text` as XML 1.0 character data or attribute value: markup escaped, and every character
-/// XML 1.0 cannot carry at all (control characters but tab, newline and return; U+FFFE,
-/// U+FFFF), which no escape can save, replaced by U+FFFD. An adapter's message may hold any
-/// of them (a terminal colour's ESC), and one would make the whole report unreadable.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
+/// `text` with every character XML 1.0 cannot carry at all (control characters but tab,
+/// newline and return; U+FFFE, U+FFFF), which no escape can save, replaced by U+FFFD; quick-xml
+/// escapes the markup. An adapter's message may hold any of them (a terminal colour's ESC),
+/// and one would make the whole report unreadable.
+fn xml_chars(text: &str) -> std::borrow::Cow<'_, str> {
+    let illegal = |c: char| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    };
+    if !text.chars().any(illegal) {
+        return std::borrow::Cow::Borrowed(text);
     }
-    out
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| if illegal(c) { '\u{FFFD}' } else { c })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -253,6 +272,20 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("adapter \u{FFFD}bell"), "{xml}");
+        // And an XML parser reads it to its end.
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut elements = 0;
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)) => {
+                    elements += 1
+                }
+                Ok(_) => {}
+                Err(err) => panic!("not well-formed: {err} in {xml}"),
+            }
+        }
+        assert!(elements >= 6, "{elements} elements in {xml}");
     }
 
     #[test]

@@ -276,17 +276,15 @@ fn success(base_url: &str, bucket: &str, key: &str, etag: &str, form: &FormField
         match form.get("success_action_status") {
             Some("200") => StatusCode::OK.into_response(),
             Some("201") => {
-                let mut xml =
-                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse>");
-                for (name, value) in [
-                    ("Location", location.as_str()),
-                    ("Bucket", bucket),
-                    ("Key", key),
-                    ("ETag", etag),
-                ] {
-                    crate::s3::error::element(&mut xml, name, value);
-                }
-                xml.push_str("</PostResponse>");
+                let xml = crate::s3::xml::document(
+                    "PostResponse",
+                    [
+                        ("Location", location.as_str()),
+                        ("Bucket", bucket),
+                        ("Key", key),
+                        ("ETag", etag),
+                    ],
+                );
                 let mut response = (StatusCode::CREATED, xml).into_response();
                 insert(
                     response.headers_mut(),

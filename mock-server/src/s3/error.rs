@@ -274,16 +274,13 @@ impl S3Error {
 
     /// The XML document, with fresh request and host ids.
     pub fn to_xml(&self, request_id: &str, host_id: &str) -> String {
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
-        element(&mut xml, "Code", self.code);
-        element(&mut xml, "Message", &self.message);
-        for (name, value) in &self.extras {
-            element(&mut xml, name, value);
-        }
-        element(&mut xml, "RequestId", request_id);
-        element(&mut xml, "HostId", host_id);
-        xml.push_str("</Error>");
-        xml
+        let head = [("Code", self.code), ("Message", self.message.as_str())];
+        let extras = self
+            .extras
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()));
+        let ids = [("RequestId", request_id), ("HostId", host_id)];
+        super::xml::document("Error", head.into_iter().chain(extras).chain(ids))
     }
 }
 
@@ -309,29 +306,6 @@ impl IntoResponse for S3Error {
         }
         response
     }
-}
-
-/// Appends `<name>value</name>`. Text content needs only `&`, `<` and `>` escaped, and S3
-/// writes quotes literally (`<ETag>"…"</ETag>`, `'key'` in messages).
-pub(crate) fn element(xml: &mut String, name: &str, value: &str) {
-    xml.push('<');
-    xml.push_str(name);
-    xml.push('>');
-    for c in value.chars() {
-        match c {
-            '&' => xml.push_str("&amp;"),
-            '<' => xml.push_str("&lt;"),
-            '>' => xml.push_str("&gt;"),
-            // Values echo what a client sent; XML 1.0 cannot carry these even as references,
-            // so they become U+FFFD and the document stays well-formed.
-            '\t' | '\n' | '\r' => xml.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => xml.push('\u{fffd}'),
-            c => xml.push(c),
-        }
-    }
-    xml.push_str("</");
-    xml.push_str(name);
-    xml.push('>');
 }
 
 #[cfg(test)]

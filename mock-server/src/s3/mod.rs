@@ -9,6 +9,7 @@ pub(crate) mod policy;
 pub(crate) mod presign;
 pub(crate) mod sign;
 pub(crate) mod verify;
+pub(crate) mod xml;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
