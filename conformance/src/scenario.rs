@@ -243,7 +243,12 @@ impl Ctx<'_> {
     ///
     /// # Errors
     /// Skips without a control API; fails when the call fails.
-    pub async fn requests(&self, method: &str, path: &str, mark: u64) -> Result<Vec<Value>, Stop> {
+    pub async fn requests(
+        &self,
+        method: &str,
+        path: &str,
+        mark: u64,
+    ) -> Result<Vec<u21_mock::JournalEntry>, Stop> {
         self.control()?
             .requests(method, path, mark)
             .await

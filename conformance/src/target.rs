@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use u21_mock::{MockServer, Timing};
+use u21_mock::{Fault, JournalEntry, MockServer, StreamConfig, Timing, Transition};
 
 /// Why a run cannot start: the target, not the client, is at fault. The command exits 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,7 +313,15 @@ pub struct Control {
     http: reqwest::Client,
     /// The state and faults found when the kit connected.
     saved: Value,
-    saved_faults: Vec<Value>,
+    saved_faults: Vec<ListedFault>,
+}
+
+/// A fault as `GET /_mock/faults` lists it.
+#[derive(Clone, serde::Deserialize)]
+struct ListedFault {
+    fault: Fault,
+    /// The uses it has left; `None` for a fault that stays.
+    remaining: Option<u32>,
 }
 
 impl Control {
@@ -350,13 +358,12 @@ impl Control {
             .call(reqwest::Method::GET, "/_mock/state", None)
             .await
             .map_err(|e| SetupError(format!("cannot save the fake's state: {e}")))?;
-        control.saved_faults = control
+        let faults = control
             .call(reqwest::Method::GET, "/_mock/faults", None)
             .await
-            .map_err(|e| SetupError(format!("cannot save the fake's faults: {e}")))?
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+            .map_err(|e| SetupError(format!("cannot save the fake's faults: {e}")))?;
+        control.saved_faults = serde_json::from_value(faults)
+            .map_err(|e| SetupError(format!("cannot read the fake's faults: {e}")))?;
         // The state is put back once now, as it was read, before any scenario changes it: a
         // state the fake will not take back (over its import bound, say) would be lost at the
         // end of the run, so the run does not start.
@@ -469,11 +476,9 @@ impl Control {
         }
         self.clear_faults().await?;
         for saved in &self.saved_faults {
-            let mut fault = saved["fault"].clone();
-            if let Some(remaining) = saved["remaining"].as_u64() {
-                fault["times"] = remaining.into();
-            }
-            self.fault(fault).await?;
+            let mut fault = saved.fault.clone();
+            fault.times = saved.remaining;
+            self.fault(&fault).await?;
         }
         Ok(())
     }
@@ -505,7 +510,7 @@ impl Control {
     }
 
     /// Switches the timing profile.
-    pub async fn timing(&self, timing: &str) -> Result<(), String> {
+    pub async fn timing(&self, timing: Timing) -> Result<(), String> {
         self.call_ok(
             reqwest::Method::POST,
             "/_mock/timing",
@@ -515,12 +520,15 @@ impl Control {
         .map(drop)
     }
 
-    /// Adds a fault (the JSON of `POST /_mock/faults`); returns its id.
-    pub async fn fault(&self, fault: Value) -> Result<u64, String> {
+    /// Adds a fault; returns its id.
+    pub async fn fault(&self, fault: &Fault) -> Result<u64, String> {
+        let body = serde_json::to_value(fault).map_err(|e| e.to_string())?;
         let added = self
-            .call_ok(reqwest::Method::POST, "/_mock/faults", Some(fault))
+            .call_ok(reqwest::Method::POST, "/_mock/faults", Some(body))
             .await?;
-        Ok(added["id"].as_u64().unwrap_or(0))
+        added["id"]
+            .as_u64()
+            .ok_or_else(|| format!("the fake added a fault but named no id: {added}"))
     }
 
     /// Removes one fault.
@@ -536,17 +544,12 @@ impl Control {
 
     /// Configures exactly `names` as the fake's streams, each taking any columns.
     pub async fn configure_streams(&self, names: &[&str]) -> Result<(), String> {
-        let streams: Vec<Value> = names
-            .iter()
-            .map(|name| json!({"name": name, "allow_extra_columns": true}))
-            .collect();
-        self.call_ok(
-            reqwest::Method::PUT,
-            "/_mock/streams",
-            Some(Value::from(streams)),
-        )
-        .await
-        .map(drop)
+        let streams: Vec<StreamConfig> =
+            names.iter().map(|name| StreamConfig::new(*name)).collect();
+        let body = serde_json::to_value(streams).map_err(|e| e.to_string())?;
+        self.call_ok(reqwest::Method::PUT, "/_mock/streams", Some(body))
+            .await
+            .map(drop)
     }
 
     /// Removes every fault.
@@ -556,8 +559,16 @@ impl Control {
             .map(drop)
     }
 
-    /// Forces a file's status (the JSON of `POST /_mock/files/{id}/transition`).
-    pub async fn force(&self, file_id: &str, body: Value) -> Result<(), String> {
+    /// Forces a file's status, cancelling whatever its lifecycle had planned.
+    pub async fn force(&self, file_id: &str, transition: &Transition) -> Result<(), String> {
+        let body = match transition {
+            Transition::Processing => json!({"status": "PROCESSING"}),
+            Transition::Finished { successful, failed } => {
+                json!({"status": "FINISHED", "successful_count": successful, "failure_count": failed})
+            }
+            Transition::Failed(code) => json!({"status": "FAILED", "failure_code": code}),
+            Transition::Deleted => json!({"status": "DELETED"}),
+        };
         self.call_ok(
             reqwest::Method::POST,
             &format!("/_mock/files/{file_id}/transition"),
@@ -609,7 +620,7 @@ impl Control {
         method: &str,
         path: &str,
         mark: u64,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<JournalEntry>, String> {
         let mark = mark.to_string();
         let params = [("method", method), ("path", path), ("after", mark.as_str())];
         let url = reqwest::Url::parse_with_params(
@@ -625,7 +636,8 @@ impl Control {
                 None,
             )
             .await?;
-        Ok(journal["requests"].as_array().cloned().unwrap_or_default())
+        serde_json::from_value(journal["requests"].clone())
+            .map_err(|e| format!("the fake's journal did not read as entries: {e}"))
     }
 }
 

@@ -3,6 +3,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use u21_mock::{FailureCode, Timing, Transition};
+
 use super::{body, file_id, raw_create, unique, upload};
 use crate::contract::{self, at_least, exactly};
 use crate::scenario::{ensure, Check, Ctx, Stop};
@@ -184,35 +186,23 @@ body!(failed_unparseable, |ctx| {
 
 body!(forced_statuses, |ctx| {
     let control = ctx.control()?;
-    control.timing("manual").await.map_err(Stop::Fail)?;
+    control.timing(Timing::Manual).await.map_err(Stop::Fail)?;
+    let failed = |code: FailureCode| (Transition::Failed(code), "FAILED", json!(code));
     let cases = [
-        (json!({"status": "PROCESSING"}), "PROCESSING", Value::Null),
+        (Transition::Processing, "PROCESSING", Value::Null),
         (
-            json!({"status": "FINISHED", "successful_count": 7, "failure_count": 2}),
+            Transition::Finished {
+                successful: 7,
+                failed: 2,
+            },
             "FINISHED",
             Value::Null,
         ),
-        (
-            json!({"status": "FAILED", "failure_code": "unparseable_file"}),
-            "FAILED",
-            json!("unparseable_file"),
-        ),
-        (
-            json!({"status": "FAILED", "failure_code": "invalid_schema"}),
-            "FAILED",
-            json!("invalid_schema"),
-        ),
-        (
-            json!({"status": "FAILED", "failure_code": "stream_not_configured"}),
-            "FAILED",
-            json!("stream_not_configured"),
-        ),
-        (
-            json!({"status": "FAILED", "failure_code": "unknown"}),
-            "FAILED",
-            json!("unknown"),
-        ),
-        (json!({"status": "DELETED"}), "DELETED", Value::Null),
+        failed(FailureCode::UnparseableFile),
+        failed(FailureCode::InvalidSchema),
+        failed(FailureCode::StreamNotConfigured),
+        failed(FailureCode::Unknown),
+        (Transition::Deleted, "DELETED", Value::Null),
     ];
     // ADDED comes from the UI's manual upload, which only the control API can stand in for.
     let added = control
@@ -236,7 +226,7 @@ body!(forced_statuses, |ctx| {
         ensure(queued["status"] == "QUEUED", || {
             format!("expected QUEUED under manual timing, got {queued}")
         })?;
-        control.force(id, transition).await.map_err(Stop::Fail)?;
+        control.force(id, &transition).await.map_err(Stop::Fail)?;
         let file = ctx.driver.status(id).await?;
         ensure(
             file["status"] == status && file["failure_code"] == code,

@@ -30,6 +30,8 @@ mod waiting;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use u21_mock::{Fault, FaultAction};
+
 use crate::driver::DriverError;
 use crate::scenario::{ensure, Ctx, Rule, Scenario, Stop};
 
@@ -531,6 +533,38 @@ pub fn catalogue() -> Vec<Scenario> {
 }
 
 /// Makes a file name unique for the run (the sandbox keeps everything it is sent).
+/// A fault on `method` requests to `path` (`*` one segment, `/**` any rest) doing `action`.
+fn fault_on(method: &str, path: impl Into<String>, action: FaultAction) -> Fault {
+    Fault::new(path, action).method(method)
+}
+
+/// A canned answer: `status`, `body`, and these headers.
+fn canned(status: u16, body: impl Into<String>, headers: &[(&str, &str)]) -> FaultAction {
+    FaultAction::Status {
+        status,
+        body: body.into(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+    }
+}
+
+/// Unit21's JSON refusal `{"error_code": code}` with `status`, and any further headers.
+fn refusal(status: u16, code: &str, headers: &[(&str, &str)]) -> FaultAction {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    canned(status, json!({ "error_code": code }).to_string(), &all)
+}
+
+/// An action's kind as a message names it: `internal error`, `drop connection`, …
+fn kind_of(action: &FaultAction) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|value| value["kind"].as_str().map(|kind| kind.replace('_', " ")))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn unique(ctx: &Ctx<'_>, name: &str) -> String {
     format!("{}-{name}", ctx.run_id)
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{body, file_id, ids_of, raw_create, unique, upload};
+use u21_mock::{FaultAction, Timing, Transition};
+
+use super::{body, canned, fault_on, file_id, ids_of, raw_create, unique, upload};
 use crate::scenario::{ensure, Check, Ctx, Rule, Stop};
 
 /// Three files at least a second apart, in a window of seconds no earlier file shares (on a
@@ -236,7 +238,7 @@ async fn list_bodies(ctx: &Ctx<'_>, mark: u64) -> Result<Vec<Value>, Stop> {
         .requests("POST", "/v1/imports/list", mark)
         .await?
         .into_iter()
-        .map(|entry| entry["body"]["json"].clone())
+        .map(|entry| entry.body.json.unwrap_or(Value::Null))
         .collect())
 }
 
@@ -256,7 +258,7 @@ fn distinct_ids(all: &Value, why: &str) -> Result<Vec<String>, Stop> {
 
 body!(keeps_filters, |ctx| {
     let control = ctx.control()?;
-    control.timing("manual").await.map_err(Stop::Fail)?;
+    control.timing(Timing::Manual).await.map_err(Stop::Fail)?;
     control.freeze().await.map_err(Stop::Fail)?;
     let stream = ctx.target.stream.clone();
     let other = format!("{stream}-other");
@@ -365,7 +367,7 @@ async fn list_while_changing<'a>(
     // the two pages every time (even on a loaded machine).
     for (ms, times) in [(0, 1), (400, 11)] {
         control
-            .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "latency", "ms": ms}, "times": times}))
+            .fault(&fault_on("POST", "/v1/imports/list", FaultAction::Latency { ms }).times(times))
             .await
             .map_err(Stop::Fail)?;
     }
@@ -383,15 +385,21 @@ async fn list_while_changing<'a>(
         while !done.load(Ordering::SeqCst) {
             let calls = ctx.requests("POST", "/v1/imports/list", mark).await?;
             if let Some(change) =
-                between.take_if(|_| calls.first().is_some_and(|c| !c["status"].is_null()))
+                between.take_if(|_| calls.first().is_some_and(|c| c.status.is_some()))
             {
                 change.await?;
             }
             if calls.len() > RUNAWAY_PAGES {
                 control
-                    .fault(json!({"method": "POST", "path": "/v1/imports/list", "action": {"kind": "status", "status": 400,
-                        "body": "{\"error_code\":\"bad_request\",\"message\":\"stopped by the conformance kit: too many pages\"}",
-                        "headers": {"content-type": "application/json"}}}))
+                    .fault(&fault_on(
+                        "POST",
+                        "/v1/imports/list",
+                        canned(
+                            400,
+                            r#"{"error_code":"bad_request","message":"stopped by the conformance kit: too many pages"}"#,
+                            &[("content-type", "application/json")],
+                        ),
+                    ))
                     .await
                     .map_err(Stop::Fail)?;
                 break;
@@ -416,7 +424,7 @@ async fn list_while_changing<'a>(
 
 body!(empty_last_page, |ctx| {
     let control = ctx.control()?;
-    control.timing("manual").await.map_err(Stop::Fail)?;
+    control.timing(Timing::Manual).await.map_err(Stop::Fail)?;
     control.freeze().await.map_err(Stop::Fail)?;
     ctx.next_second().await?;
     let ids = queued_files(ctx, "leaving", 4).await?;
@@ -429,7 +437,7 @@ body!(empty_last_page, |ctx| {
     let (all, bodies) = list_while_changing(ctx, &request, async {
         for id in &ids[..2] {
             control
-                .force(id, json!({"status": "DELETED"}))
+                .force(id, &Transition::Deleted)
                 .await
                 .map_err(Stop::Fail)?;
         }

@@ -4,9 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{body, file_id, unique};
+use u21_mock::{FaultAction, JournalEntry};
+
+use super::{body, fault_on, file_id, kind_of, refusal, unique};
 use crate::scenario::{ensure, Check, Ctx, Stop};
 
 const READS: &str = "/v1/imports/";
@@ -24,12 +26,12 @@ pub(super) async fn file_to_read(ctx: &Ctx<'_>) -> Result<(String, u64), Stop> {
 
 /// Injects each of `actions` once on the reads of a file, then checks the client got through
 /// with exactly one read per refusal plus the one that was answered. Returns the reads.
-async fn read_through(ctx: &Ctx<'_>, actions: &[Value]) -> Result<Vec<Value>, Stop> {
+async fn read_through(ctx: &Ctx<'_>, actions: &[FaultAction]) -> Result<Vec<JournalEntry>, Stop> {
     let control = ctx.control()?;
     let (id, mark) = file_to_read(ctx).await?;
     for action in actions {
         control
-            .fault(json!({"method": "GET", "path": "/v1/imports/*", "action": action, "times": 1}))
+            .fault(&fault_on("GET", "/v1/imports/*", action.clone()).times(1))
             .await
             .map_err(Stop::Fail)?;
     }
@@ -38,7 +40,7 @@ async fn read_through(ctx: &Ctx<'_>, actions: &[Value]) -> Result<Vec<Value>, St
             "the client gave up instead of retrying: {e}; a careful client retries reads answered {}",
             actions
                 .iter()
-                .map(|a| a["kind"].as_str().unwrap_or("?").replace('_', " "))
+                .map(kind_of)
                 .collect::<Vec<_>>()
                 .join(", then ")
         ))
@@ -59,14 +61,16 @@ async fn read_through(ctx: &Ctx<'_>, actions: &[Value]) -> Result<Vec<Value>, St
 
 /// Milliseconds between two journal entries, on the fake's clock (which follows real time
 /// while a scenario does not move it).
-fn gap_ms(earlier: &Value, later: &Value) -> i64 {
-    later["at_ms"].as_i64().unwrap_or(0) - earlier["at_ms"].as_i64().unwrap_or(0)
+fn gap_ms(earlier: &JournalEntry, later: &JournalEntry) -> i64 {
+    later.at_ms - earlier.at_ms
 }
 
 body!(rate_limited, |ctx| {
     let reads = read_through(
         ctx,
-        &[json!({"kind": "rate_limited", "retry_after_secs": 1})],
+        &[FaultAction::RateLimited {
+            retry_after_secs: 1,
+        }],
     )
     .await?;
     let gap = gap_ms(&reads[0], &reads[1]);
@@ -87,11 +91,9 @@ const URLLIB3_DEFAULT: &str = "urllib3's default Retry (and so requests' HTTPAda
 body!(posts_refused_before_work, |ctx| {
     let control = ctx.control()?;
     for (status, code) in [(429, "too_many_requests"), (503, "service_unavailable")] {
-        let refusal = json!({"kind": "status", "status": status,
-            "body": json!({"error_code": code}).to_string(),
-            "headers": {"content-type": "application/json", "retry-after": "0"}});
+        let refused = refusal(status, code, &[("retry-after", "0")]);
         control
-            .fault(json!({"method": "POST", "path": CREATE, "times": 1, "action": refusal}))
+            .fault(&fault_on("POST", CREATE, refused.clone()).times(1))
             .await
             .map_err(Stop::Fail)?;
         let mark = ctx.mark().await?;
@@ -109,17 +111,17 @@ body!(posts_refused_before_work, |ctx| {
         ensure(creates == 2, || {
             format!("expected the create answered {status} and one more, saw {creates}")
         })?;
-        once_more(ctx, LIST, refusal, &status.to_string()).await?;
+        once_more(ctx, LIST, refused, &status.to_string()).await?;
     }
     Ok(())
 });
 
 /// Refuses the next list call with `action`; checks the client sent it again and got the
 /// page.
-async fn once_more(ctx: &Ctx<'_>, path: &str, action: Value, what: &str) -> Check {
+async fn once_more(ctx: &Ctx<'_>, path: &str, action: FaultAction, what: &str) -> Check {
     let control = ctx.control()?;
     control
-        .fault(json!({"method": "POST", "path": path, "action": action, "times": 1}))
+        .fault(&fault_on("POST", path, action).times(1))
         .await
         .map_err(Stop::Fail)?;
     let mark = ctx.mark().await?;
@@ -141,14 +143,18 @@ body!(rate_limit_reset, |ctx| {
     // The reset is 0.3 to 1.3 s away: any backoff shorter than that retries too soon.
     let now_ms = control.now_ms().await.map_err(Stop::Fail)? as i64;
     let reset = (now_ms + 1300) / 1000;
+    let reset_header = reset.to_string();
+    let limited = refusal(
+        429,
+        "too_many_requests",
+        &[
+            ("x-ratelimit-limit", "200"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset_header),
+        ],
+    );
     control
-        .fault(json!({
-            "method": "GET", "path": "/v1/imports/*", "times": 1,
-            "action": {"kind": "status", "status": 429,
-                "body": "{\"error_code\":\"too_many_requests\"}",
-                "headers": {"content-type": "application/json", "x-ratelimit-limit": "200",
-                            "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset.to_string()}}
-        }))
+        .fault(&fault_on("GET", "/v1/imports/*", limited).times(1))
         .await
         .map_err(Stop::Fail)?;
     ctx.driver.status(&id).await.map_err(|e| {
@@ -163,42 +169,32 @@ body!(rate_limit_reset, |ctx| {
             reads.len()
         )
     })?;
-    let early = reset * 1000 - reads[1]["at_ms"].as_i64().unwrap_or(0);
+    let early = reset * 1000 - reads[1].at_ms;
     ensure(early <= 10, || {
         format!(
             "retried {:.2} s after a 429 whose X-RateLimit-Reset was {:.2} s away: without Retry-After, a careful client waits until X-RateLimit-Reset",
             gap_ms(&reads[0], &reads[1]) as f64 / 1000.0,
-            (reset * 1000 - reads[0]["at_ms"].as_i64().unwrap_or(0)) as f64 / 1000.0
+            (reset * 1000 - reads[0].at_ms) as f64 / 1000.0
         )
     })
 });
 
 body!(server_errors, |ctx| {
-    read_through(
-        ctx,
-        &[
-            json!({"kind": "internal_error"}),
-            json!({"kind": "unavailable"}),
-        ],
-    )
-    .await?;
+    read_through(ctx, &[FaultAction::InternalError, FaultAction::Unavailable]).await?;
     // The list is a POST, yet a read: as safe to repeat as a GET.
-    once_more(ctx, LIST, json!({"kind": "internal_error"}), "500").await
+    once_more(ctx, LIST, FaultAction::InternalError, "500").await
 });
 
 body!(dropped, |ctx| {
     read_through(
         ctx,
-        &[
-            json!({"kind": "drop_connection"}),
-            json!({"kind": "truncate_body"}),
-        ],
+        &[FaultAction::DropConnection, FaultAction::TruncateBody],
     )
     .await?;
     once_more(
         ctx,
         LIST,
-        json!({"kind": "drop_connection"}),
+        FaultAction::DropConnection,
         "with a dropped connection",
     )
     .await
@@ -210,9 +206,11 @@ const MOST_ATTEMPTS: usize = 10;
 body!(gives_up, |ctx| {
     let (id, _) = file_to_read(ctx).await?;
     for (action, status, what) in [
-        (json!({"kind": "unavailable"}), 503, "503"),
+        (FaultAction::Unavailable, 503, "503"),
         (
-            json!({"kind": "rate_limited", "retry_after_secs": 0}),
+            FaultAction::RateLimited {
+                retry_after_secs: 0,
+            },
             429,
             "429 with Retry-After: 0",
         ),
@@ -224,11 +222,17 @@ body!(gives_up, |ctx| {
 
 /// Answers every read of file `id` with `action`; checks the client stopped after a few
 /// attempts and reported the `status` it got.
-async fn keeps_refusing(ctx: &Ctx<'_>, id: &str, action: Value, status: u16, what: &str) -> Check {
+async fn keeps_refusing(
+    ctx: &Ctx<'_>,
+    id: &str,
+    action: FaultAction,
+    status: u16,
+    what: &str,
+) -> Check {
     let control = ctx.control()?;
     let mark = ctx.mark().await?;
     let fault = control
-        .fault(json!({"method": "GET", "path": "/v1/imports/*", "action": action}))
+        .fault(&fault_on("GET", "/v1/imports/*", action))
         .await
         .map_err(Stop::Fail)?;
     let done = AtomicBool::new(false);
@@ -274,11 +278,7 @@ body!(client_errors_not_retried, |ctx| {
     let control = ctx.control()?;
     let (id, _) = file_to_read(ctx).await?;
     let one_file = format!("/v1/imports/{id}");
-    let refuse = |status: u16, code: &str| {
-        json!({"kind": "status", "status": status,
-            "body": json!({"error_code": code}).to_string(),
-            "headers": {"content-type": "application/json"}})
-    };
+    let refuse = |status: u16, code: &str| refusal(status, code, &[]);
     for (status, code, fault) in [
         (404, "resource_not_found", None),
         (400, "bad_request", None),
@@ -298,7 +298,7 @@ body!(client_errors_not_retried, |ctx| {
                     CREATE
                 };
                 let id = control
-                    .fault(json!({"method": method, "path": path, "action": action}))
+                    .fault(&fault_on(method, path, action))
                     .await
                     .map_err(Stop::Fail)?;
                 Some(id)
@@ -361,19 +361,20 @@ body!(client_errors_not_retried, |ctx| {
 
 body!(create_not_repeated, |ctx| {
     let control = ctx.control()?;
-    for (kind, what) in [
-        ("internal_error", "a 500"),
+    for (action, what) in [
+        (FaultAction::InternalError, "a 500"),
         (
-            "drop_connection",
+            FaultAction::DropConnection,
             "a connection dropped after the request was sent",
         ),
         (
-            "truncate_body",
+            FaultAction::TruncateBody,
             "an answer cut off half-way (the file may exist)",
         ),
     ] {
+        let kind = kind_of(&action).replace(' ', "_");
         control
-            .fault(json!({"method": "POST", "path": CREATE, "action": {"kind": kind}, "times": 1}))
+            .fault(&fault_on("POST", CREATE, action).times(1))
             .await
             .map_err(Stop::Fail)?;
         let mark = ctx.mark().await?;

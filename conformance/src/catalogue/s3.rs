@@ -7,7 +7,9 @@ use md5::Digest;
 
 use serde_json::{json, Value};
 
-use super::{body, file_id, unique, upload, upload_refused};
+use u21_mock::FaultAction;
+
+use super::{body, fault_on, file_id, unique, upload, upload_refused};
 use crate::scenario::{ensure, Ctx, Stop};
 use crate::target::{upload_fault_path, upload_path};
 
@@ -41,7 +43,7 @@ body!(returned_url, |ctx| {
     if parsed.path().trim_end_matches('/') == path {
         let expected = authority(&parsed);
         for post in &posts {
-            let host = post["headers"]["host"].as_str().unwrap_or_default();
+            let host = post.headers.get("host").map_or("", String::as_str);
             ensure(host.eq_ignore_ascii_case(&expected), || {
                 format!(
                     "the upload was sent to {host}, but the create call returned {url}: a careful client posts to the returned url, never to one it builds"
@@ -88,9 +90,7 @@ body!(slow_down, |ctx| {
     let path = upload_fault_path(&created);
     let mark = ctx.mark().await?;
     control
-        .fault(
-            json!({"method": "POST", "path": path, "action": {"kind": "s3_slow_down"}, "times": 1}),
-        )
+        .fault(&fault_on("POST", path, FaultAction::S3SlowDown).times(1))
         .await
         .map_err(Stop::Fail)?;
     ctx.driver
@@ -319,8 +319,14 @@ body!(copies_every_form_field, |ctx| {
     let control = ctx.control()?;
     control
         .fault(
-            json!({"method": "POST", "path": "/v1/imports/pre-signed-url/create", "times": 1,
-            "action": {"kind": "security_token", "token": SESSION_TOKEN}}),
+            &fault_on(
+                "POST",
+                "/v1/imports/pre-signed-url/create",
+                FaultAction::SecurityToken {
+                    token: SESSION_TOKEN.to_owned(),
+                },
+            )
+            .times(1),
         )
         .await
         .map_err(Stop::Fail)?;
@@ -355,8 +361,11 @@ body!(failure_not_started_over, |ctx| {
     // Where uploads go: the bucket of any form the fake hands out.
     let probe = super::raw_create(ctx, "probe.csv").await?;
     let fault = control
-        .fault(json!({"method": "POST", "path": upload_fault_path(&probe),
-            "action": {"kind": "s3_internal_error"}}))
+        .fault(&fault_on(
+            "POST",
+            upload_fault_path(&probe),
+            FaultAction::S3InternalError,
+        ))
         .await
         .map_err(Stop::Fail)?;
     let mark = ctx.mark().await?;

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{body, file_id, upload};
+use u21_mock::FaultAction;
+
+use super::{body, canned, fault_on, file_id, refusal, upload};
 use crate::other_origin::OtherOrigin;
 use crate::scenario::{ensure, Stop};
 use crate::target::upload_path;
@@ -21,13 +23,12 @@ body!(key_only_in_header, |ctx| {
         "the journal saw none of the client's requests".to_owned()
     })?;
     for request in &sent {
-        let path = request["path"].as_str().unwrap_or_default();
-        let method = request["method"].as_str().unwrap_or_default();
+        let (path, method) = (request.path.as_str(), request.method.as_str());
         let shown = path.replace(&key, "****");
         ensure(!path.contains(&key), || {
             format!("the key was sent in the URL of {method} {shown}: a careful client sends it only in the u21-key header (URLs end up in logs and proxies)")
         })?;
-        let has_key = request["headers"].get("u21-key").is_some();
+        let has_key = request.headers.contains_key("u21-key");
         if path.starts_with("/v1/") {
             ensure(has_key, || {
                 format!("{method} {shown} was sent without the u21-key header")
@@ -36,7 +37,7 @@ body!(key_only_in_header, |ctx| {
             ensure(!has_key, || {
                 format!("the upload to S3 ({method} {shown}) carried the u21-key header: the key goes to Unit21's API only, never to the storage host")
             })?;
-            ensure(request["headers"].get("authorization").is_none(), || {
+            ensure(!request.headers.contains_key("authorization"), || {
                 format!("the upload to S3 ({method} {shown}) carried an Authorization header: a form POST's credentials are its policy and signature, and Unit21's key never goes to the storage host")
             })?;
         }
@@ -69,24 +70,12 @@ body!(key_not_in_output, |ctx| {
     // errors it retries and then gives up on. Each fault answers every attempt.
     if let Some(control) = &ctx.target.control {
         let id = file_id(&super::raw_create(ctx, "refused.csv").await?)?;
-        let refuse = |status: u16, code: &str| {
-            json!({"kind": "status", "status": status,
-                "body": json!({"error_code": code}).to_string(),
-                "headers": {"content-type": "application/json"}})
-        };
+        let refuse = |status: u16, code: &str| refusal(status, code, &[]);
         for (what, method, action) in [
             ("a 401", "GET", refuse(401, "unauthorized")),
             ("a 403", "GET", refuse(403, "forbidden")),
-            (
-                "a 500 on every attempt",
-                "GET",
-                json!({"kind": "internal_error"}),
-            ),
-            (
-                "a create answered 500",
-                "POST",
-                json!({"kind": "internal_error"}),
-            ),
+            ("a 500 on every attempt", "GET", FaultAction::InternalError),
+            ("a create answered 500", "POST", FaultAction::InternalError),
         ] {
             let path = if method == "GET" {
                 format!("/v1/imports/{id}")
@@ -94,7 +83,7 @@ body!(key_not_in_output, |ctx| {
                 "/v1/imports/pre-signed-url/create".to_owned()
             };
             let fault = control
-                .fault(json!({"method": method, "path": path, "action": action}))
+                .fault(&fault_on(method, path, action))
                 .await
                 .map_err(Stop::Fail)?;
             let answer = if method == "GET" {
@@ -166,11 +155,11 @@ body!(tolerates_new_fields, |ctx| {
             None,
         )
         .await?;
-    let json_headers = json!({"content-type": "application/json"});
+    let json_headers = [("content-type", "application/json")];
     let future = from_the_future(&file);
+    let answer = canned(200, future.to_string(), &json_headers);
     control
-        .fault(json!({"method": "GET", "path": format!("/v1/imports/{id}"), "times": 1,
-            "action": {"kind": "status", "status": 200, "body": future.to_string(), "headers": json_headers}}))
+        .fault(&fault_on("GET", format!("/v1/imports/{id}"), answer).times(1))
         .await
         .map_err(Stop::Fail)?;
     let seen = ctx.driver.status(&id).await.map_err(|e| {
@@ -186,9 +175,9 @@ body!(tolerates_new_fields, |ctx| {
     })?;
     let list =
         json!({"datafiles": [future], "response_count": 1, "total_count": 1, "next_cursor": null});
+    let answer = canned(200, list.to_string(), &json_headers);
     control
-        .fault(json!({"method": "POST", "path": "/v1/imports/list", "times": 1,
-            "action": {"kind": "status", "status": 200, "body": list.to_string(), "headers": json_headers}}))
+        .fault(&fault_on("POST", "/v1/imports/list", answer).times(1))
         .await
         .map_err(Stop::Fail)?;
     let listed = ctx.driver.list(&json!({"limit": 5})).await.map_err(|e| {
@@ -217,9 +206,9 @@ body!(key_stays_home_on_redirect, |ctx| {
         .await
         .map_err(|e| Stop::Fail(format!("the kit cannot listen for the redirect: {e}")))?;
     let location = format!("{}/v1/imports/{id}", elsewhere.url);
+    let redirect = canned(307, "", &[("location", &location)]);
     control
-        .fault(json!({"method": "GET", "path": format!("/v1/imports/{id}"), "times": 1,
-            "action": {"kind": "status", "status": 307, "body": "", "headers": {"location": location}}}))
+        .fault(&fault_on("GET", format!("/v1/imports/{id}"), redirect).times(1))
         .await
         .map_err(Stop::Fail)?;
     let answer = ctx.driver.status(&id).await;

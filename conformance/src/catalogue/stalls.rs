@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use u21_mock::FaultAction;
 
-use super::{body, file_id, retries::file_to_read, unique};
+use super::{body, fault_on, file_id, retries::file_to_read, unique};
 use crate::scenario::{ensure, Ctx, Stop};
 use crate::target::{upload_fault_path, upload_path};
 
@@ -37,8 +37,7 @@ body!(stalled_answers, |ctx| {
     // A read: safe to repeat, so a careful client gets the file in the end.
     let (id, _) = file_to_read(ctx).await?;
     control
-        .fault(json!({"method": "GET", "path": "/v1/imports/*", "times": 1,
-            "action": {"kind": "stall", "ms": stall_ms}}))
+        .fault(&fault_on("GET", "/v1/imports/*", FaultAction::Stall { ms: stall_ms }).times(1))
         .await
         .map_err(Stop::Fail)?;
     let started = Instant::now();
@@ -63,8 +62,12 @@ body!(stalled_answers, |ctx| {
     let uploaded_id = file_id(&form)?;
     control
         .fault(
-            json!({"method": "POST", "path": upload_fault_path(&form), "times": 1,
-            "action": {"kind": "stall", "ms": stall_ms}}),
+            &fault_on(
+                "POST",
+                upload_fault_path(&form),
+                FaultAction::Stall { ms: stall_ms },
+            )
+            .times(1),
         )
         .await
         .map_err(Stop::Fail)?;

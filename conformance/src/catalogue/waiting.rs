@@ -5,12 +5,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{body, file_id, upload};
+use u21_mock::{FailureCode, FaultAction, Timing, Transition};
+
+use super::{body, fault_on, file_id, refusal, upload};
+
+/// FINISHED with one record read.
+const FINISHED_ONE: Transition = Transition::Finished {
+    successful: 1,
+    failed: 0,
+};
 use crate::scenario::{ensure, Ctx, Stop};
 
 /// A file that stays QUEUED until the scenario moves it (timing is `manual`).
 async fn queued_file(ctx: &Ctx<'_>, name: &str) -> Result<String, Stop> {
-    ctx.control()?.timing("manual").await.map_err(Stop::Fail)?;
+    ctx.control()?
+        .timing(Timing::Manual)
+        .await
+        .map_err(Stop::Fail)?;
     let form = upload(ctx, name, &ctx.row()).await?;
     file_id(&form)
 }
@@ -19,21 +30,17 @@ body!(stops_on_final_status, |ctx| {
     let control = ctx.control()?;
     let limit = Duration::from_secs(3);
     let cases = [
+        (FINISHED_ONE, "FINISHED", Value::Null),
         (
-            json!({"status": "FINISHED", "successful_count": 1, "failure_count": 0}),
-            "FINISHED",
-            Value::Null,
-        ),
-        (
-            json!({"status": "FAILED", "failure_code": "invalid_schema"}),
+            Transition::Failed(FailureCode::InvalidSchema),
             "FAILED",
             json!("invalid_schema"),
         ),
-        (json!({"status": "DELETED"}), "DELETED", Value::Null),
+        (Transition::Deleted, "DELETED", Value::Null),
     ];
     for (i, (transition, status, code)) in cases.into_iter().enumerate() {
         let id = queued_file(ctx, &format!("final{i}.csv")).await?;
-        control.force(&id, transition).await.map_err(Stop::Fail)?;
+        control.force(&id, &transition).await.map_err(Stop::Fail)?;
         let started = Instant::now();
         let file = ctx.driver.wait(&id, limit).await.map_err(|e| {
             Stop::Fail(format!(
@@ -67,7 +74,7 @@ body!(honours_timeout, |ctx| {
         Err(_) => {
             // Let the client's wait end, so the next scenario gets its attention.
             control
-                .force(&id, json!({"status": "DELETED"}))
+                .force(&id, &Transition::Deleted)
                 .await
                 .map_err(Stop::Fail)?;
             Err(Stop::Fail(format!(
@@ -98,7 +105,7 @@ body!(polls_politely, |ctx| {
     let control = ctx.control()?;
     let id = queued_file(ctx, "polled.csv").await?;
     control
-        .force(&id, json!({"status": "PROCESSING"}))
+        .force(&id, &Transition::Processing)
         .await
         .map_err(Stop::Fail)?;
     let path = format!("/v1/imports/{id}");
@@ -122,10 +129,7 @@ body!(polls_politely, |ctx| {
         }
         let polls = ctx.requests("GET", &path, mark).await?;
         control
-            .force(
-                &id,
-                json!({"status": "FINISHED", "successful_count": 1, "failure_count": 0}),
-            )
+            .force(&id, &FINISHED_ONE)
             .await
             .map_err(Stop::Fail)?;
         Ok::<_, Stop>((polls, started.elapsed()))
@@ -136,10 +140,7 @@ body!(polls_politely, |ctx| {
     ensure(file["status"] == "FINISHED", || {
         format!("expected FINISHED, got {file}")
     })?;
-    let gaps: Vec<i64> = polls
-        .windows(2)
-        .map(|w| w[1]["at_ms"].as_i64().unwrap_or(0) - w[0]["at_ms"].as_i64().unwrap_or(0))
-        .collect();
+    let gaps: Vec<i64> = polls.windows(2).map(|w| w[1].at_ms - w[0].at_ms).collect();
     let gaps_text = || {
         let shown: Vec<String> = gaps
             .iter()
@@ -186,22 +187,18 @@ body!(reports_errors, |ctx| {
     // the wait goes on to the end.
     let id = queued_file(ctx, "unavailable-while-waiting.csv").await?;
     control
-        .force(
-            &id,
-            json!({"status": "FINISHED", "successful_count": 1, "failure_count": 0}),
-        )
+        .force(&id, &FINISHED_ONE)
         .await
         .map_err(Stop::Fail)?;
     for action in [
-        json!({"kind": "internal_error"}),
-        json!({"kind": "rate_limited", "retry_after_secs": 0}),
-        json!({"kind": "drop_connection"}),
+        FaultAction::InternalError,
+        FaultAction::RateLimited {
+            retry_after_secs: 0,
+        },
+        FaultAction::DropConnection,
     ] {
         control
-            .fault(
-                json!({"method": "GET", "path": format!("/v1/imports/{id}"), "times": 1,
-                "action": action}),
-            )
+            .fault(&fault_on("GET", format!("/v1/imports/{id}"), action).times(1))
             .await
             .map_err(Stop::Fail)?;
     }
@@ -221,9 +218,11 @@ body!(reports_errors, |ctx| {
     let created = super::raw_create(ctx, "refused-while-waiting.csv").await?;
     let id = file_id(&created)?;
     let fault = control
-        .fault(json!({"method": "GET", "path": format!("/v1/imports/{id}"),
-            "action": {"kind": "status", "status": 401, "body": "{\"error_code\":\"unauthorized\"}",
-                "headers": {"content-type": "application/json"}}}))
+        .fault(&fault_on(
+            "GET",
+            format!("/v1/imports/{id}"),
+            refusal(401, "unauthorized", &[]),
+        ))
         .await
         .map_err(Stop::Fail)?;
     let started = Instant::now();
