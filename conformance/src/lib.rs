@@ -78,7 +78,7 @@ pub struct RunOptions {
     pub allow_large_uploads: bool,
     /// What the run may leave on a target it cannot clean, and how it paces its uploads there.
     pub allowance: Allowance,
-    /// The run id file names and record ids carry (`u21-conformance-c<ms>`); a fresh one
+    /// The run id file names and record ids carry (`u21-conformance-c<ms>-<hex>`); a fresh one
     /// when `None`. A rehearsal ([`Plan::rehearse`]) and the run it plans share one.
     pub run_id: Option<String>,
 }
@@ -111,15 +111,21 @@ impl RunOptions {
     }
 }
 
-/// A fresh run id. Every file a run creates starts with it, so it can be found among real ones.
+/// A fresh run id. Every file a run creates starts with it, so it can be found among real ones:
+/// `u21-conformance-c<ms>-<4 hex digits>`. The digits are random: runs started in the same
+/// millisecond (a CI matrix, several jobs sharing one sandbox) must not make the same names,
+/// or each refuses the other's creates with 409.
 pub fn new_run_id() -> String {
-    format!(
-        "u21-conformance-c{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    )
+    use std::hash::{BuildHasher, Hasher};
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    // A freshly keyed SipHash of nothing: random, without a dependency for it.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("u21-conformance-c{millis}-{:04x}", random & 0xffff)
 }
 
 /// Runs the selected scenarios one after another with the default [`RunOptions`]. On a fake,
@@ -240,5 +246,18 @@ pub async fn run_with(
             ledger.files()
         },
         settled: settlements.all(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Three kit runs started at once on one shared stream made the same names (the run id
+    /// was the millisecond alone) and refused each other's creates with 409.
+    #[test]
+    fn runs_started_in_the_same_millisecond_get_different_ids() {
+        let ids: std::collections::BTreeSet<String> =
+            (0..64).map(|_| super::new_run_id()).collect();
+        assert_eq!(ids.len(), 64, "{ids:?}");
+        assert!(ids.iter().all(|id| id.starts_with("u21-conformance-c")));
     }
 }

@@ -119,7 +119,7 @@ pub struct Ctx<'a> {
     /// For raw calls that check the server itself, not the client.
     pub http: reqwest::Client,
     /// Makes file names and record ids unique across runs (the sandbox keeps what it is
-    /// sent): `u21-conformance-c<milliseconds>-<scenario>`, so a run's files can be found.
+    /// sent): `u21-conformance-c<milliseconds>-<4 random hex digits>-<scenario>`, so a run's files can be found.
     pub run_id: String,
 }
 
