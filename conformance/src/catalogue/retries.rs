@@ -140,9 +140,10 @@ body!(rate_limit_reset, |ctx| {
     let control = ctx.control()?;
     let (id, mark) = file_to_read(ctx).await?;
     // Unit21 documents only the X-RateLimit-* headers, so a 429 may come without Retry-After.
-    // The reset is 0.3 to 1.3 s away: any backoff shorter than that retries too soon.
+    // The reset is 0.2 to 1.2 s away: any backoff shorter than that retries too soon (the
+    // shipped adapters' own first backoffs are at most 0.1 s).
     let now_ms = control.now_ms().await.map_err(Stop::Fail)? as i64;
-    let reset = (now_ms + 1300) / 1000;
+    let reset = (now_ms + 1200) / 1000;
     let reset_header = reset.to_string();
     let limited = refusal(
         429,

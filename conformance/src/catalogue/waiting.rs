@@ -65,7 +65,7 @@ body!(stops_on_final_status, |ctx| {
 body!(honours_timeout, |ctx| {
     let control = ctx.control()?;
     let id = queued_file(ctx, "forever.csv").await?;
-    let timeout = Duration::from_millis(500);
+    let timeout = Duration::from_millis(300);
     let grace = Duration::from_secs(3);
     let started = Instant::now();
     let waited = tokio::time::timeout(timeout + grace, ctx.driver.wait(&id, timeout)).await;
@@ -78,7 +78,8 @@ body!(honours_timeout, |ctx| {
                 .await
                 .map_err(Stop::Fail)?;
             Err(Stop::Fail(format!(
-                "wait with a timeout of 0.5 s was still waiting after {:.1} s on a file that stays QUEUED: a careful client gives up when its own timeout passes",
+                "wait with a timeout of {:.1} s was still waiting after {:.1} s on a file that stays QUEUED: a careful client gives up when its own timeout passes",
+                timeout.as_secs_f64(),
                 took.as_secs_f64()
             )))
         }
@@ -90,14 +91,18 @@ body!(honours_timeout, |ctx| {
                 format!("wait failed without saying it timed out (\"timed_out\": true): {err}")
             })?;
             ensure(took >= timeout.mul_f64(0.9), || {
-                format!("wait gave up after {:.2} s, before its timeout of 0.5 s", took.as_secs_f64())
+                format!(
+                    "wait gave up after {:.2} s, before its timeout of {:.1} s",
+                    took.as_secs_f64(),
+                    timeout.as_secs_f64()
+                )
             })
         }
     }
 });
 
 /// How long the file stays PROCESSING while the client waits.
-const PROCESSING: Duration = Duration::from_millis(800);
+const PROCESSING: Duration = Duration::from_millis(750);
 /// Polls a polite client makes per second of processing (plus two).
 const POLLS_PER_SECOND: f64 = 6.0;
 
