@@ -2,7 +2,9 @@
 //! everything a run creates stays: the report names each file, so it can be found.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -81,7 +83,9 @@ impl Ledger {
     }
 
     /// Holds an upload of `bytes` (the client's or the kit's own) to the budget, and until
-    /// the gap since the last one has passed.
+    /// the gap since the last one ended has passed ([`Ledger::after_upload`]): counted from its
+    /// end, which comes after it reached the server, the gap holds between the uploads as the
+    /// server sees them, however long either took to arrive.
     ///
     /// # Errors
     /// The refusal, as the client would have reported it, when the budget is spent.
@@ -90,10 +94,16 @@ impl Ledger {
         let mut last = self.last_upload.lock().await;
         if let (Some(gap), Some(at)) = (self.allowance.upload_gap, *last) {
             // Pacing real calls to a real account: the wait is the point.
-            tokio::time::sleep_until((at + gap).into()).await;
+            tokio::time::sleep_until(at + gap).await;
         }
         *last = Some(Instant::now());
         Ok(())
+    }
+
+    /// Marks the end of an upload (answered, refused or failed): the next waits the gap from
+    /// now.
+    pub(crate) async fn after_upload(&self) {
+        *self.last_upload.lock().await = Some(Instant::now());
     }
 
     /// Notes the file a create answer (or an `upload` result) made.
@@ -156,7 +166,9 @@ impl Driver for Noting<'_> {
     fn upload_form<'a>(&'a self, form: &'a Value, path: &'a Path) -> BoxFuture<'a, DriverResult> {
         Box::pin(async move {
             self.before_upload(path).await?;
-            self.inner.upload_form(form, path).await
+            let answer = self.inner.upload_form(form, path).await;
+            self.ledger.after_upload().await;
+            answer
         })
     }
 
@@ -164,7 +176,9 @@ impl Driver for Noting<'_> {
         Box::pin(async move {
             self.ledger.admit_file()?;
             self.before_upload(path).await?;
-            self.noted(self.inner.upload(stream, path)).await
+            let answer = self.noted(self.inner.upload(stream, path)).await;
+            self.ledger.after_upload().await;
+            answer
         })
     }
 
@@ -197,6 +211,29 @@ impl Driver for Noting<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The gap ran from the start of the last upload, so a slow upload and a quick next one
+    /// reached the server less than the gap apart (1,997 ms once, in CI).
+    #[tokio::test(start_paused = true)]
+    async fn the_next_upload_waits_the_gap_from_the_end_of_the_last() {
+        let gap = Duration::from_secs(2);
+        let ledger = Ledger::new(Allowance {
+            files: None,
+            bytes: None,
+            upload_gap: Some(gap),
+        });
+        ledger.before_upload(1).await.unwrap();
+        // The upload takes 1.5 s to be sent and answered.
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        ledger.after_upload().await;
+        let ended = Instant::now();
+        ledger.before_upload(1).await.unwrap();
+        assert!(
+            ended.elapsed() >= gap,
+            "the next upload went {:?} after the last one ended",
+            ended.elapsed()
+        );
+    }
 
     #[test]
     fn the_allowance_refuses_a_file_or_bytes_past_it() {

@@ -216,8 +216,9 @@ body!(s3_authorization_header, |ctx| {
         .header("authorization", "u21-conformance-probe")
         .multipart(form.part("file", file))
         .send()
-        .await
-        .map_err(|e| Stop::Fail(format!("no answer from S3 at {url}: {e}")))?;
+        .await;
+    ctx.ledger.after_upload().await;
+    let response = response.map_err(|e| Stop::Fail(format!("no answer from S3 at {url}: {e}")))?;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     let switch = "s3_refuse_authorization_header";
